@@ -1,0 +1,43 @@
+"""Print the graph behind a result: one line per node with its op, shape, value and gradient."""
+
+from __future__ import annotations
+
+from minigrad.tensor import Tensor, _short
+
+
+def format_graph(root: Tensor) -> str:
+    """The graph that produced `root` as an indented tree, the result first.
+
+    Each node is numbered; a node used more than once is printed in full the first time and as
+    ``(see #k)`` afterwards. Constants (inputs that do not require grad) appear as leaves. Run
+    ``root.backward()`` first to see the gradients filled in.
+    """
+    numbers: dict[int, int] = {}
+    lines: list[str] = []
+    # An explicit stack (not recursion) so graphs of any depth print.
+    stack: list[tuple[Tensor, str, str]] = [(root, "", "")]
+    while stack:
+        node, branch, indent = stack.pop()
+        if id(node) in numbers:
+            lines.append(f"{branch}(see #{numbers[id(node)]})")
+            continue
+        numbers[id(node)] = len(numbers)
+        lines.append(f"{branch}{_describe(node, numbers[id(node)])}")
+        parents = node._parents
+        for i in reversed(range(len(parents))):  # reversed: the stack pops the first parent first
+            last = i == len(parents) - 1
+            branch, more = ("└─ ", "   ") if last else ("├─ ", "│  ")
+            stack.append((parents[i], indent + branch, indent + more))
+    return "\n".join(lines)
+
+
+def print_graph(root: Tensor) -> None:
+    """Print :func:`format_graph` of `root`."""
+    print(format_graph(root))
+
+
+def _describe(node: Tensor, number: int) -> str:
+    kind = node._op if node._parents else "input" if node.requires_grad else "constant"
+    label = f" {node.name}" if node.name else ""
+    grad = "None" if node.grad is None else _short(node.grad.data)
+    return f"#{number} {kind}{label}  shape={node.shape}  value={_short(node.data)}  grad={grad}"
