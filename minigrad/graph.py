@@ -26,8 +26,8 @@ def format_graph(root: Tensor) -> str:
         parents = node._parents
         for i in reversed(range(len(parents))):  # reversed: the stack pops the first parent first
             last = i == len(parents) - 1
-            branch, more = ("└─ ", "   ") if last else ("├─ ", "│  ")
-            stack.append((parents[i], indent + branch, indent + more))
+            elbow, rail = ("└─ ", "   ") if last else ("├─ ", "│  ")
+            stack.append((parents[i], indent + elbow, indent + rail))
     return "\n".join(lines)
 
 
