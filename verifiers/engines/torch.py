@@ -1,0 +1,106 @@
+"""`torch`: ``torch.autograd`` on CUDA when a GPU is present (``--device auto``), else the CPU.
+
+The descent runs entirely on the device: one transfer in, one out, no synchronisation per step.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from verifiers.data import Dataset
+from verifiers.engines.base import (
+    DIVERGENCE_FACTOR,
+    Engine,
+    EngineUnavailable,
+    Evaluation,
+    Progress,
+    Trajectory,
+    finish_trajectory,
+)
+
+# Divergence is checked (one device synchronisation) every this many steps.
+CHECK_EVERY = 256
+
+
+def select_device(device: str) -> torch.device:
+    """``auto``: CUDA when ``torch.cuda.is_available()``, else CPU. ``cuda`` without a GPU fails."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise EngineUnavailable("torch", "--device cuda was asked for, but torch sees no CUDA GPU")
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda, not {device!r}")
+    return torch.device(device)
+
+
+def describe_device(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda:{torch.cuda.current_device()} ({torch.cuda.get_device_name(device)})"
+    return "cpu"
+
+
+class TorchEngine(Engine):
+    name = "torch"
+    summary = "torch.autograd (CUDA when available, else CPU)"
+
+    def __init__(self, data: Dataset, device: str = "auto") -> None:
+        super().__init__(data, device)
+        self.torch_device = select_device(device)
+        self.device = describe_device(self.torch_device)
+        self.torch_dtype = torch.float64 if self.dtype == np.float64 else torch.float32
+        self.X = torch.as_tensor(data.X, device=self.torch_device)
+        self.y = torch.as_tensor(data.y, device=self.torch_device)
+
+    def _theta(self, theta: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(theta, dtype=self.dtype), device=self.torch_device)
+
+    def loss(self, theta: torch.Tensor) -> torch.Tensor:
+        """``((y - (X·w + b))²).mean()`` with ``θ = (b, w)``."""
+        return ((self.y - (self.X @ theta[1:] + theta[0])) ** 2).mean()
+
+    def evaluate(self, theta: np.ndarray) -> Evaluation:
+        t = self._theta(theta).requires_grad_(True)
+        loss = self.loss(t)
+        (gradient,) = torch.autograd.grad(loss, t)
+        return Evaluation(loss.item(), gradient.cpu().numpy().astype(np.float64))
+
+    def hessian(self, theta: np.ndarray) -> np.ndarray:
+        H = torch.autograd.functional.hessian(self.loss, self._theta(theta))
+        return H.cpu().numpy().astype(np.float64)
+
+    def descend(
+        self, theta: np.ndarray, lr: float, iterations: int, progress: Progress | None = None
+    ) -> Trajectory:
+        started = time.perf_counter()
+        t = self._theta(theta).clone().requires_grad_(True)
+        losses = torch.empty(iterations + 1, dtype=self.torch_dtype, device=self.torch_device)
+        limit = None
+        for k in range(iterations + 1):
+            loss = self.loss(t)
+            losses[k] = loss.detach()
+            if k == iterations:
+                break
+            (gradient,) = torch.autograd.grad(loss, t)
+            with torch.no_grad():
+                t -= lr * gradient
+            if k % CHECK_EVERY == 0 or k == iterations - 1:
+                seen = losses[: k + 1]
+                limit = DIVERGENCE_FACTOR * abs(seen[0].item()) if limit is None else limit
+                if not bool(torch.isfinite(seen).all()) or bool((seen > limit).any()):
+                    break  # stop soon after divergence; the exact iteration is found below
+                if progress:
+                    progress(k + 1)
+        history = losses[: k + 1].cpu().numpy()
+        if self.torch_device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - started
+        trajectory = finish_trajectory(t.detach().cpu().numpy(), history, seconds)
+        if trajectory.diverged_at is not None and trajectory.diverged_at < k:
+            # Replay to the first divergent iteration so θ matches the other engines' stopping point.
+            replay = self.descend(theta, lr, trajectory.diverged_at)
+            trajectory.theta = replay.theta
+            trajectory.losses = replay.losses
+        return trajectory

@@ -1,0 +1,95 @@
+"""The linear model, its mean-squared-error loss and the hand-derived derivatives, in numpy.
+
+Model: ``y ≈ X·w + b`` with N points, d features, the scalar `b` and the vector `w` (d,).
+Loss: ``L(b, w) = (1/N) Σ_i r_i²`` with the residual ``r_i = y_i - (X_i·w + b)``.
+By the chain rule, ``∂r_i/∂b = -1`` and ``∂r_i/∂w = -X_i``, so
+
+    dL/db = -(2/N) Σ_i r_i              dL/dw = -(2/N) Σ_i X_i r_i
+
+and differentiating once more (r is linear in b and w, so the Hessian does not depend on them)
+
+    H = (2/N) [[N, 1ᵀX], [Xᵀ1, XᵀX]]     (d = 1: 2 [[1, mean x], [mean x, mean x²]]).
+
+Parameters are also handled as one flat vector ``θ = (b, w_1, ..., w_d)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "gradient",
+    "gradient_scales",
+    "hessian",
+    "least_squares",
+    "loss",
+    "loss_scale",
+    "parameter_names",
+    "residual",
+]
+
+
+def residual(b: float, w: np.ndarray, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``r = y - (X·w + b)``, one entry per point."""
+    return y - (X @ w + b)
+
+
+def loss(b: float, w: np.ndarray, X: np.ndarray, y: np.ndarray) -> float:
+    """Mean squared error ``(1/N) Σ r_i²``."""
+    r = residual(b, w, X, y)
+    return (r @ r) / len(y)
+
+
+def gradient(b: float, w: np.ndarray, X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """The hand-derived gradient ``(dL/db, dL/dw)``, vectorised."""
+    r = residual(b, w, X, y)
+    n = len(y)
+    return -(2 / n) * r.sum(), -(2 / n) * (X.T @ r)
+
+
+def hessian(X: np.ndarray) -> np.ndarray:
+    """The closed-form Hessian ``(2/N) [[N, 1ᵀX], [Xᵀ1, XᵀX]]`` over θ = (b, w)."""
+    n, d = X.shape
+    column_sums = X.sum(axis=0)
+    H = np.empty((d + 1, d + 1), dtype=X.dtype)
+    H[0, 0] = n
+    H[0, 1:] = H[1:, 0] = column_sums
+    H[1:, 1:] = X.T @ X
+    return (2 / n) * H
+
+
+def least_squares(X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """The minimiser of L by ``numpy.linalg.lstsq`` (the minimum-norm one when not unique)."""
+    design = np.column_stack([np.ones(len(y)), X.astype(np.float64)])
+    theta = np.linalg.lstsq(design, y.astype(np.float64), rcond=None)[0]
+    return float(theta[0]), theta[1:]
+
+
+def _term_size(b: float, w: np.ndarray, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per point, ``|y_i| + Σ_j |X_ij w_j| + |b|``: how big the numbers are before r cancels."""
+    X64 = X.astype(np.float64)
+    return np.abs(y) + np.abs(X64) @ np.abs(np.asarray(w, dtype=np.float64)) + abs(float(b))
+
+
+def gradient_scales(b: float, w: np.ndarray, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The size of the summed terms of each gradient component, over θ = (b, w).
+
+    Rounding errors in ``Σ_i t_i`` are proportional to ``Σ_i |t_i|``, not to the (possibly tiny)
+    sum, and each residual carries the rounding of the numbers it is made from. So the absolute
+    tolerance of a gradient component scales with ``(2/N) Σ_i |x_i| (|y_i| + |X_i·w| + |b|)``
+    (``x_i = 1`` for b). At the optimum, where the gradient is nearly zero, this stays large.
+    """
+    size = _term_size(b, w, X, y)
+    n = len(y)
+    return (2 / n) * np.concatenate([[size.sum()], np.abs(X.astype(np.float64)).T @ size])
+
+
+def loss_scale(b: float, w: np.ndarray, X: np.ndarray, y: np.ndarray) -> float:
+    """The size of the summed terms of the loss: ``(1/N) Σ_i (|y_i| + |X_i·w| + |b|)²``."""
+    size = _term_size(b, w, X, y)
+    return float(size @ size) / len(y)
+
+
+def parameter_names(features: int) -> list[str]:
+    """Names of θ's entries: ``b, w`` for one feature, ``b, w[0], w[1], ...`` for more."""
+    return ["b", "w"] if features == 1 else ["b", *(f"w[{j}]" for j in range(features))]
