@@ -102,11 +102,12 @@ def worst_difference(
 
     `labels[i]` names element i (flattened) in messages, e.g. ``"dL/dw at start"``.
     """
-    a = np.asarray(actual, dtype=np.float64).ravel()
-    e = np.asarray(expected, dtype=np.float64).ravel()
-    s = np.broadcast_to(np.asarray(scale, dtype=np.float64), e.shape).ravel()
+    a = np.asarray(actual, dtype=np.float64)
+    e = np.asarray(expected, dtype=np.float64)
     if a.shape != e.shape:
         raise ValueError(f"cannot compare shapes {a.shape} and {e.shape}")
+    s = np.broadcast_to(np.asarray(scale, dtype=np.float64), e.shape).ravel()
+    a, e = a.ravel(), e.ravel()
     allowed = tolerance.atol * np.abs(s) + tolerance.rtol * np.abs(e)
     differences = [Difference(labels[i], a[i], e[i], allowed[i]) for i in range(a.size)]
     return max(differences, key=lambda d: (d.ratio, d.relative))

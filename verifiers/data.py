@@ -226,7 +226,9 @@ def _bulk_columns(path: Path, delimiter: str, skip: int) -> list[np.ndarray]:
     )
     columns = []
     for column in table.columns:
-        if column.null_count or not (pa.types.is_floating(column.type) or pa.types.is_integer(column.type)):
+        if column.null_count or not (
+            pa.types.is_floating(column.type) or pa.types.is_integer(column.type)
+        ):
             raise ValueError("a column is not numeric or has empty cells")
         columns.append(column.to_numpy().astype(np.float64, copy=False))
     return columns

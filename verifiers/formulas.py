@@ -21,6 +21,7 @@ __all__ = [
     "gradient",
     "gradient_scales",
     "hessian",
+    "hessian_scales",
     "least_squares",
     "loss",
     "loss_scale",
@@ -56,6 +57,11 @@ def hessian(X: np.ndarray) -> np.ndarray:
     H[0, 1:] = H[1:, 0] = column_sums
     H[1:, 1:] = X.T @ X
     return (2 / n) * H
+
+
+def hessian_scales(X: np.ndarray) -> np.ndarray:
+    """Σ|terms| of each Hessian entry: the closed form applied to |X|."""
+    return hessian(np.abs(X.astype(np.float64)))
 
 
 def least_squares(X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:

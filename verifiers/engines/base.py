@@ -101,6 +101,10 @@ class Engine(ABC):
         """The (d+1)×(d+1) Hessian at θ, or None when this engine has no way to compute it."""
         return None
 
+    def hessian_noise(self, theta: np.ndarray) -> np.ndarray | float:
+        """Extra Σ|terms|-like scale of this engine's own Hessian error (finite differences)."""
+        return 0.0
+
     def descend(
         self,
         theta: np.ndarray,

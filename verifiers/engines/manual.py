@@ -49,7 +49,9 @@ class ManualEngine(Engine):
         try:
             result = self.formula(float(b), w, self.data.X, self.data.y)
         except Exception as error:
-            raise FormulaError(f"{self.formula_name} raised {type(error).__name__}: {error}") from None
+            raise FormulaError(
+                f"{self.formula_name} raised {type(error).__name__}: {error}"
+            ) from None
         try:
             grad_b, grad_w = result
             grad_b = np.asarray(grad_b, dtype=np.float64)

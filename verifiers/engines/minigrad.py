@@ -23,7 +23,9 @@ class MinigradEngine(Engine):
     def _parameters(self, theta: np.ndarray) -> tuple[Tensor, Tensor]:
         theta = np.asarray(theta, dtype=self.dtype)
         b = Tensor(theta[0], requires_grad=True, name="b")
-        w = Tensor(theta[1] if self.x is not None else theta[1:].copy(), requires_grad=True, name="w")
+        w = Tensor(
+            theta[1] if self.x is not None else theta[1:].copy(), requires_grad=True, name="w"
+        )
         return b, w
 
     def loss(self, b: Tensor, w: Tensor) -> Tensor:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from verifiers import formulas
 from verifiers.data import Dataset
 from verifiers.engines.base import Engine, Evaluation
 
@@ -68,6 +69,14 @@ class NumericEngine(Engine):
                 float(up[j]) - float(down[j])
             )
         return (H + H.T) / 2  # average the two estimates of each mixed derivative
+
+    def hessian_noise(self, theta: np.ndarray) -> np.ndarray:
+        """Column j divides gradient errors (of size ~ Σ|terms| of row i) by the step h_j."""
+        theta = np.asarray(theta, dtype=np.float64)
+        scales = formulas.gradient_scales(theta[0], theta[1:], self.data.X, self.data.y)
+        steps = np.array([_step(t, self.dtype, 1 / 3) for t in theta])
+        noise = scales[:, None] / steps[None, :]
+        return (noise + noise.T) / 2
 
 
 def _step(value: float, dtype: np.dtype, power: float) -> float:

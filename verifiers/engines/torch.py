@@ -99,7 +99,7 @@ class TorchEngine(Engine):
         seconds = time.perf_counter() - started
         trajectory = finish_trajectory(t.detach().cpu().numpy(), history, seconds)
         if trajectory.diverged_at is not None and trajectory.diverged_at < k:
-            # Replay to the first divergent iteration so θ matches the other engines' stopping point.
+            # Replay up to the first divergent step: θ where the step-by-step engines stop.
             replay = self.descend(theta, lr, trajectory.diverged_at)
             trajectory.theta = replay.theta
             trajectory.losses = replay.losses

@@ -1,0 +1,87 @@
+"""``--plot``: the loss of every engine against the iteration, and the fitted lines.
+
+Needs matplotlib (the ``plot`` extra). The figure is written to a temporary file and moved into
+place, so a failure leaves no half-written file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from verifiers.output import write_atomically
+from verifiers.verify import Report
+
+__all__ = ["PlotUnavailable", "save_plot"]
+
+FIGURE_SIZE = (12, 5)  # inches
+DPI = 100  # so the PNG is 1200 × 500 pixels
+
+
+class PlotUnavailable(RuntimeError):
+    """matplotlib is not installed."""
+
+
+def save_plot(report: Report, path: Path) -> None:
+    """Write the two-panel figure for `report` to `path` (PNG)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # files only: no display needed
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise PlotUnavailable(
+            'plotting needs matplotlib: pip install "minigrad-verifiers[plot]"'
+        ) from None
+    figure, (losses, fit) = plt.subplots(1, 2, figsize=FIGURE_SIZE, dpi=DPI)
+    try:
+        _draw_losses(losses, report)
+        _draw_fit(fit, report)
+        figure.tight_layout()
+        write_atomically(path, lambda temporary: figure.savefig(temporary, format="png"))
+    finally:
+        plt.close(figure)
+
+
+def _draw_losses(axes, report: Report) -> None:
+    styles = ["-", "--", ":", "-.", (0, (5, 1)), (0, (1, 3))]
+    for index, entry in enumerate(report.engines.values()):
+        if entry.trajectory is None:
+            continue
+        losses = entry.trajectory.losses
+        axes.plot(
+            np.arange(len(losses)), losses, linestyle=styles[index % len(styles)], label=entry.name
+        )
+    axes.set_yscale("log")
+    axes.set_xlabel("iteration")
+    axes.set_ylabel("loss (mean squared error)")
+    axes.set_title(f"Gradient descent, lr {report.settings.lr:g}")
+    axes.legend()
+
+
+def _draw_fit(axes, report: Report) -> None:
+    data = report.data
+    x, y = data.X[:, 0].astype(np.float64), data.y.astype(np.float64)
+    axes.scatter(x, y, s=10, color="gray", label="data")
+    grid = np.linspace(x.min(), x.max(), 2)
+    final = next((e.trajectory.theta for e in report.engines.values() if e.trajectory), None)
+    b_star, w_star = report.optimum[0], report.optimum[1]
+    if data.features == 1:
+        if final is not None:
+            axes.plot(grid, final[1] * grid + final[0], label="after the descent")
+        axes.plot(grid, w_star * grid + b_star, linestyle="--", label="least squares")
+        axes.set_xlabel("x")
+    else:  # more features: the lines are drawn along the first one, the others held at their mean
+        rest = data.X[:, 1:].astype(np.float64).mean(axis=0)
+        if final is not None:
+            axes.plot(
+                grid, final[1] * grid + final[0] + rest @ final[2:], label="after the descent"
+            )
+        axes.plot(
+            grid, w_star * grid + b_star + rest @ report.optimum[2:], "--", label="least squares"
+        )
+        axes.set_xlabel("first feature (others at their mean)")
+    axes.set_ylabel("y")
+    axes.set_title("Data and fitted lines")
+    axes.legend()

@@ -1,0 +1,250 @@
+"""Turn a :class:`~verifiers.verify.Report` into the JSON document and the printed tables."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from verifiers.compare import Difference
+from verifiers.verify import EngineReport, Report, hessian_label
+
+__all__ = ["print_report", "to_json"]
+
+
+def _number(value: Any) -> float | None:
+    """A float for JSON: full precision (repr round-trips); None where it is not finite."""
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _theta(theta: np.ndarray) -> dict[str, Any]:
+    return {"b": _number(theta[0]), "w": [_number(v) for v in theta[1:]]}
+
+
+def _difference(difference: Difference | None) -> dict[str, Any] | None:
+    if difference is None:
+        return None
+    return {
+        "where": difference.where,
+        "actual": _number(difference.actual),
+        "expected": _number(difference.expected),
+        "absolute": _number(difference.absolute),
+        "relative": _number(difference.relative),
+        "allowed": _number(difference.allowed),
+        "ok": difference.ok,
+    }
+
+
+def _engine_json(entry: EngineReport, report: Report) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "status": entry.status,
+        "reason": entry.reason,
+        "device": entry.device,
+        "setup_seconds": entry.setup_seconds,
+    }
+    if entry.evaluations:
+        start = entry.evaluations[0]
+        result["gradient"] = {"loss": _number(start.loss), **_theta(start.gradient)}
+        result["checks"] = [
+            {"point": point.label, "loss": _number(e.loss), **_theta(e.gradient)}
+            for point, e in zip(report.points, entry.evaluations, strict=True)
+        ]
+        result["vs_manual"] = _difference(entry.vs_manual)
+        result["vs_numeric"] = _difference(entry.vs_numeric)
+    if entry.hessian is not None:
+        result["hessian"] = [[_number(v) for v in row] for row in entry.hessian]
+        result["vs_reference_hessian"] = _difference(entry.vs_reference_hessian)
+    if entry.trajectory is not None:
+        t = entry.trajectory
+        result["descent"] = {
+            **_theta(t.theta),
+            "loss": _number(t.losses[-1]),
+            "seconds": t.seconds,
+            "steps": t.steps,
+            "diverged_at": t.diverged_at,
+            "capped_iterations": entry.capped_iterations,
+            "distance_to_optimum": _number(np.linalg.norm(t.theta - report.optimum)),
+            "losses": [_number(v) for v in t.losses],
+        }
+        result["vs_reference_descent"] = _difference(entry.vs_reference_descent)
+    return result
+
+
+def to_json(report: Report) -> dict[str, Any]:
+    """The JSON report as a dict (see the README for its keys)."""
+    data, settings, stability = report.data, report.settings, report.stability
+    start = report.points[0].theta
+    return {
+        "ok": report.ok,
+        "data": {
+            "path": data.path,
+            "rows": data.rows,
+            "features": data.features,
+            "dtype": str(data.dtype),
+            "header": data.header,
+            "delimiter": data.delimiter,
+        },
+        "settings": {
+            "lr": settings.lr,
+            "iterations": settings.iterations,
+            "start": _theta(start),
+            "points": settings.points,
+            "seed": settings.seed,
+            "rtol": report.tolerance.rtol,
+            "atol": report.tolerance.atol,
+            "device": settings.device,
+            "dtype": settings.dtype,
+            "engines": list(settings.engines),
+            "manual": settings.manual,
+        },
+        "points": [{"label": p.label, **_theta(p.theta)} for p in report.points],
+        "optimum": _theta(report.optimum),
+        "stability": {
+            "eigenvalues": [_number(v) for v in stability.eigenvalues],
+            "condition_number": _number(stability.condition_number),
+            "max_stable_lr": _number(stability.max_stable_lr),
+            "stable": stability.stable,
+            "iterations_to_optimum": stability.iterations_to_optimum,
+        },
+        "engines": {name: _engine_json(e, report) for name, e in report.engines.items()},
+        "diagnosis": None
+        if report.diagnosis is None
+        else {
+            "summary": report.diagnosis.summary,
+            "pattern": report.diagnosis.pattern,
+            "parameters": report.diagnosis.parameters,
+        },
+        "notes": report.notes,
+        "failures": report.failures,
+    }
+
+
+def _fmt(value: float) -> str:
+    return repr(float(value)) if math.isfinite(value) else str(float(value))
+
+
+def _short_difference(difference: Difference | None) -> str:
+    if difference is None:
+        return "-"
+    mark = "" if difference.ok else " ✗"
+    return f"{difference.relative:.1e} ({difference.where}){mark}"
+
+
+def print_report(report: Report, console: Console, quiet: bool = False) -> None:
+    """Print the tables (unless `quiet`), then the notes and the verdict."""
+    if not quiet:
+        _print_tables(report, console)
+    for note in report.notes:
+        console.print(f"note: {note}", highlight=False)
+    if report.diagnosis is not None:
+        console.print(f"diagnosis: {report.diagnosis.summary}", highlight=False)
+    if report.ok:
+        count = sum(1 for e in report.engines.values() if e.ran)
+        console.print(f"OK: all {count} engines agree", style="bold green", highlight=False)
+    else:
+        for failure in report.failures:
+            console.print(f"MISMATCH: {failure}", style="bold red", highlight=False)
+
+
+def _print_tables(report: Report, console: Console) -> None:
+    data, settings = report.data, report.settings
+    names = report.parameter_names
+    console.print(
+        f"[bold]{data.path}[/bold]: {data.rows} rows, {data.features} feature(s), {data.dtype}; "
+        f"model y ≈ X·w + b, loss L = mean((y - (X·w + b))²)",
+        highlight=False,
+    )
+    labels = ", ".join(p.label for p in report.points)
+    tol = report.tolerance
+    gradients = Table(
+        title=f"Loss and gradient at the start; every engine checked at {labels} "
+        f"(rtol {tol.rtol:.2g}, atol {tol.atol:.2g} × Σ|terms|)",
+        title_justify="left",
+    )
+    for column in ["engine", "device", "loss", *(f"dL/d{n}" for n in names)]:
+        gradients.add_column(column)
+    gradients.add_column("worst vs manual (relative)")
+    gradients.add_column("worst vs numeric (relative)")
+    gradients.add_column("status")
+    for entry in report.engines.values():
+        if not entry.evaluations:
+            gradients.add_row(
+                entry.name, entry.device or "-", *["-"] * (len(names) + 3), _status(entry)
+            )
+            continue
+        start = entry.evaluations[0]
+        gradients.add_row(
+            entry.name,
+            entry.device,
+            _fmt(start.loss),
+            *(_fmt(g) for g in start.gradient),
+            _short_difference(entry.vs_manual),
+            _short_difference(entry.vs_numeric),
+            _status(entry),
+        )
+    console.print(gradients)
+
+    stability = report.stability
+    hessians = Table(
+        title="Hessian (constant for this loss): eigenvalues "
+        + ", ".join(f"{v:.6g}" for v in stability.eigenvalues)
+        + f"; condition number {stability.condition_number:.4g}; "
+        f"largest stable lr 2/λ_max = {stability.max_stable_lr:.6g}",
+        title_justify="left",
+    )
+    hessians.add_column("engine")
+    pairs = [(i, j) for i in range(len(names)) for j in range(i, len(names))]
+    for i, j in pairs:
+        hessians.add_column(hessian_label(names[i], names[j]))
+    hessians.add_column("worst vs consensus (relative)")
+    for entry in report.engines.values():
+        if entry.hessian is not None:
+            hessians.add_row(
+                entry.name,
+                *(f"{entry.hessian[i, j]:.15g}" for i, j in pairs),
+                _short_difference(entry.vs_reference_hessian),
+            )
+    console.print(hessians)
+
+    start = ", ".join(f"{n}={v:g}" for n, v in zip(names, report.points[0].theta, strict=True))
+    descents = Table(
+        title=f"Gradient descent: lr {settings.lr:g}, {settings.iterations} iterations from {start}",
+        title_justify="left",
+    )
+    for column in ["engine", *names, "loss", "|θ - θ*|", "seconds", "worst vs consensus"]:
+        descents.add_column(column)
+    for entry in report.engines.values():
+        t = entry.trajectory
+        if t is None:
+            continue
+        steps = f" after {t.steps} steps" if t.steps != settings.iterations else ""
+        diverged = f" (diverged at {t.diverged_at})" if t.diverged_at is not None else ""
+        descents.add_row(
+            entry.name,
+            *(_fmt(v) for v in t.theta),
+            _fmt(t.losses[-1]) + steps + diverged,
+            f"{np.linalg.norm(t.theta - report.optimum):.4g}",
+            f"{t.seconds:.3f}",
+            _short_difference(entry.vs_reference_descent),
+        )
+    console.print(descents)
+    optimum = ", ".join(f"{n} = {v!r}" for n, v in zip(names, report.optimum.tolist(), strict=True))
+    reach = stability.iterations_to_optimum
+    console.print(
+        f"Least-squares optimum θ*: {optimum}; at lr {settings.lr:g}, gradient descent needs "
+        + (f"{reach} iterations" if reach is not None else "forever (it never gets there)")
+        + " to come within 1e-6 of it.",
+        highlight=False,
+    )
+
+
+def _status(entry: EngineReport) -> str:
+    if entry.status == "skipped":
+        return f"skipped: {entry.reason}"
+    if entry.status == "error":
+        return f"error: {entry.reason}"
+    return entry.status

@@ -1,0 +1,464 @@
+"""The Python API: :func:`verify` runs every check and returns a :class:`Report`.
+
+The command line (``python -m verifiers.run``) is a thin layer over this module.
+
+How engines are judged: for each check (gradients, Hessians, descents) every pair of engines is
+compared. The engine agreeing with the most others, ties broken by a fixed order of trust
+(independent engines first, the formula under test last), is the pivot; the engines that agree
+with it form the consensus and every other engine is reported as a mismatch, with its worst
+element against the pivot. So one wrong engine is named, whichever it is.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from verifiers import formulas
+from verifiers.compare import Difference, Tolerance, worst_difference
+from verifiers.data import Dataset, load_csv
+from verifiers.diagnosis import Diagnosis, diagnose
+from verifiers.engines import ENGINE_NAMES, Engine, EngineUnavailable, engine_class
+from verifiers.engines.base import Evaluation, Trajectory
+from verifiers.engines.manual import FormulaError, GradientFormula
+from verifiers.stability import Stability, analyse
+
+__all__ = [
+    "DEFAULT_ENGINES",
+    "EngineReport",
+    "Report",
+    "Settings",
+    "UsageError",
+    "verify",
+]
+
+DEFAULT_ENGINES = ENGINE_NAMES
+# Whom to trust when agreement counts tie: independent engines first, the formula under test last.
+_GRADIENT_TRUST = ("numeric", "minigrad", "torch", "jax", "loop", "manual")
+_DESCENT_TRUST = ("loop", "numeric", "minigrad", "torch", "jax", "manual")
+_HESSIAN_TRUST = ("numeric", "manual", "minigrad", "torch", "jax")
+# The per-point loop is capped to about this many seconds of descent (measured, not guessed).
+LOOP_SECONDS_BUDGET = 10.0
+
+ProgressFactory = Callable[[str, int], Callable[[int], None]]
+
+
+class UsageError(ValueError):
+    """Bad arguments or an engine that was asked for and cannot run (the CLI exits with 2)."""
+
+
+@dataclass
+class Settings:
+    """Everything that decides the outcome of a run (written to the JSON report)."""
+
+    lr: float = 1e-4
+    iterations: int = 1000
+    start: np.ndarray | None = None  # θ0 = (b, w...); zeros when None
+    points: int = 3
+    seed: int = 0
+    rtol: float | None = None
+    atol: float | None = None
+    device: str = "auto"
+    dtype: str = "float64"
+    engines: tuple[str, ...] = DEFAULT_ENGINES
+    manual: str | None = None  # "file.py:function", for the report
+
+
+@dataclass
+class CheckPoint:
+    label: str
+    theta: np.ndarray
+
+
+@dataclass
+class EngineReport:
+    """What one engine computed and how it compared."""
+
+    name: str
+    status: str = "ok"  # ok | skipped | mismatch | error
+    reason: str = ""
+    device: str = ""
+    setup_seconds: float = 0.0
+    evaluations: list[Evaluation] = field(default_factory=list)
+    hessian: np.ndarray | None = None
+    trajectory: Trajectory | None = None
+    capped_iterations: int | None = None  # set when the descent was shortened on purpose
+    vs_manual: Difference | None = None
+    vs_numeric: Difference | None = None
+    vs_reference_descent: Difference | None = None
+    vs_reference_hessian: Difference | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ran(self) -> bool:
+        return self.status in ("ok", "mismatch")
+
+
+@dataclass
+class Report:
+    """Everything a run found; ``ok`` is the verdict."""
+
+    data: Dataset
+    settings: Settings
+    tolerance: Tolerance
+    points: list[CheckPoint]
+    engines: dict[str, EngineReport]
+    optimum: np.ndarray
+    stability: Stability
+    diagnosis: Diagnosis | None = None
+    notes: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    @property
+    def parameter_names(self) -> list[str]:
+        return formulas.parameter_names(self.data.features)
+
+
+def verify(
+    data: Dataset | str | Path,
+    settings: Settings | None = None,
+    *,
+    formula: GradientFormula | None = None,
+    progress: ProgressFactory | None = None,
+) -> Report:
+    """Check the gradient formula on `data` against every engine, then descend on each.
+
+    `formula` replaces the built-in hand formula of the `manual` engine (see
+    :mod:`verifiers.engines.manual`). Raises :class:`UsageError` for bad settings, an engine
+    asked for by name that cannot run, or a formula that fails; DataError for bad data.
+    """
+    settings = settings or Settings()
+    if not isinstance(data, Dataset):
+        data = load_csv(data, settings.dtype)
+    _check_settings(settings, data)
+    tolerance = Tolerance.for_dtype(data.dtype, data.rows, settings.rtol, settings.atol)
+    start = _start(settings, data)
+    b_star, w_star = formulas.least_squares(data.X, data.y)
+    optimum = np.concatenate([[b_star], w_star])
+    points = _check_points(start, optimum, settings.points, settings.seed, data.dtype)
+    report = Report(
+        data=data,
+        settings=settings,
+        tolerance=tolerance,
+        points=points,
+        engines={},
+        optimum=optimum,
+        stability=analyse(data, settings.lr, start, optimum),
+        notes=list(data.notes),
+    )
+    engines = _build_engines(report, formula)
+    _run_evaluations(report, engines)
+    _compare_gradients(report)
+    _compare_hessians(report, engines)
+    _run_descents(report, engines, start, progress)
+    _compare_descents(report, start)
+    manual = report.engines.get("manual")
+    if manual is not None and manual.status == "mismatch" and manual.evaluations:
+        report.diagnosis = _diagnose_manual(report, engines)
+    _finish(report)
+    return report
+
+
+def _check_settings(settings: Settings, data: Dataset) -> None:
+    if not (math.isfinite(settings.lr) and settings.lr > 0):
+        raise UsageError(f"--lr must be a positive finite number, not {settings.lr!r}")
+    if settings.iterations < 0:
+        raise UsageError(f"--iterations must be 0 or more, not {settings.iterations}")
+    if settings.points < 0:
+        raise UsageError(f"--points must be 0 or more, not {settings.points}")
+    for name in settings.engines:
+        if name not in ENGINE_NAMES:
+            raise UsageError(f"unknown engine {name!r}; choose from {', '.join(ENGINE_NAMES)}")
+    if not settings.engines:
+        raise UsageError("no engines to run: --engines needs at least one name")
+    if settings.start is not None and np.size(settings.start) != data.features + 1:
+        names = ",".join(formulas.parameter_names(data.features))
+        raise UsageError(
+            f"--start needs {data.features + 1} values ({names}) for {data.features} feature(s), "
+            f"got {np.size(settings.start)}"
+        )
+    for option in ("rtol", "atol"):
+        value = getattr(settings, option)
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise UsageError(f"--{option} must be a finite number >= 0, not {value!r}")
+
+
+def _start(settings: Settings, data: Dataset) -> np.ndarray:
+    if settings.start is None:
+        return np.zeros(data.features + 1)
+    start = np.asarray(settings.start, dtype=np.float64).reshape(-1)
+    if not np.isfinite(start).all():
+        raise UsageError("--start values must be finite")
+    return start
+
+
+def _check_points(
+    start: np.ndarray, optimum: np.ndarray, extra: int, seed: int, dtype: np.dtype
+) -> list[CheckPoint]:
+    """The start, the least-squares optimum, and `extra` seeded random points around them."""
+    rng = np.random.default_rng(seed)
+    spread = 1 + np.abs(optimum) + np.abs(start)
+    points = [CheckPoint("start", start), CheckPoint("optimum", optimum)]
+    points += [
+        CheckPoint(f"point {k}", optimum + spread * rng.standard_normal(optimum.size))
+        for k in range(1, extra + 1)
+    ]
+    # Every engine sees exactly the same θ, already rounded to the data's dtype.
+    for point in points:
+        point.theta = point.theta.astype(dtype).astype(np.float64)
+    return points
+
+
+def _build_engines(report: Report, formula: GradientFormula | None) -> dict[str, Engine]:
+    settings, data = report.settings, report.data
+    explicit = settings.engines != DEFAULT_ENGINES
+    engines: dict[str, Engine] = {}
+    for name in settings.engines:
+        entry = report.engines[name] = EngineReport(name)
+        started = time.perf_counter()
+        try:
+            cls = engine_class(name)
+            if name == "manual" and formula is not None:
+                engine = cls(data, settings.device, formula=formula, formula_name=settings.manual)
+            else:
+                engine = cls(data, settings.device)
+        except EngineUnavailable as error:
+            if explicit or settings.device == "cuda":
+                raise UsageError(str(error)) from None
+            entry.status, entry.reason = "skipped", str(error)
+            continue
+        entry.setup_seconds = time.perf_counter() - started
+        entry.device = engine.device
+        engines[name] = engine
+    return engines
+
+
+def _run_evaluations(report: Report, engines: dict[str, Engine]) -> None:
+    for name, engine in engines.items():
+        entry = report.engines[name]
+        try:
+            with np.errstate(all="ignore"):
+                entry.evaluations = [engine.evaluate(p.theta) for p in report.points]
+                entry.hessian = engine.hessian(report.points[0].theta)
+        except FormulaError as error:
+            raise UsageError(str(error)) from None
+        except Exception as error:  # an engine failing is a result to report, not a crash
+            entry.status, entry.reason = "error", f"{type(error).__name__}: {error}"
+
+
+def _gradient_vector(entry: EngineReport) -> np.ndarray:
+    return np.concatenate([np.concatenate([[e.loss], e.gradient]) for e in entry.evaluations])
+
+
+def _gradient_scales(report: Report) -> tuple[np.ndarray, list[str]]:
+    """Per compared number: Σ|terms| and a label such as ``dL/dw at optimum``."""
+    X, y = report.data.X, report.data.y
+    names = report.parameter_names
+    scales, labels = [], []
+    for point in report.points:
+        b, w = point.theta[0], point.theta[1:]
+        scales.append([formulas.loss_scale(b, w, X, y)])
+        scales.append(formulas.gradient_scales(b, w, X, y))
+        labels += [f"loss at {point.label}"] + [f"dL/d{n} at {point.label}" for n in names]
+    return np.concatenate(scales), labels
+
+
+def _consensus(
+    names: list[str], compare: Callable[[str, str], Difference], trust: Sequence[str]
+) -> tuple[str, dict[str, Difference]]:
+    """The pivot engine and each engine's worst difference against it (see the module doc)."""
+    agree = {a: {b for b in names if b != a and compare(a, b).ok} for a in names}
+    rank = {name: i for i, name in enumerate(trust)}
+    pivot = min(names, key=lambda n: (-len(agree[n]), rank.get(n, len(rank))))
+    return pivot, {n: compare(n, pivot) for n in names if n != pivot}
+
+
+def _flag(entry: EngineReport, check: str, pivot: str, difference: Difference) -> None:
+    if difference.ok:
+        return
+    entry.status = "mismatch"
+    entry.problems.append(f"{check}: {difference.describe()} against {pivot}")
+
+
+def _compare_gradients(report: Report) -> None:
+    ran = [n for n, e in report.engines.items() if e.status == "ok"]
+    if not ran:
+        return
+    scales, labels = _gradient_scales(report)
+    vectors = {n: _gradient_vector(report.engines[n]) for n in ran}
+
+    def compare(a: str, b: str) -> Difference:
+        return worst_difference(vectors[a], vectors[b], scales, report.tolerance, labels)
+
+    for name in ran:
+        entry = report.engines[name]
+        entry.vs_manual = compare(name, "manual") if "manual" in vectors else None
+        entry.vs_numeric = compare(name, "numeric") if "numeric" in vectors else None
+    if len(ran) < 2:
+        return
+    pivot, differences = _consensus(ran, compare, _GRADIENT_TRUST)
+    for name, difference in differences.items():
+        _flag(report.engines[name], "gradient", pivot, difference)
+
+
+def _compare_hessians(report: Report, engines: dict[str, Engine]) -> None:
+    ran = [
+        n
+        for n, e in report.engines.items()
+        if e.status in ("ok", "mismatch") and e.hessian is not None
+    ]
+    if len(ran) < 2:
+        return
+    X = report.data.X.astype(np.float64)
+    theta = report.points[0].theta
+    scale = formulas.hessian_scales(X)
+    noise = {n: engines[n].hessian_noise(theta) for n in ran}
+    names = report.parameter_names
+    labels = [hessian_label(a, b) for a in names for b in names]
+
+    def compare(a: str, b: str) -> Difference:
+        entries = report.engines
+        return worst_difference(
+            entries[a].hessian,
+            entries[b].hessian,
+            scale + noise[a] + noise[b],
+            report.tolerance,
+            labels,
+        )
+
+    pivot, differences = _consensus(ran, compare, _HESSIAN_TRUST)
+    for name, difference in differences.items():
+        report.engines[name].vs_reference_hessian = difference
+        _flag(report.engines[name], "Hessian", pivot, difference)
+
+
+def hessian_label(a: str, b: str) -> str:
+    """``d²L/db²`` on the diagonal, ``d²L/db dw`` off it."""
+    return f"d²L/d{a}²" if a == b else f"d²L/d{a} d{b}"
+
+
+def _loop_cap(report: Report, engine: Engine, start: np.ndarray) -> int | None:
+    """How many iterations the per-point Python loop may run in about LOOP_SECONDS_BUDGET."""
+    iterations = report.settings.iterations
+    began = time.perf_counter()
+    engine.evaluate(start)  # one gradient and one loss pass: about one descent step
+    per_step = time.perf_counter() - began
+    affordable = int(LOOP_SECONDS_BUDGET / max(per_step, 1e-9))
+    return affordable if affordable < iterations else None
+
+
+def _run_descents(
+    report: Report, engines: dict[str, Engine], start: np.ndarray, progress: ProgressFactory | None
+) -> None:
+    settings = report.settings
+    for name, engine in engines.items():
+        entry = report.engines[name]
+        if entry.status == "error":
+            continue
+        iterations = settings.iterations
+        if engine.per_point_python:
+            entry.capped_iterations = _loop_cap(report, engine, start)
+            iterations = entry.capped_iterations or iterations
+        callback = progress(name, iterations) if progress and iterations else None
+        try:
+            with np.errstate(all="ignore"):
+                entry.trajectory = engine.descend(start, settings.lr, iterations, callback)
+        except FormulaError as error:
+            raise UsageError(str(error)) from None
+        except Exception as error:
+            entry.status, entry.reason = "error", f"descent failed: {type(error).__name__}: {error}"
+
+
+def _compare_descents(report: Report, start: np.ndarray) -> None:
+    ran = [n for n, e in report.engines.items() if e.trajectory is not None]
+    if len(ran) < 2:
+        return
+    trajectories = {n: report.engines[n].trajectory for n in ran}
+    # Rounding accumulates over the steps like a random walk: widen by √(steps + 1).
+    tolerance = report.tolerance.scaled(math.sqrt(report.settings.iterations + 1))
+    X, y = report.data.X, report.data.y
+    names = report.parameter_names
+
+    def compare(a: str, b: str) -> Difference:
+        ta, tb = trajectories[a], trajectories[b]
+        if ta.diverged_at != tb.diverged_at:
+            where = "iteration at which the descent diverged (None: it did not)"
+            return Difference(
+                where, _nan_if_none(ta.diverged_at), _nan_if_none(tb.diverged_at), 0.0
+            )
+        steps = min(ta.steps, tb.steps)
+        finite_thetas = [t for t in (start, tb.theta) if np.isfinite(t).all()]
+        loss_scale = max(formulas.loss_scale(t[0], t[1:], X, y) for t in finite_thetas)
+        worst = worst_difference(
+            ta.losses[: steps + 1], tb.losses[: steps + 1], loss_scale, tolerance,
+            [f"loss after {k} steps" for k in range(steps + 1)],
+        )  # fmt: skip
+        if ta.steps == tb.steps:  # a capped descent stops early; its final θ is not comparable
+            theta_scale = max(np.abs(tb.theta).max(), np.abs(start).max())
+            final = worst_difference(
+                ta.theta, tb.theta, theta_scale, tolerance, [f"final {n}" for n in names]
+            )
+            worst = max((worst, final), key=lambda d: d.ratio)
+        return worst
+
+    pivot, differences = _consensus(ran, compare, _DESCENT_TRUST)
+    for name, difference in differences.items():
+        report.engines[name].vs_reference_descent = difference
+        _flag(report.engines[name], "descent", pivot, difference)
+
+
+def _nan_if_none(value: int | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _diagnose_manual(report: Report, engines: dict[str, Engine]) -> Diagnosis:
+    """Compare the formula under test with an agreeing autodiff gradient at many points."""
+    trusted = [
+        n
+        for n in ("minigrad", "torch", "jax", "numeric")
+        if n in engines and report.engines[n].status == "ok"
+    ]
+    if not trusted:
+        return Diagnosis("no trusted engine agreed, so the shape of the error is unknown", None)
+    # The check points plus a few more, so a pattern must hold well away from them too.
+    more = _check_points(
+        report.points[0].theta, report.optimum, 4, report.settings.seed + 1, report.data.dtype
+    )
+    thetas = np.array([p.theta for p in report.points + more[2:]])
+    with np.errstate(all="ignore"):
+        return diagnose(
+            lambda t: engines["manual"].evaluate(t).gradient,
+            lambda t: engines[trusted[0]].evaluate(t).gradient,
+            thetas,
+            report.data,
+            report.tolerance,
+        )
+
+
+def _finish(report: Report) -> None:
+    """Reasons per engine, the failures list and the notes."""
+    for entry in report.engines.values():
+        if entry.status == "mismatch":
+            entry.reason = "; ".join(entry.problems)
+            report.failures.append(f"{entry.name} disagrees: {entry.problems[0]}")
+        elif entry.status == "error":
+            report.failures.append(f"{entry.name} failed: {entry.reason}")
+        if entry.capped_iterations is not None:
+            report.notes.append(
+                f"{entry.name}: descent capped at {entry.capped_iterations} of "
+                f"{report.settings.iterations} iterations (about {LOOP_SECONDS_BUDGET:.0f} s of "
+                "per-point Python loop); compared over those iterations only"
+            )
+    ran = [e for e in report.engines.values() if e.ran]
+    if len(ran) < 2:
+        report.notes.append("fewer than two engines ran: there was nothing to compare against")
+    report.notes.extend(report.stability.notes)
