@@ -109,5 +109,7 @@ def worst_difference(
     s = np.broadcast_to(np.asarray(scale, dtype=np.float64), e.shape).ravel()
     a, e = a.ravel(), e.ravel()
     allowed = tolerance.atol * np.abs(s) + tolerance.rtol * np.abs(e)
-    differences = [Difference(labels[i], a[i], e[i], allowed[i]) for i in range(a.size)]
+    differences = [
+        Difference(labels[i], float(a[i]), float(e[i]), float(allowed[i])) for i in range(a.size)
+    ]
     return max(differences, key=lambda d: (d.ratio, d.relative))

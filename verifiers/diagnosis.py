@@ -3,7 +3,7 @@
 The formula under test and a trusted gradient are evaluated at several points. Each derivative
 (dL/db, dL/dw_j) that disagrees is matched against a catalogue of classic mistakes: a constant
 factor (2, 1/2, N, 1/N, -1 and their products with -1), a term left out of the residual, the
-factor x left out (or put in), and the derivatives of b and w swapped. A mistake is recognised
+factor x left out (or put in), and two derivatives swapped. A mistake is recognised
 only when it explains the wrong values at every point; otherwise the answer is "no simple pattern".
 """
 
@@ -71,6 +71,15 @@ def _residual_variants(data: Dataset) -> list[tuple[str, str, Callable[[np.ndarr
     ]  # fmt: skip
 
 
+def _in_place_of(names: list[str], i: int, j: int) -> tuple[str, str]:
+    """(key, explanation) for finding the derivative of parameter i where j's belongs."""
+    if j == 0:
+        return "extra-x", f"it has a factor x too many: it equals dL/d{names[i]}"
+    if i == 0:
+        return "missing-x", "the factor x is missing: it equals dL/db"
+    return "swapped", f"it equals dL/d{names[i]}: two derivatives are swapped"
+
+
 def diagnose(
     under_test: Callable[[np.ndarray], np.ndarray],
     trusted: Callable[[np.ndarray], np.ndarray],
@@ -83,64 +92,30 @@ def diagnose(
     got = np.array([under_test(t) for t in thetas], dtype=np.float64)
     want = np.array([trusted(t) for t in thetas], dtype=np.float64)
     scales = np.array([formulas.gradient_scales(t[0], t[1:], data.X, data.y) for t in thetas])
-    X, y, n = data.X.astype(np.float64), data.y.astype(np.float64), data.rows
+    n = data.rows
 
     def matches(values: np.ndarray, candidate: np.ndarray, scale: np.ndarray) -> bool:
         allowed = _SLACK * (tolerance.atol * scale + tolerance.rtol * np.abs(candidate))
         return bool(np.all(np.abs(values - candidate) <= allowed))
 
-    # Each candidate: (key, explanation, θ-by-component values, scale of those values).
+    # Each candidate: (key, explanation, values at the points, scale of those values).
     variants = [
         (k, text, np.array([g(t) for t in thetas])) for k, text, g in _residual_variants(data)
     ]
-    # dL/db computed like dL/dw (times x) and dL/dw like dL/db (without x), per feature.
-    times_x = np.array(
-        [
-            [-(2 / n) * (X[:, j] @ (y - X @ t[1:] - t[0])) for j in range(data.features)]
-            for t in thetas
-        ]
-    )
-
     findings: dict[str, tuple[str, str]] = {}
     for j, name in enumerate(names):
         if matches(got[:, j], want[:, j], scales[:, j]):
             continue
-        candidates = []
-        others = [i for i in range(len(names)) if i != j]
-        for i in others:  # another parameter's derivative in this one's place
-            candidates.append(
-                (
-                    "swapped",
-                    f"the derivative of {names[i]}, not of {name}",
-                    want[:, i],
-                    scales[:, i],
-                )
-            )
-        for value, key, text in _factors(n):
-            candidates.append(
-                (f"factor {key}", text, value * want[:, j], abs(value) * scales[:, j])
-            )
-        for key, text, values in variants:
-            candidates.append((key, text, values[:, j], scales[:, j]))
-        if j == 0:
-            for f in range(data.features):
-                candidates.append(
-                    (
-                        "extra-x",
-                        f"it has a factor x too many (the formula of {names[f + 1]})",
-                        times_x[:, f],
-                        scales[:, f + 1],
-                    )
-                )
-        else:
-            candidates.append(
-                (
-                    "missing-x",
-                    "the factor x is missing (it is the formula of b)",
-                    want[:, 0],
-                    scales[:, 0],
-                )
-            )
+        candidates = [
+            (*_in_place_of(names, i, j), want[:, i], scales[:, i])
+            for i in range(len(names))
+            if i != j
+        ]
+        candidates += [
+            (f"factor {key}", text, value * want[:, j], abs(value) * scales[:, j])
+            for value, key, text in _factors(n)
+        ]
+        candidates += [(key, text, values[:, j], scales[:, j]) for key, text, values in variants]
         found = next(((k, t) for k, t, v, s in candidates if matches(got[:, j], v, s)), None)
         findings[name] = found or ("none", "no simple pattern")
 
@@ -149,8 +124,13 @@ def diagnose(
     parameters = {name: f"dL/d{name}: {text}" for name, (_, text) in findings.items()}
     keys = {key for key, _ in findings.values()}
     if "none" in keys:
-        return Diagnosis("no simple pattern: " + "; ".join(parameters.values()), None, parameters)
-    if keys == {"swapped"} and len(findings) == len(names) == 2:
+        explained = [parameters[p] for p, (key, _) in findings.items() if key != "none"]
+        wrong = " and ".join(f"dL/d{p}" for p, (key, _) in findings.items() if key == "none")
+        summary = f"no simple pattern in {wrong}" + (
+            f"; {'; '.join(explained)}" if explained else ""
+        )
+        return Diagnosis(summary, None, parameters)
+    if keys == {"extra-x", "missing-x"} and len(findings) == len(names) == 2:
         return Diagnosis("the derivatives of b and w are swapped", "swapped", parameters)
     if len(keys) == 1 and len(findings) == len(names):
         key = keys.pop()

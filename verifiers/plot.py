@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from verifiers.output import write_atomically
-from verifiers.verify import Report
+from verifiers.api import Report
 
 __all__ = ["PlotUnavailable", "save_plot"]
 

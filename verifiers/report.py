@@ -1,4 +1,4 @@
-"""Turn a :class:`~verifiers.verify.Report` into the JSON document and the printed tables."""
+"""Turn a :class:`~verifiers.api.Report` into the JSON document and the printed tables."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from verifiers.compare import Difference
-from verifiers.verify import EngineReport, Report, hessian_label
+from verifiers.api import EngineReport, Report, hessian_label
 
 __all__ = ["print_report", "to_json"]
 
@@ -212,7 +212,8 @@ def _print_tables(report: Report, console: Console) -> None:
 
     start = ", ".join(f"{n}={v:g}" for n, v in zip(names, report.points[0].theta, strict=True))
     descents = Table(
-        title=f"Gradient descent: lr {settings.lr:g}, {settings.iterations} iterations from {start}",
+        title=f"Gradient descent: lr {settings.lr:g}, {settings.iterations} iterations "
+        f"from {start}",
         title_justify="left",
     )
     for column in ["engine", *names, "loss", "|θ - θ*|", "seconds", "worst vs consensus"]:

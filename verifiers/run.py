@@ -1,7 +1,7 @@
 """Command line: ``python -m verifiers.run [CSV] [options]``.
 
 Exit status: 0 when every engine agrees, 1 when any disagrees (or fails), 2 on bad input or
-usage. Everything is done by :func:`verifiers.verify.verify`; this module parses arguments,
+usage. Everything is done by :func:`verifiers.api.verify`; this module parses arguments,
 shows progress and writes the outputs.
 """
 
@@ -21,7 +21,7 @@ from verifiers.data import DataError, load_csv
 from verifiers.engines import ENGINE_NAMES
 from verifiers.output import OutputError, check_output_path, write_atomically
 from verifiers.user_formula import FormulaLoadError, load_formula
-from verifiers.verify import Settings, UsageError, verify
+from verifiers.api import Settings, UsageError, verify
 
 PROGRAM = "python -m verifiers.run"
 DEFAULT_CSV = Path(__file__).resolve().parent.parent / "data" / "data.csv"

@@ -85,8 +85,6 @@ class Engine(ABC):
 
     name: ClassVar[str]
     summary: ClassVar[str]  # one line for --help and the README
-    # Runs in Python once per point per iteration: the caller may cap its descent on big data.
-    per_point_python: ClassVar[bool] = False
 
     def __init__(self, data: Dataset, device: str = "auto") -> None:
         self.data = data
@@ -99,6 +97,10 @@ class Engine(ABC):
 
     def hessian(self, theta: np.ndarray) -> np.ndarray | None:
         """The (d+1)×(d+1) Hessian at θ, or None when this engine has no way to compute it."""
+        return None
+
+    def affordable_iterations(self, seconds: float) -> int | None:
+        """How many descent steps fit in about `seconds`; None when there is no practical limit."""
         return None
 
     def hessian_noise(self, theta: np.ndarray) -> np.ndarray | float:

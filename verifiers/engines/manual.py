@@ -36,6 +36,9 @@ class ManualEngine(Engine):
         super().__init__(data, device)
         self.formula = formula or formulas.gradient
         self.formula_name = formula_name or "the built-in hand formula"
+        # Read-only views: a formula under test must not be able to change the data.
+        self._X, self._y = data.X.view(), data.y.view()
+        self._X.flags.writeable = self._y.flags.writeable = False
 
     def evaluate(self, theta: np.ndarray) -> Evaluation:
         X, y = self.data.X, self.data.y
@@ -47,21 +50,22 @@ class ManualEngine(Engine):
     def _gradient(self, b: np.floating, w: np.ndarray) -> np.ndarray:
         d = self.data.features
         try:
-            result = self.formula(float(b), w, self.data.X, self.data.y)
+            result = self.formula(float(b), w, self._X, self._y)
         except Exception as error:
-            raise FormulaError(
-                f"{self.formula_name} raised {type(error).__name__}: {error}"
-            ) from None
+            message = f"{self.formula_name}: the function raised {type(error).__name__}: {error}"
+            raise FormulaError(message) from None
         try:
             grad_b, grad_w = result
             grad_b = np.asarray(grad_b, dtype=np.float64)
             grad_w = np.asarray(grad_w, dtype=np.float64)
         except (TypeError, ValueError):
             grad_b = grad_w = None
-        if grad_b is None or grad_b.size != 1 or grad_w.shape not in ((d,), () if d == 1 else (d,)):
+        # With one feature a plain number for dL/dw is accepted too.
+        w_shapes = [(d,), ()] if d == 1 else [(d,)]
+        if grad_b is None or grad_b.size != 1 or grad_w.shape not in w_shapes:
             raise FormulaError(
-                f"{self.formula_name} must return (dL/db as a float, dL/dw as an array of shape "
-                f"({d},)); it returned {_describe(result)}"
+                f"{self.formula_name}: the function must return (dL/db as a float, dL/dw as an "
+                f"array of shape ({d},)); it returned {_describe(result)}"
             )
         return np.concatenate([grad_b.reshape(1), grad_w.reshape(d)])
 

@@ -42,7 +42,7 @@ DEFAULT_ENGINES = ENGINE_NAMES
 _GRADIENT_TRUST = ("numeric", "minigrad", "torch", "jax", "loop", "manual")
 _DESCENT_TRUST = ("loop", "numeric", "minigrad", "torch", "jax", "manual")
 _HESSIAN_TRUST = ("numeric", "manual", "minigrad", "torch", "jax")
-# The per-point loop is capped to about this many seconds of descent (measured, not guessed).
+# Engines that run slowly in pure Python are capped to about this many seconds of descent.
 LOOP_SECONDS_BUDGET = 10.0
 
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
@@ -228,7 +228,8 @@ def _build_engines(report: Report, formula: GradientFormula | None) -> dict[str,
         try:
             cls = engine_class(name)
             if name == "manual" and formula is not None:
-                engine = cls(data, settings.device, formula=formula, formula_name=settings.manual)
+                name_ = f"--manual {settings.manual}" if settings.manual else "the given formula"
+                engine = cls(data, settings.device, formula=formula, formula_name=name_)
             else:
                 engine = cls(data, settings.device)
         except EngineUnavailable as error:
@@ -346,28 +347,19 @@ def hessian_label(a: str, b: str) -> str:
     return f"d²L/d{a}²" if a == b else f"d²L/d{a} d{b}"
 
 
-def _loop_cap(report: Report, engine: Engine, start: np.ndarray) -> int | None:
-    """How many iterations the per-point Python loop may run in about LOOP_SECONDS_BUDGET."""
-    iterations = report.settings.iterations
-    began = time.perf_counter()
-    engine.evaluate(start)  # one gradient and one loss pass: about one descent step
-    per_step = time.perf_counter() - began
-    affordable = int(LOOP_SECONDS_BUDGET / max(per_step, 1e-9))
-    return affordable if affordable < iterations else None
-
-
 def _run_descents(
     report: Report, engines: dict[str, Engine], start: np.ndarray, progress: ProgressFactory | None
 ) -> None:
+    """Descend on every engine that has not failed, capping the slow per-point loop."""
     settings = report.settings
     for name, engine in engines.items():
         entry = report.engines[name]
         if entry.status == "error":
             continue
         iterations = settings.iterations
-        if engine.per_point_python:
-            entry.capped_iterations = _loop_cap(report, engine, start)
-            iterations = entry.capped_iterations or iterations
+        affordable = engine.affordable_iterations(LOOP_SECONDS_BUDGET)
+        if affordable is not None and affordable < iterations:
+            entry.capped_iterations = iterations = affordable
         callback = progress(name, iterations) if progress and iterations else None
         try:
             with np.errstate(all="ignore"):

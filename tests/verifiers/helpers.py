@@ -1,0 +1,89 @@
+"""Shared pieces of the verifier tests: engine availability, random data sets, CLI runs."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import strategies as st
+
+from verifiers.data import Dataset
+from verifiers.engines import ENGINE_NAMES, engine_class
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DATA_CSV = REPO_ROOT / "data" / "data.csv"
+NUMPY_ENGINES = ("loop", "manual", "minigrad", "numeric")
+PUBLISHED = {
+    "start_error": 5565.107834483211,
+    "b": 0.08893651993741346,
+    "w": 1.4777440851894448,
+    "error": 112.61481011613473,
+}
+
+
+def has(package: str) -> bool:
+    return importlib.util.find_spec(package) is not None
+
+
+def engine_param(name: str) -> pytest.param:
+    """A parametrize entry for engine `name`, skipped with a reason when its package is missing."""
+    package = {"torch": "torch", "jax": "jax"}.get(name)
+    marks = []
+    if package and not has(package):
+        marks.append(pytest.mark.skip(reason=f"{package} is not installed"))
+    return pytest.param(name, marks=marks, id=name)
+
+
+ALL_ENGINES = [engine_param(name) for name in ENGINE_NAMES]
+
+
+def make_engine(name: str, data: Dataset, device: str = "auto"):
+    return engine_class(name)(data, device)
+
+
+@st.composite
+def datasets(draw: st.DrawFn, max_features: int = 4, min_rows: int = 8, max_rows: int = 40):
+    """Random linear-ish data: d = 1..max_features features, a seeded noisy linear target."""
+    d = draw(st.integers(1, max_features))
+    n = draw(st.integers(max(min_rows, d + 2), max_rows))
+    seed = draw(st.integers(0, 2**32 - 1))
+    scale = draw(st.sampled_from([0.1, 1.0, 50.0]))
+    noise = draw(st.sampled_from([0.0, 0.01, 1.0]))
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)) * scale + rng.normal(size=d) * scale
+    w = rng.normal(size=d) * 3
+    y = X @ w + rng.normal() * 5 + noise * rng.normal(size=n)
+    return Dataset.from_arrays(X, y)
+
+
+def run_cli(
+    *args: str, env: dict | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    """``python -m verifiers.run ARGS`` from the repository root."""
+    return subprocess.run(
+        [sys.executable, "-m", "verifiers.run", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+def run_cli_without(
+    packages: list[str], *args: str, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    """The CLI in a process where importing any of `packages` fails, as if not installed."""
+    blocked = "; ".join(f"sys.modules[{p!r}] = None" for p in packages)
+    code = f"import sys; {blocked}; from verifiers.run import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

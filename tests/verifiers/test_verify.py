@@ -1,0 +1,307 @@
+"""The Python API: verdicts, the checker failing on wrong formulas, diagnosis, stability."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+from verifiers import Settings, UsageError, formulas, verify
+from verifiers.data import Dataset, load_csv
+from verifiers.engines.minigrad import MinigradEngine
+from verifiers.report import to_json
+from verifiers.stability import iterations_to_reach
+
+from .helpers import DATA_CSV, NUMPY_ENGINES, PUBLISHED, datasets
+
+FAST = Settings(engines=NUMPY_ENGINES, iterations=50)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_csv(DATA_CSV)
+
+
+@pytest.fixture(scope="module")
+def full_report(data):
+    return verify(data)  # every engine, default settings
+
+
+def test_default_run_agrees_and_reproduces_the_figures(full_report):
+    assert full_report.ok, full_report.failures
+    loop = full_report.engines["loop"]
+    assert loop.trajectory.theta.tolist() == [PUBLISHED["b"], PUBLISHED["w"]]
+    assert loop.trajectory.losses[-1] == PUBLISHED["error"]
+    assert loop.evaluations[0].loss == PUBLISHED["start_error"]
+    for entry in full_report.engines.values():
+        assert entry.status in ("ok", "skipped"), (entry.name, entry.reason)
+    assert [p.label for p in full_report.points] == [
+        "start", "optimum", "point 1", "point 2", "point 3",
+    ]  # fmt: skip
+
+
+def test_optimum_and_stability_facts(full_report, data):
+    x, y = data.X[:, 0], data.y
+    w_star, b_star = np.polyfit(x, y, 1)
+    np.testing.assert_allclose(full_report.optimum, [b_star, w_star], rtol=1e-10)
+    assert full_report.optimum[0] == pytest.approx(7.991, abs=1e-3)
+    assert full_report.optimum[1] == pytest.approx(1.3224, abs=1e-4)
+    # An independent eigenvalue computation of H = 2 [[1, mean x], [mean x, mean x²]].
+    H = 2 * np.array([[1, x.mean()], [x.mean(), (x**2).mean()]])
+    largest = max(np.linalg.eigvals(H).real)
+    stability = full_report.stability
+    assert stability.max_stable_lr == pytest.approx(2 / largest, rel=1e-12)
+    assert stability.max_stable_lr == pytest.approx(4.01e-4, rel=1e-3)
+    assert stability.condition_number == pytest.approx(66_000, rel=0.01)
+
+
+def test_json_report_has_the_documented_keys(full_report):
+    document = json.loads(json.dumps(to_json(full_report), allow_nan=False))
+    assert document["ok"] is True
+    assert document["data"] == {
+        "path": str(DATA_CSV), "rows": 100, "features": 1, "dtype": "float64",
+        "header": None, "delimiter": ",",
+    }  # fmt: skip
+    assert document["settings"]["lr"] == 1e-4
+    assert document["settings"]["iterations"] == 1000
+    assert document["settings"]["start"] == {"b": 0.0, "w": [0.0]}
+    assert set(document["optimum"]) == {"b", "w"}
+    loop = document["engines"]["loop"]
+    assert loop["status"] == "ok" and loop["device"] == "cpu"
+    assert loop["gradient"]["loss"] == PUBLISHED["start_error"]
+    assert set(loop["gradient"]) == {"loss", "b", "w"}
+    assert loop["descent"]["b"] == PUBLISHED["b"]  # full precision survives the round trip
+    assert loop["descent"]["w"] == [PUBLISHED["w"]]
+    assert loop["descent"]["loss"] == PUBLISHED["error"]
+    assert loop["descent"]["seconds"] > 0
+    assert len(document["engines"]["manual"]["hessian"]) == 2
+
+
+# --- the checker must be able to fail -----------------------------------------------------------
+def _half(b, w, X, y):  # the 2 from the square forgotten
+    r = y - (X @ w + b)
+    return -(1 / len(y)) * r.sum(), -(1 / len(y)) * (X.T @ r)
+
+
+def _flipped(b, w, X, y):
+    r = y - (X @ w + b)
+    return (2 / len(y)) * r.sum(), (2 / len(y)) * (X.T @ r)
+
+
+def _summed(b, w, X, y):  # sum where the mean belongs
+    r = y - (X @ w + b)
+    return -2 * r.sum(), -2 * (X.T @ r)
+
+
+def _divided_twice(b, w, X, y):
+    r = y - (X @ w + b)
+    n = len(y)
+    return -(2 / n) * r.sum() / n, -(2 / n) * (X.T @ r) / n
+
+
+def _doubled(b, w, X, y):
+    r = y - (X @ w + b)
+    return -(4 / len(y)) * r.sum(), -(4 / len(y)) * (X.T @ r)
+
+
+def _without_b(b, w, X, y):  # the residual forgets b
+    r = y - X @ w
+    return -(2 / len(y)) * r.sum(), -(2 / len(y)) * (X.T @ r)
+
+
+def _swapped(b, w, X, y):
+    grad_b, grad_w = formulas.gradient(b, w, X, y)
+    return grad_w[0], np.array([grad_b])
+
+
+def _w_only_doubled(b, w, X, y):
+    grad_b, grad_w = formulas.gradient(b, w, X, y)
+    return grad_b, 2 * grad_w
+
+
+def _missing_x(b, w, X, y):  # dL/dw written like dL/db
+    grad_b, _ = formulas.gradient(b, w, X, y)
+    return grad_b, np.array([grad_b])
+
+
+def _shapeless(b, w, X, y):  # wrong in no recognisable way
+    grad_b, grad_w = formulas.gradient(b, w, X, y)
+    return grad_b + 0.3, grad_w * 1.07 + b
+
+
+@pytest.mark.parametrize(
+    ("formula", "pattern", "wrong"),
+    [
+        (_half, "factor 1/2", "b"),
+        (_flipped, "factor -1", "b"),
+        (_summed, "factor N", "b"),
+        (_divided_twice, "factor 1/N", "b"),
+        (_doubled, "factor 2", "b"),
+        (_without_b, "missing-b", "b"),
+        (_swapped, "swapped", "b"),
+        (_w_only_doubled, "factor 2", "w"),
+        (_missing_x, "missing-x", "w"),
+        (_shapeless, None, "w"),
+    ],
+)
+def test_a_wrong_formula_is_caught_named_and_diagnosed(data, formula, pattern, wrong):
+    report = verify(data, FAST, formula=formula)
+    assert not report.ok
+    manual = report.engines["manual"]
+    assert manual.status == "mismatch"
+    assert report.failures[0].startswith("manual disagrees")
+    assert f"dL/d{wrong} at" in report.failures[0]
+    # Every other engine agrees with the others: only the formula under test is named.
+    assert all(e.status == "ok" for n, e in report.engines.items() if n != "manual")
+    assert report.diagnosis is not None
+    assert report.diagnosis.pattern == pattern, report.diagnosis.summary
+    if pattern is None:
+        assert report.diagnosis.summary.startswith("no simple pattern")
+
+
+def test_diagnosis_sentences(data):
+    sentences = {
+        _half: "the 2 from differentiating the square is missing",
+        _flipped: "sign flipped",
+        _summed: "a sum where the mean belongs",
+        _without_b: "b is left out of the residual",
+        _swapped: "the derivatives of b and w are swapped",
+    }
+    for formula, sentence in sentences.items():
+        assert sentence in verify(data, FAST, formula=formula).diagnosis.summary
+
+
+def test_a_broken_engine_other_than_manual_is_the_one_named(data, monkeypatch):
+    original = MinigradEngine.evaluate
+
+    def off_by_a_little(self, theta):
+        evaluation = original(self, theta)
+        evaluation.gradient = evaluation.gradient * (1 + 1e-9)
+        return evaluation
+
+    monkeypatch.setattr(MinigradEngine, "evaluate", off_by_a_little)
+    report = verify(data, Settings(engines=("manual", "minigrad", "numeric"), iterations=5))
+    assert [n for n, e in report.engines.items() if e.status == "mismatch"] == ["minigrad"]
+    assert "relative 1e-09" in report.engines["minigrad"].reason
+    assert report.diagnosis is None  # the formula under test is fine
+
+
+def test_the_checker_holds_at_the_optimum_on_random_data():
+    @settings(max_examples=10)
+    @given(data=datasets(max_features=4))
+    def check(data: Dataset) -> None:
+        report = verify(data, Settings(engines=NUMPY_ENGINES, iterations=20, points=2))
+        assert report.ok, report.failures
+
+    check()
+
+
+def test_float32_runs_agree_across_engines():
+    data32 = load_csv(DATA_CSV, "float32")
+    report = verify(data32, Settings(iterations=200))
+    assert report.ok, report.failures
+    assert report.tolerance.rtol == pytest.approx(64 * np.finfo(np.float32).eps)
+    assert report.engines["manual"].trajectory.losses.dtype == np.float64  # reported as floats
+
+
+# --- stability and divergence -------------------------------------------------------------------
+@pytest.mark.parametrize("factor", [1.02, 0.98])
+def test_divergence_just_above_the_stable_rate_and_not_just_below(data, factor, full_report):
+    lr = full_report.stability.max_stable_lr * factor
+    report = verify(data, Settings(lr=lr, iterations=3000, points=0))
+    steps = {n: e.trajectory.diverged_at for n, e in report.engines.items() if e.trajectory}
+    assert len(steps) >= 4
+    assert report.ok, report.failures  # every engine diverges at the same iteration, or none does
+    if factor > 1:
+        assert len(set(steps.values())) == 1 and None not in steps.values()
+        assert any(note.startswith("warning: --lr") for note in report.notes)
+    else:
+        assert set(steps.values()) == {None}
+        assert not any(note.startswith("warning: --lr") for note in report.notes)
+
+
+def test_an_engine_diverging_at_another_iteration_is_a_disagreement(data, monkeypatch):
+    original = MinigradEngine.descend
+
+    def late(self, theta, lr, iterations, progress=None):
+        trajectory = original(self, theta, lr, iterations, progress)
+        trajectory.diverged_at = (
+            None if trajectory.diverged_at is None else trajectory.diverged_at + 1
+        )
+        return trajectory
+
+    monkeypatch.setattr(MinigradEngine, "descend", late)
+    report = verify(data, Settings(engines=("loop", "manual", "minigrad"), lr=1e-3, points=0))
+    assert report.engines["minigrad"].status == "mismatch"
+    assert "diverged" in report.engines["minigrad"].reason
+
+
+def test_iterations_to_reach_matches_a_simulated_descent():
+    rng = np.random.default_rng(3)
+    data = Dataset.from_arrays(rng.normal(size=(30, 2)), rng.normal(size=30))
+    b, w = formulas.least_squares(data.X, data.y)
+    optimum = np.concatenate([[b], w])
+    H = formulas.hessian(data.X)
+    lr = 0.5
+    predicted = iterations_to_reach(H, lr, np.zeros(3), optimum)
+    theta, k = np.zeros(3), 0
+    while np.linalg.norm(theta - optimum) > 1e-6:
+        grad_b, grad_w = formulas.gradient(theta[0], theta[1:], data.X, data.y)
+        theta = theta - lr * np.concatenate([[grad_b], grad_w])
+        k += 1
+    assert abs(predicted - k) <= 1  # the same count, up to rounding at the boundary
+    assert iterations_to_reach(H, 2.5 / np.linalg.eigvalsh(H)[-1], np.zeros(3), optimum) is None
+
+
+def test_the_reference_rate_needs_millions_of_iterations(full_report):
+    # b barely moves: the slow eigen-direction shrinks by (1 - 1e-4 · 0.0755) per step.
+    assert 1_000_000 < full_report.stability.iterations_to_optimum < 10_000_000
+
+
+# --- notes, caps, settings ----------------------------------------------------------------------
+def test_the_loop_is_capped_on_big_inputs_and_says_so(monkeypatch, data):
+    monkeypatch.setattr("verifiers.api.LOOP_SECONDS_BUDGET", 0.02)
+    report = verify(data, Settings(engines=("loop", "manual"), iterations=1000, points=0))
+    loop = report.engines["loop"]
+    assert loop.capped_iterations is not None and loop.capped_iterations < 1000
+    assert loop.trajectory.steps == loop.capped_iterations
+    assert report.ok, report.failures
+    assert any("loop: descent capped at" in note for note in report.notes)
+
+
+def test_singular_data_is_verified_with_a_note():
+    data = Dataset.from_arrays(np.full(10, 3.0), np.arange(10.0))
+    report = verify(data, Settings(engines=NUMPY_ENGINES, iterations=20))
+    assert report.ok, report.failures
+    assert any("every x is the same" in note for note in report.notes)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"lr": 0.0}, "--lr must be a positive finite number"),
+        ({"lr": float("nan")}, "--lr must be a positive finite number"),
+        ({"iterations": -1}, "--iterations must be 0 or more"),
+        ({"engines": ("manual", "bogus")}, "unknown engine 'bogus'"),
+        ({"start": np.zeros(3)}, "--start needs 2 values (b,w) for 1 feature(s), got 3"),
+        ({"rtol": -1.0}, "--rtol must be a finite number >= 0"),
+    ],
+)
+def test_bad_settings_raise_usage_errors(data, change, message):
+    with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        verify(data, Settings(**{**FAST.__dict__, **change}))
+
+
+def test_two_runs_give_identical_reports_apart_from_timing(data):
+    def without_timing(document):
+        for entry in document["engines"].values():
+            entry.pop("setup_seconds", None)
+            if "descent" in entry:
+                entry["descent"].pop("seconds")
+        return document
+
+    first = without_timing(to_json(verify(data, Settings(iterations=100))))
+    second = without_timing(to_json(verify(data, Settings(iterations=100))))
+    assert json.dumps(first) == json.dumps(second)
