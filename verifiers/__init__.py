@@ -7,8 +7,8 @@
 The command line ``python -m verifiers.run`` is a thin layer over :func:`verify`.
 """
 
-from verifiers.data import DataError, Dataset, load_csv
 from verifiers.api import EngineReport, Report, Settings, UsageError, verify
+from verifiers.data import DataError, Dataset, load_csv
 
 __all__ = [
     "DataError",

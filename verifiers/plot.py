@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from verifiers.output import write_atomically
 from verifiers.api import Report
+from verifiers.output import write_atomically
 
 __all__ = ["PlotUnavailable", "save_plot"]
 

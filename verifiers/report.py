@@ -9,8 +9,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from verifiers.compare import Difference
 from verifiers.api import EngineReport, Report, hessian_label
+from verifiers.compare import Difference
 
 __all__ = ["print_report", "to_json"]
 

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
+from verifiers.api import Settings, UsageError, verify
 from verifiers.data import DataError, load_csv
 from verifiers.engines import ENGINE_NAMES
 from verifiers.output import OutputError, check_output_path, write_atomically
 from verifiers.user_formula import FormulaLoadError, load_formula
-from verifiers.api import Settings, UsageError, verify
 
 PROGRAM = "python -m verifiers.run"
 DEFAULT_CSV = Path(__file__).resolve().parent.parent / "data" / "data.csv"

@@ -34,7 +34,8 @@ def test_published_figures(name, reference_data):
         "w": trajectory.theta[1],
         "error": trajectory.losses[-1],
     }
-    assert trajectory.steps == 1000 and trajectory.diverged_at is None
+    assert trajectory.steps == 1000
+    assert trajectory.diverged_at is None
     assert trajectory.losses[0] == pytest.approx(PUBLISHED["start_error"], rel=1e-12)
     for key, expected in PUBLISHED.items():
         if name == "loop":

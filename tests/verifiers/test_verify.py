@@ -69,7 +69,8 @@ def test_json_report_has_the_documented_keys(full_report):
     assert document["settings"]["start"] == {"b": 0.0, "w": [0.0]}
     assert set(document["optimum"]) == {"b", "w"}
     loop = document["engines"]["loop"]
-    assert loop["status"] == "ok" and loop["device"] == "cpu"
+    assert loop["status"] == "ok"
+    assert loop["device"] == "cpu"
     assert loop["gradient"]["loss"] == PUBLISHED["start_error"]
     assert set(loop["gradient"]) == {"loss", "b", "w"}
     assert loop["descent"]["b"] == PUBLISHED["b"]  # full precision survives the round trip
@@ -215,7 +216,8 @@ def test_divergence_just_above_the_stable_rate_and_not_just_below(data, factor, 
     assert len(steps) >= 4
     assert report.ok, report.failures  # every engine diverges at the same iteration, or none does
     if factor > 1:
-        assert len(set(steps.values())) == 1 and None not in steps.values()
+        assert len(set(steps.values())) == 1
+        assert None not in steps.values()
         assert any(note.startswith("warning: --lr") for note in report.notes)
     else:
         assert set(steps.values()) == {None}
@@ -265,7 +267,8 @@ def test_the_loop_is_capped_on_big_inputs_and_says_so(monkeypatch, data):
     monkeypatch.setattr("verifiers.api.LOOP_SECONDS_BUDGET", 0.02)
     report = verify(data, Settings(engines=("loop", "manual"), iterations=1000, points=0))
     loop = report.engines["loop"]
-    assert loop.capped_iterations is not None and loop.capped_iterations < 1000
+    assert loop.capped_iterations is not None
+    assert loop.capped_iterations < 1000
     assert loop.trajectory.steps == loop.capped_iterations
     assert report.ok, report.failures
     assert any("loop: descent capped at" in note for note in report.notes)
