@@ -1,0 +1,210 @@
+"""The command line through a subprocess: exit codes, output, JSON, plots, skipped engines."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import pytest
+
+from .helpers import DATA_CSV, PUBLISHED, has, run_cli, run_cli_without
+
+FAST = ["--engines", "loop,manual,minigrad,numeric", "--iterations", "20"]
+
+
+def test_default_run_prints_the_tables_and_agrees():
+    result = run_cli(str(DATA_CSV))
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "OK: all" in out
+    for figure in (PUBLISHED["b"], PUBLISHED["w"], PUBLISHED["error"], PUBLISHED["start_error"]):
+        assert repr(figure) in out
+    for heading in ("Loss and gradient", "Hessian", "Gradient descent", "Least-squares optimum"):
+        assert heading in out
+    assert result.stderr == ""
+
+
+def test_csv_defaults_to_the_bundled_data():
+    result = run_cli(*FAST, "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "OK: all 4 engines agree" in result.stdout
+
+
+def test_help_explains_every_option():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for option in (
+        "--engines", "--manual", "--lr", "--iterations", "--start", "--points", "--seed",
+        "--rtol", "--atol", "--device", "--dtype", "--json", "--plot", "--quiet", "Exit status",
+    ):  # fmt: skip
+        assert option in result.stdout, option
+
+
+def test_json_report(tmp_path):
+    target = tmp_path / "report.json"
+    result = run_cli(str(DATA_CSV), *FAST, "--json", str(target), "--quiet")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(target.read_text())
+    assert document["ok"] is True
+    assert document["data"]["rows"] == 100
+    assert document["data"]["features"] == 1
+    assert document["data"]["dtype"] == "float64"
+    assert document["settings"]["iterations"] == 20
+    assert document["settings"]["start"] == {"b": 0.0, "w": [0.0]}
+    assert set(document["engines"]) == {"loop", "manual", "minigrad", "numeric"}
+    for name, entry in document["engines"].items():
+        assert entry["status"] == "ok", name
+        assert set(entry["gradient"]) == {"loss", "b", "w"}
+        assert {"b", "w", "loss", "seconds"} <= set(entry["descent"])
+        assert isinstance(entry["reason"], str)
+        assert isinstance(entry["device"], str)
+    assert document["engines"]["loop"]["gradient"]["loss"] == PUBLISHED["start_error"]
+    assert set(document["optimum"]) == {"b", "w"}
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]  # no temporary left
+
+
+def _wrong_formula(tmp_path, body):
+    path = tmp_path / "mine.py"
+    path.write_text("def gradient(b, w, X, y):\n    r = y - (X @ w + b)\n" + body)
+    return f"{path}:gradient"
+
+
+@pytest.mark.parametrize(
+    ("body", "parameter", "diagnosis"),
+    [
+        ("    return -(1/len(y))*r.sum(), -(1/len(y))*(X.T @ r)\n", "b", "is missing"),
+        ("    return (2/len(y))*r.sum(), -(2/len(y))*(X.T @ r)\n", "b", "sign flipped"),
+        ("    return -(2/len(y))*r.sum(), -2*(X.T @ r)\n", "w", "mean belongs"),
+    ],
+    ids=["factor-2-missing", "sign-flipped", "sum-instead-of-mean"],
+)
+def test_a_wrong_manual_formula_exits_1_naming_engine_and_parameter(
+    tmp_path, body, parameter, diagnosis
+):
+    result = run_cli(str(DATA_CSV), *FAST, "--manual", _wrong_formula(tmp_path, body), "--quiet")
+    assert result.returncode == 1, result.stdout + result.stderr
+    mismatch = next(line for line in result.stdout.splitlines() if line.startswith("MISMATCH"))
+    assert mismatch.startswith("MISMATCH: manual disagrees")
+    assert f"dL/d{parameter} at start" in mismatch
+    assert " vs " in mismatch
+    assert "difference" in mismatch
+    assert diagnosis in result.stdout
+
+
+def test_a_correct_manual_formula_passes(tmp_path):
+    body = "    return -(2/len(y))*r.sum(), -(2/len(y))*(X.T @ r)\n"
+    result = run_cli(str(DATA_CSV), *FAST, "--manual", _wrong_formula(tmp_path, body), "--quiet")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--lr", "0"], "--lr must be a positive finite number"),
+        (["--lr=-1e-4"], "--lr must be a positive finite number"),
+        (["--lr", "inf"], "--lr must be a positive finite number"),
+        (["--iterations", "-5"], "--iterations must be 0 or more"),
+        (["--engines", "manual,tensorflow"], "unknown engine 'tensorflow'"),
+        (["--start", "1,2,3"], "--start needs 2 values (b,w) for 1 feature(s), got 3"),
+        (["--start", "1,x"], "expected comma-separated numbers"),
+        (["--manual", "nowhere.py:f"], "nowhere.py does not exist"),
+        (["--manual", "verifiers/formulas.py:nothing"], "has no function named 'nothing'"),
+        (["--dtype", "float16"], "invalid choice: 'float16'"),
+        (["--bogus"], "unrecognized arguments: --bogus"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(arguments, message):
+    result = run_cli(str(DATA_CSV), *arguments)
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert message in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_manual_formula_that_raises_or_returns_the_wrong_shape_exits_2(tmp_path):
+    raising = _wrong_formula(tmp_path, "    return 1 / 0\n")
+    result = run_cli(str(DATA_CSV), *FAST, "--manual", raising)
+    assert result.returncode == 2
+    assert "ZeroDivisionError: division by zero" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    (tmp_path / "mine.py").unlink()
+    shaped = _wrong_formula(tmp_path, "    return 1.0, r[:3]\n")
+    result = run_cli(str(DATA_CSV), *FAST, "--manual", shaped)
+    assert result.returncode == 2
+    assert "array of shape (1,)" in result.stderr
+    assert "ndarray of shape (3,)" in result.stderr
+
+
+def test_cuda_without_a_gpu_exits_2():
+    if has("torch"):
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("a GPU is present")
+    result = run_cli(str(DATA_CSV), "--device", "cuda", "--iterations", "5")
+    assert result.returncode == 2
+    assert "cuda" in result.stderr.lower()
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_refuses_to_overwrite_the_input_csv(tmp_path):
+    data = tmp_path / "data.csv"
+    data.write_bytes(DATA_CSV.read_bytes())
+    for option in ("--json", "--plot"):
+        result = run_cli(str(data), *FAST, option, str(data))
+        assert result.returncode == 2
+        assert "refusing to overwrite the input data file" in result.stderr
+        assert data.read_bytes() == DATA_CSV.read_bytes()
+
+
+def test_output_into_a_missing_folder_is_refused_before_the_run(tmp_path):
+    result = run_cli(str(DATA_CSV), *FAST, "--json", str(tmp_path / "no" / "r.json"))
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr
+
+
+def test_missing_packages_are_skipped_with_the_install_command(tmp_path):
+    target = tmp_path / "r.json"
+    result = run_cli_without(
+        ["torch", "jax"], str(DATA_CSV), "--iterations", "20", "--json", str(target)
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    document = json.loads(target.read_text())
+    torch_entry = document["engines"]["torch"]
+    assert torch_entry["status"] == "skipped"
+    assert 'pip install "torch==2.13.0"' in torch_entry["reason"]
+    assert document["engines"]["jax"]["status"] == "skipped"
+    assert "pip install jax jaxlib" in document["engines"]["jax"]["reason"]
+    assert "skipped" in result.stdout
+    assert "OK: all 4 engines agree" in result.stdout
+
+
+def test_a_missing_package_fails_when_its_engine_is_asked_for():
+    result = run_cli_without(["torch"], str(DATA_CSV), "--engines", "manual,torch")
+    assert result.returncode == 2
+    assert (
+        'torch: the torch package is not installed (install with: pip install "torch==2.13.0")'
+        in (result.stderr)
+    )
+
+
+@pytest.mark.skipif(not has("matplotlib"), reason="matplotlib is not installed")
+def test_plot_is_a_png_of_the_expected_size(tmp_path):
+    target = tmp_path / "descent.png"
+    result = run_cli(str(DATA_CSV), *FAST, "--plot", str(target), "--quiet")
+    assert result.returncode == 0, result.stderr
+    header = target.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", header[16:24])
+    assert (width, height) == (1200, 500)
+    assert [p.name for p in tmp_path.iterdir()] == ["descent.png"]
+
+
+def test_plot_without_matplotlib_exits_2_and_writes_nothing(tmp_path):
+    target = tmp_path / "descent.png"
+    result = run_cli_without(["matplotlib"], str(DATA_CSV), *FAST, "--plot", str(target))
+    assert result.returncode == 2
+    assert "plotting needs matplotlib" in result.stderr
+    assert list(tmp_path.iterdir()) == []
