@@ -3,17 +3,27 @@
 What is accepted (the README repeats this list):
 - comma-, semicolon- or tab-separated cells (detected from the first data row, then the same
   delimiter everywhere);
-- an optional header row (a first row whose cells are all non-numeric), a UTF-8 byte-order mark,
-  Windows or Unix line endings, blank lines (skipped), spaces around cells;
-- at least two columns and at least one data row; every cell a finite decimal number.
+- an optional header row (a first row whose cells are all non-numeric) with as many cells as the
+  data rows, a UTF-8 byte-order mark, Unix (LF), Windows (CRLF) or old Mac (CR) line endings,
+  blank or whitespace-only lines anywhere (skipped), whitespace around cells;
+- a cell wrapped in one pair of double quotes, ``"1.5"``, is read as the number inside; quotes
+  do not protect a delimiter (``"1,5"`` is two cells, so it is rejected);
+- at least two columns and at least one data row (one row is accepted, with a note that the
+  optimum is not unique); every cell a finite decimal number written with ASCII digits
+  (``12``, ``-3.5``, ``.5``, ``1e-3``; no ``nan``, ``inf``, hex or ``1_000``); with dtype
+  float32, every value must also fit float32 (``1e39`` is rejected).
 
-Anything else is a :class:`DataError` whose message names the file and the line.
+Anything else is a :class:`DataError` whose message names the file and, where there is one, the
+line. Lines are counted as an editor counts them: only LF, CRLF and CR end a line.
 Small files are parsed line by line in Python; large ones by a bulk parser (pyarrow when
-installed, else numpy). When a bulk parser rejects a file, the line parser runs to say where.
+installed, else numpy). The line parser is the reference: whenever the bulk parser cannot read a
+file, or reads something the line parser would not accept, the line parser reads the whole file
+and its result (a data set, or the error that names the bad line) is the answer.
 """
 
 from __future__ import annotations
 
+import codecs
 import math
 import re
 from dataclasses import dataclass, field
@@ -23,11 +33,20 @@ import numpy as np
 
 __all__ = ["DataError", "Dataset", "load_csv"]
 
-# A decimal number as people write them: 12, -3.5, .5, 1e-3. No nan/inf, hex or underscores.
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+# A decimal number as people write them: 12, -3.5, .5, 1e-3. ASCII digits only (Python's float()
+# would also take "٢" or "1_0"); no nan/inf, hex or underscores.
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
+# Only these end a line (str.splitlines would also split at \f, \v, \x1c-\x1e, \x85, U+2028 and
+# U+2029, and the line numbers would no longer match an editor or the bulk parser).
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_LINE_BREAK_BYTES = re.compile(rb"\r\n|\r|\n")
+# The smallest float64 that rounds to infinity in float32: float32's max plus half an ulp.
+_FLOAT32_OVERFLOW = 2.0**128 - 2.0**103
 # Files at least this large go to the bulk parser; below it the line parser is fast enough.
 BULK_THRESHOLD_BYTES = 4 * 1024 * 1024
+# How much of a large file is read to find its delimiter, header and first data row.
+_HEAD_BYTES = 65536
 
 
 class DataError(ValueError):
@@ -88,9 +107,13 @@ def load_csv(path: str | Path, dtype: str | np.dtype = "float64") -> Dataset:
     if path.is_file() and path.stat().st_size >= BULK_THRESHOLD_BYTES:
         dataset = _parse_bulk(path, dtype)
     else:
-        dataset = _parse_lines(path, _decode(path, _read_bytes(path)), dtype)
+        dataset = _parse_whole(path, dtype)
     dataset.notes = _notes(dataset)
     return dataset
+
+
+def _parse_whole(path: Path, dtype: np.dtype) -> Dataset:
+    return _parse_lines(path, _decode(path, _read_bytes(path)), dtype)
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -106,18 +129,36 @@ def _read_bytes(path: Path) -> bytes:
         raise DataError(path, f"cannot be read: {error.strerror or error}") from None
 
 
+def _line_of(raw: bytes, offset: int) -> int:
+    """The line number of byte `offset` of `raw`."""
+    return len(_LINE_BREAK_BYTES.findall(raw, 0, offset)) + 1
+
+
 def _decode(path: Path, raw: bytes) -> str:
-    if b"\x00" in raw:
-        raise DataError(path, "is not a text file (it contains NUL bytes)")
+    if raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8) :]  # a byte-order mark is dropped
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        raise DataError(path, "is not a text file (it contains NUL bytes)", _line_of(raw, nul))
     try:
-        return raw.decode("utf-8-sig")  # a byte-order mark, if any, is dropped
+        return raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
+        line = _line_of(raw, error.start)
         raise DataError(path, "is not UTF-8 text (binary data?)", line) from None
 
 
-def _split(line: str, delimiter: str) -> list[str]:
-    return [cell.strip() for cell in line.split(delimiter)]
+def _cell(text: str) -> str:
+    """A cell without surrounding whitespace and without one pair of surrounding double quotes."""
+    cell = text.strip()
+    if len(cell) >= 2 and cell[0] == cell[-1] == '"':
+        cell = cell[1:-1].strip()
+    return cell
+
+
+def _split(line: str, delimiter: str | None) -> list[str]:
+    if delimiter is None:
+        return [_cell(line)]
+    return [_cell(cell) for cell in line.split(delimiter)]
 
 
 def _parse_number(path: Path, cell: str, line: int, column: int, dtype: np.dtype) -> float:
@@ -127,109 +168,139 @@ def _parse_number(path: Path, cell: str, line: int, column: int, dtype: np.dtype
         shown = cell if len(cell) <= 20 else cell[:17] + "..."
         raise DataError(path, f"cell {column} is not a number: {shown!r}", line)
     value = float(cell)
+    shown = cell if len(cell) <= 20 else cell[:17] + "..."
     if not math.isfinite(value):
-        raise DataError(path, f"cell {column} overflows float64: {cell!r}", line)
-    if dtype == np.float32 and abs(value) > np.finfo(np.float32).max:
-        raise DataError(path, f"cell {column} overflows float32: {cell!r}", line)
+        raise DataError(path, f"cell {column} overflows float64: {shown!r}", line)
+    if dtype == np.float32 and abs(value) >= _FLOAT32_OVERFLOW:
+        raise DataError(path, f"cell {column} overflows float32: {shown!r}", line)
     return value
 
 
 def _data_lines(text: str) -> list[tuple[int, str]]:
-    """(line number, text) of every non-blank line; `splitlines` handles \\n, \\r\\n and \\r."""
-    return [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    """(line number, text) of every line that is not blank; LF, CRLF and CR end a line."""
+    return [(n, line) for n, line in enumerate(_LINE_BREAK.split(text), start=1) if line.strip()]
 
 
-def _layout(path: Path, lines: list[tuple[int, str]]) -> tuple[str, list[str] | None, int]:
-    """Delimiter, header cells (or None) and the index in `lines` of the first data row."""
+def _cells(count: int) -> str:
+    return f"{count} cell" if count == 1 else f"{count} cells"
+
+
+def _delimiter_in(line: str) -> str | None:
+    return next((d for d in _DELIMITERS if d in line), None)
+
+
+def _layout(path: Path, lines: list[tuple[int, str]]) -> tuple[str, list[str] | None, int, int]:
+    """Delimiter, header cells (or None), index in `lines` of the first data row, and width."""
     if not lines:
         raise DataError(path, "is empty: no data rows")
     first_number, first = lines[0]
-    delimiter = next((d for d in _DELIMITERS if d in first), None)
+    delimiter = _delimiter_in(first)
+    cells = _split(first, delimiter)
+    header, start = None, 0
+    if all(cell and not _NUMBER.fullmatch(cell) for cell in cells):
+        if len(lines) == 1:
+            raise DataError(path, "has a header but no data rows", first_number)
+        # The data row decides the delimiter when the header has none of them.
+        delimiter = _delimiter_in(lines[1][1]) or delimiter
+        header, start = _split(first, delimiter), 1
+    data_number, data = lines[start]
     if delimiter is None:
         raise DataError(
-            path, "needs at least two columns (features, then the target), found one", first_number
+            path, "needs at least two columns (features, then the target), found one", data_number
         )
-    cells = _split(first, delimiter)
-    is_header = all(cell and not _NUMBER.fullmatch(cell) for cell in cells)
-    if not is_header:
-        return delimiter, None, 0
-    if len(lines) == 1:
-        raise DataError(path, "has a header but no data rows", first_number)
-    _, second = lines[1]
-    # The data row decides the delimiter when the header has none of them.
-    delimiter = next((d for d in _DELIMITERS if d in second), delimiter)
-    return delimiter, _split(first, delimiter), 1
+    width = len(_split(data, delimiter))
+    if header is not None and len(header) != width:
+        raise DataError(
+            path,
+            f"the header has {_cells(len(header))} but the first data row "
+            f"(line {data_number}) has {width}",
+            first_number,
+        )
+    return delimiter, header, start, width
 
 
 def _parse_lines(path: Path, text: str, dtype: np.dtype) -> Dataset:
     """The reference parser: line by line, with an exact message for the first bad line."""
     lines = _data_lines(text)
-    delimiter, header, start = _layout(path, lines)
-    width = len(header) if header else len(_split(lines[start][1], delimiter))
-    if width < 2:
-        raise DataError(
-            path, "needs at least two columns (features, then the target), found one", lines[0][0]
-        )
+    delimiter, header, start, width = _layout(path, lines)
     rows = []
     for number, line in lines[start:]:
         cells = _split(line, delimiter)
         if len(cells) != width:
-            raise DataError(path, f"expected {width} cells, found {len(cells)}", number)
+            raise DataError(path, f"expected {_cells(width)}, found {len(cells)}", number)
         rows.append([_parse_number(path, c, number, i, dtype) for i, c in enumerate(cells, 1)])
     table = np.array(rows, dtype=np.float64).astype(dtype)
-    return Dataset(str(path), table[:, :-1], table[:, -1], header, delimiter)
+    # Contiguous copies, as the bulk parser gives, rather than strided views of the table.
+    X, y = np.ascontiguousarray(table[:, :-1]), np.ascontiguousarray(table[:, -1])
+    return Dataset(str(path), X, y, header, delimiter)
 
 
 def _parse_bulk(path: Path, dtype: np.dtype) -> Dataset:
-    """Large files: a C parser streams the file; on any doubt the line parser says what is wrong.
+    """Large files: a C parser streams the file; on any doubt the line parser reads it instead.
 
-    The file is never held in memory as text, so the peak is about the size of the numbers.
+    The file is never held in memory as text (unless the line parser has to read it), so the
+    peak is about the size of the numbers.
     """
     with path.open("rb") as file:
-        head = file.read(65536)
-    lines = _data_lines(_decode(path, head[: head.rfind(b"\n") + 1] or head))
-    delimiter, header, start = _layout(path, lines)
+        head = file.read(_HEAD_BYTES)
+    # Only whole lines: a cut in the middle of a UTF-8 character would not decode.
+    cut = max(head.rfind(b"\n"), head.rfind(b"\r")) + 1
+    try:
+        lines = _data_lines(_decode(path, head[:cut]))
+        delimiter, header, start, width = _layout(path, lines)
+    except DataError:
+        # The head alone cannot tell (no data row in it yet, or it is bad): read everything.
+        return _parse_whole(path, dtype)
     skip = lines[start][0] - 1  # physical lines before the first data row
     try:
-        columns = _bulk_columns(path, delimiter, skip)
-    except (ValueError, TypeError, OSError):
+        columns = _bulk_columns(path, delimiter, skip, width)
+    except Exception:  # any failure of the bulk parser: the reference parser decides
         columns = None
     if (
         columns is None
-        or len(columns) < 2
+        or len(columns) != width
+        or columns[0].size == 0
         or not all(np.isfinite(column).all() for column in columns)
-        or (dtype == np.float32 and max(np.abs(c).max() for c in columns) > np.finfo(dtype).max)
+        or (dtype == np.float32 and max(np.abs(c).max() for c in columns) >= _FLOAT32_OVERFLOW)
     ):
-        # Rare and slow: the line parser reads the whole file to name the bad line.
-        _parse_lines(path, _decode(path, _read_bytes(path)), dtype)
-        raise DataError(path, "could not be parsed as a table of numbers")
+        # Rare and slow: the line parser reads the whole file, and names the bad line if any.
+        return _parse_whole(path, dtype)
     X = np.column_stack(columns[:-1]).astype(dtype, copy=False)
     y = np.ascontiguousarray(columns[-1], dtype=dtype)
     return Dataset(str(path), X, y, header, delimiter)
 
 
-def _bulk_columns(path: Path, delimiter: str, skip: int) -> list[np.ndarray]:
-    """The file's columns as float64 arrays, by pyarrow when installed, else numpy."""
+def _bulk_columns(path: Path, delimiter: str, skip: int, width: int) -> list[np.ndarray]:
+    """The file's columns as float64 arrays, by pyarrow when installed, else numpy.
+
+    Both are told to read every cell as a float64, with no quoting and no null markers, so that
+    they accept no more than the line parser does (pyarrow would otherwise read "0x10" as 16,
+    "true" as a bool and "NA" as a missing value); the finiteness checks are the caller's.
+    """
     try:
         import pyarrow as pa
         from pyarrow import csv
     except ImportError:
         table = np.loadtxt(
             path, delimiter=delimiter, skiprows=skip, dtype=np.float64, ndmin=2,
-            comments=None, encoding="utf-8-sig",
+            comments=None, quotechar=None, encoding="utf-8-sig",
         )  # fmt: skip
         return [np.ascontiguousarray(table[:, j]) for j in range(table.shape[1])]
     table = csv.read_csv(
         path,
         read_options=csv.ReadOptions(skip_rows=skip, autogenerate_column_names=True),
-        parse_options=csv.ParseOptions(delimiter=delimiter),
+        parse_options=csv.ParseOptions(delimiter=delimiter, quote_char=False),
+        convert_options=csv.ConvertOptions(
+            column_types={f"f{j}": pa.float64() for j in range(width)},
+            null_values=[],
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
     )
     columns = []
     for column in table.columns:
-        if column.null_count or not (
-            pa.types.is_floating(column.type) or pa.types.is_integer(column.type)
-        ):
-            raise ValueError("a column is not numeric or has empty cells")
+        if column.null_count or not pa.types.is_float64(column.type):
+            raise ValueError("a column is not float64 or has empty cells")
         columns.append(column.to_numpy().astype(np.float64, copy=False))
     return columns
 
@@ -237,10 +308,17 @@ def _bulk_columns(path: Path, delimiter: str, skip: int) -> list[np.ndarray]:
 def _notes(dataset: Dataset) -> list[str]:
     """Facts the user should know that do not stop the check."""
     notes = []
-    design = np.column_stack([np.ones(dataset.rows), dataset.X.astype(np.float64)])
-    if np.linalg.matrix_rank(design) < design.shape[1]:
-        if dataset.rows < design.shape[1]:
-            why = f"only {dataset.rows} row(s) for {design.shape[1]} parameters"
+    parameters = dataset.features + 1
+    # [1, X] has full column rank exactly when its Gram matrix [[N, 1ᵀX], [Xᵀ1, XᵀX]] does.
+    X = dataset.X.astype(np.float64, copy=False)
+    gram = np.empty((parameters, parameters))
+    gram[0, 0] = dataset.rows
+    gram[0, 1:] = gram[1:, 0] = X.sum(axis=0)
+    gram[1:, 1:] = X.T @ X
+    eigenvalues = np.linalg.eigvalsh(gram)
+    if dataset.rows < parameters or eigenvalues[0] <= eigenvalues[-1] * 1e-13 * parameters:
+        if dataset.rows < parameters:
+            why = f"only {dataset.rows} row(s) for {parameters} parameters"
         elif dataset.features == 1:
             why = "every x is the same"
         else:

@@ -64,17 +64,45 @@ def hessian_scales(X: np.ndarray) -> np.ndarray:
     return hessian(np.abs(X.astype(np.float64)))
 
 
+# Above this many rows the least-squares problem is first reduced chunk by chunk (see below).
+LSTSQ_CHUNK_ROWS = 1 << 18
+
+
 def least_squares(X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-    """The minimiser of L by ``numpy.linalg.lstsq`` (the minimum-norm one when not unique)."""
-    design = np.column_stack([np.ones(len(y)), X.astype(np.float64)])
-    theta = np.linalg.lstsq(design, y.astype(np.float64), rcond=None)[0]
+    """The minimiser of L by ``numpy.linalg.lstsq`` (the minimum-norm one when not unique).
+
+    With A = [1, X], lstsq minimises ``|A θ - y|``. On large inputs A is not built whole: each
+    chunk of rows is reduced by a QR factorisation to a small triangle, the triangles are
+    reduced again, and lstsq solves the final (d+1)-row system, which has the same solutions
+    because an orthogonal Q preserves lengths.
+    """
+    if len(y) <= LSTSQ_CHUNK_ROWS:
+        design, target = _augmented(X, y)[:, :-1], np.asarray(y, dtype=np.float64)
+    else:
+        stacked = np.vstack(
+            [
+                np.linalg.qr(_augmented(X[rows], y[rows]), mode="r")
+                for rows in (
+                    slice(start, start + LSTSQ_CHUNK_ROWS)
+                    for start in range(0, len(y), LSTSQ_CHUNK_ROWS)
+                )
+            ]
+        )
+        reduced = np.linalg.qr(stacked, mode="r")
+        design, target = reduced[:, :-1], reduced[:, -1]
+    theta = np.linalg.lstsq(design, target, rcond=None)[0]
     return float(theta[0]), theta[1:]
+
+
+def _augmented(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``[1, X, y]`` in float64: the design matrix with the target as its last column."""
+    return np.column_stack([np.ones(len(y)), X, y]).astype(np.float64, copy=False)
 
 
 def _term_size(b: float, w: np.ndarray, X: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Per point, ``|y_i| + Σ_j |X_ij w_j| + |b|``: how big the numbers are before r cancels."""
-    X64 = X.astype(np.float64)
-    return np.abs(y) + np.abs(X64) @ np.abs(np.asarray(w, dtype=np.float64)) + abs(float(b))
+    absolute_w = np.abs(np.asarray(w, dtype=np.float64))
+    return np.abs(y) + np.abs(X) @ absolute_w + abs(float(b))
 
 
 def gradient_scales(b: float, w: np.ndarray, X: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -87,7 +115,7 @@ def gradient_scales(b: float, w: np.ndarray, X: np.ndarray, y: np.ndarray) -> np
     """
     size = _term_size(b, w, X, y)
     n = len(y)
-    return (2 / n) * np.concatenate([[size.sum()], np.abs(X.astype(np.float64)).T @ size])
+    return (2 / n) * np.concatenate([[size.sum()], np.abs(X).T @ size])
 
 
 def loss_scale(b: float, w: np.ndarray, X: np.ndarray, y: np.ndarray) -> float:

@@ -19,13 +19,21 @@ import numpy as np
 from verifiers.data import Dataset
 
 __all__ = [
+    "CHUNK_ROWS",
     "DIVERGENCE_FACTOR",
     "Engine",
     "EngineUnavailable",
     "Evaluation",
     "Trajectory",
     "first_divergence",
+    "row_chunks",
 ]
+
+# Engines whose intermediate arrays are as long as the data work through it this many rows at a
+# time and add up the per-chunk losses and gradients (the MSE is a sum over points). It bounds
+# memory on large inputs, and it is faster: 65,536 float64 values (512 KiB) stay in the CPU cache
+# and below the size at which every new array costs the operating system fresh pages.
+CHUNK_ROWS = 1 << 16
 
 # A descent has diverged at the first iteration whose loss is not finite or has grown past this
 # many times the starting loss.
@@ -69,6 +77,12 @@ class Trajectory:
     @property
     def steps(self) -> int:
         return len(self.losses) - 1
+
+
+def row_chunks(rows: int, size: int | None = None) -> list[slice]:
+    """Slices that cover rows 0..rows in order, `size` (default CHUNK_ROWS) rows each."""
+    size = max(CHUNK_ROWS if size is None else size, 1)
+    return [slice(start, min(start + size, rows)) for start in range(0, rows, size)]
 
 
 def first_divergence(losses: np.ndarray) -> int | None:

@@ -19,10 +19,14 @@ from verifiers.engines.base import (
     Progress,
     Trajectory,
     finish_trajectory,
+    row_chunks,
 )
 
 # Divergence is checked (one device synchronisation) every this many steps.
 CHECK_EVERY = 256
+# On the CPU the graph's intermediate arrays are kept to this many rows (memory on large inputs);
+# on a GPU the whole data set is one chunk.
+CPU_CHUNK_ROWS = 1 << 20
 
 
 def select_device(device: str) -> torch.device:
@@ -51,24 +55,37 @@ class TorchEngine(Engine):
         self.torch_device = select_device(device)
         self.device = describe_device(self.torch_device)
         self.torch_dtype = torch.float64 if self.dtype == np.float64 else torch.float32
-        self.X = torch.as_tensor(data.X, device=self.torch_device)
-        self.y = torch.as_tensor(data.y, device=self.torch_device)
+        X = torch.as_tensor(data.X, device=self.torch_device)  # shares memory on the CPU
+        y = torch.as_tensor(data.y, device=self.torch_device)
+        size = data.rows if self.torch_device.type == "cuda" else CPU_CHUNK_ROWS
+        self.chunks = [(X[rows], y[rows]) for rows in row_chunks(data.rows, size)]
 
     def _theta(self, theta: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.asarray(theta, dtype=self.dtype), device=self.torch_device)
 
-    def loss(self, theta: torch.Tensor) -> torch.Tensor:
-        """``((y - (X·w + b))²).mean()`` with ``θ = (b, w)``."""
-        return ((self.y - (self.X @ theta[1:] + theta[0])) ** 2).mean()
+    def loss(self, theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """A chunk's share of the MSE, ``((y - (X·w + b))²).sum() / N``, with ``θ = (b, w)``."""
+        return ((y - (X @ theta[1:] + theta[0])) ** 2).sum() / self.data.rows
+
+    def _loss_and_gradient(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Loss and gradient summed over the chunks, each chunk's graph freed after its pass."""
+        loss, gradient = 0, 0
+        for X, y in self.chunks:
+            chunk_loss = self.loss(t, X, y)
+            (chunk_gradient,) = torch.autograd.grad(chunk_loss, t)
+            loss, gradient = loss + chunk_loss.detach(), gradient + chunk_gradient
+        return loss, gradient
 
     def evaluate(self, theta: np.ndarray) -> Evaluation:
-        t = self._theta(theta).requires_grad_(True)
-        loss = self.loss(t)
-        (gradient,) = torch.autograd.grad(loss, t)
+        loss, gradient = self._loss_and_gradient(self._theta(theta).requires_grad_(True))
         return Evaluation(loss.item(), gradient.cpu().numpy().astype(np.float64))
 
     def hessian(self, theta: np.ndarray) -> np.ndarray:
-        H = torch.autograd.functional.hessian(self.loss, self._theta(theta))
+        t = self._theta(theta)
+        H = sum(
+            torch.autograd.functional.hessian(lambda p, X=X, y=y: self.loss(p, X, y), t)
+            for X, y in self.chunks
+        )
         return H.cpu().numpy().astype(np.float64)
 
     def descend(
@@ -79,11 +96,10 @@ class TorchEngine(Engine):
         losses = torch.empty(iterations + 1, dtype=self.torch_dtype, device=self.torch_device)
         limit = None
         for k in range(iterations + 1):
-            loss = self.loss(t)
-            losses[k] = loss.detach()
+            loss, gradient = self._loss_and_gradient(t)
+            losses[k] = loss
             if k == iterations:
                 break
-            (gradient,) = torch.autograd.grad(loss, t)
             with torch.no_grad():
                 t -= lr * gradient
             if k % CHECK_EVERY == 0 or k == iterations - 1:
