@@ -109,7 +109,15 @@ def worst_difference(
     s = np.broadcast_to(np.asarray(scale, dtype=np.float64), e.shape).ravel()
     a, e = a.ravel(), e.ravel()
     allowed = tolerance.atol * np.abs(s) + tolerance.rtol * np.abs(e)
-    differences = [
-        Difference(labels[i], float(a[i]), float(e[i]), float(allowed[i])) for i in range(a.size)
-    ]
-    return max(differences, key=lambda d: (d.ratio, d.relative))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # Equal values (infinities included) and two NaNs differ by nothing.
+        same = (a == e) | (np.isnan(a) & np.isnan(e))
+        absolute = np.where(same, 0.0, np.abs(a - e))
+        ratio = np.where(
+            same, 0.0, np.where(np.isnan(absolute) | (allowed == 0), np.inf, absolute / allowed)
+        )
+        relative = np.where(same, 0.0, absolute / np.abs(e))
+    relative = np.nan_to_num(relative, nan=np.inf)
+    # The largest share of its allowance; ties go to the larger relative difference.
+    worst = int(np.lexsort((relative, np.nan_to_num(ratio, nan=np.inf)))[-1])
+    return Difference(labels[worst], float(a[worst]), float(e[worst]), float(allowed[worst]))
