@@ -39,6 +39,22 @@ def _difference(difference: Difference | None) -> dict[str, Any] | None:
     }
 
 
+# The JSON report keeps at most this many points of each loss history (evenly spaced, ends kept).
+HISTORY_POINTS = 1001
+
+
+def _history(losses: np.ndarray) -> dict[str, list]:
+    """Iterations and losses along the descent, thinned to HISTORY_POINTS for long descents."""
+    steps = len(losses) - 1
+    iterations = np.unique(
+        np.linspace(0, steps, min(HISTORY_POINTS, steps + 1)).round().astype(int)
+    )
+    return {
+        "iteration": iterations.tolist(),
+        "loss": [_number(losses[k]) for k in iterations],
+    }
+
+
 def _engine_json(entry: EngineReport, report: Report) -> dict[str, Any]:
     result: dict[str, Any] = {
         "status": entry.status,
@@ -68,7 +84,7 @@ def _engine_json(entry: EngineReport, report: Report) -> dict[str, Any]:
             "diverged_at": t.diverged_at,
             "capped_iterations": entry.capped_iterations,
             "distance_to_optimum": _number(np.linalg.norm(t.theta - report.optimum)),
-            "losses": [_number(v) for v in t.losses],
+            "loss_history": _history(t.losses),
         }
         result["vs_reference_descent"] = _difference(entry.vs_reference_descent)
     return result

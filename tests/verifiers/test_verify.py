@@ -78,6 +78,20 @@ def test_json_report_has_the_documented_keys(full_report):
     assert loop["descent"]["loss"] == PUBLISHED["error"]
     assert loop["descent"]["seconds"] > 0
     assert len(document["engines"]["manual"]["hessian"]) == 2
+    history = loop["descent"]["loss_history"]
+    assert history["iteration"] == list(range(1001))
+    assert history["loss"][0] == PUBLISHED["start_error"]
+    assert history["loss"][-1] == PUBLISHED["error"]
+
+
+def test_long_loss_histories_are_thinned_in_json(data):
+    report = verify(data, Settings(engines=("manual",), iterations=5000, points=0))
+    history = to_json(report)["engines"]["manual"]["descent"]["loss_history"]
+    assert len(history["iteration"]) == 1001
+    assert history["iteration"][:3] == [0, 5, 10]
+    assert history["iteration"][-1] == 5000
+    trajectory = report.engines["manual"].trajectory
+    assert history["loss"][-1] == trajectory.losses[5000]
 
 
 # --- the checker must be able to fail -----------------------------------------------------------
