@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from verifiers import formulas
 from verifiers.api import Report
 from verifiers.output import write_atomically
 
@@ -44,26 +45,43 @@ def save_plot(report: Report, path: Path) -> None:
         plt.close(figure)
 
 
+# Scatter at most this many points; a seeded sample keeps the picture the same from run to run.
+MAX_POINTS = 5000
+
+
+def _sample(rows: int) -> np.ndarray:
+    if rows <= MAX_POINTS:
+        return np.arange(rows)
+    return np.sort(np.random.default_rng(0).choice(rows, MAX_POINTS, replace=False))
+
+
 def _draw_losses(axes, report: Report) -> None:
+    # Plotted above the least-squares minimum: on a log scale the slow crawl after the first
+    # few steps shows as a line instead of a flat plateau.
+    optimum = report.optimum
+    minimum = formulas.loss(optimum[0], optimum[1:], report.data.X, report.data.y)
     styles = ["-", "--", ":", "-.", (0, (5, 1)), (0, (1, 3))]
     for index, entry in enumerate(report.engines.values()):
         if entry.trajectory is None:
             continue
-        losses = entry.trajectory.losses
-        axes.plot(
-            np.arange(len(losses)), losses, linestyle=styles[index % len(styles)], label=entry.name
-        )
+        excess = np.maximum(entry.trajectory.losses - minimum, np.finfo(np.float64).tiny)
+        style = styles[index % len(styles)]
+        axes.plot(np.arange(len(excess)), excess, linestyle=style, label=entry.name)
+        if entry.trajectory.diverged_at is not None:
+            axes.axvline(entry.trajectory.diverged_at, linestyle=style, color="red", alpha=0.5)
     axes.set_yscale("log")
     axes.set_xlabel("iteration")
-    axes.set_ylabel("loss (mean squared error)")
-    axes.set_title(f"Gradient descent, lr {report.settings.lr:g}")
+    axes.set_ylabel(f"loss - minimum loss ({minimum:.6g})")
+    axes.set_title(f"Gradient descent, lr {report.settings.lr:g} (log scale)")
     axes.legend()
 
 
 def _draw_fit(axes, report: Report) -> None:
     data = report.data
     x, y = data.X[:, 0].astype(np.float64), data.y.astype(np.float64)
-    axes.scatter(x, y, s=10, color="gray", label="data")
+    shown = _sample(data.rows)
+    label = "data" if shown.size == data.rows else f"data ({shown.size:,} of {data.rows:,} points)"
+    axes.scatter(x[shown], y[shown], s=10, color="gray", label=label)
     grid = np.linspace(x.min(), x.max(), 2)
     final = next((e.trajectory.theta for e in report.engines.values() if e.trajectory), None)
     b_star, w_star = report.optimum[0], report.optimum[1]
