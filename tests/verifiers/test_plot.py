@@ -13,7 +13,7 @@ from .helpers import DATA_CSV, NUMPY_ENGINES
 
 pytest.importorskip("matplotlib", reason="matplotlib is not installed")
 
-from verifiers.plot import save_plot  # noqa: E402
+from verifiers.plot import save_plot
 
 
 @pytest.fixture(scope="module")
