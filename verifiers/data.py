@@ -47,6 +47,8 @@ _FLOAT32_OVERFLOW = 2.0**128 - 2.0**103
 BULK_THRESHOLD_BYTES = 4 * 1024 * 1024
 # How much of a large file is read to find its delimiter, header and first data row.
 _HEAD_BYTES = 65536
+# Rows at a time when looking for dependent features (the memory is this many rows × d).
+_NOTE_CHUNK_ROWS = 65536
 
 
 class DataError(ValueError):
@@ -307,24 +309,49 @@ def _bulk_columns(path: Path, delimiter: str, skip: int, width: int) -> list[np.
 
 def _notes(dataset: Dataset) -> list[str]:
     """Facts the user should know that do not stop the check."""
-    notes = []
-    parameters = dataset.features + 1
-    # [1, X] has full column rank exactly when its Gram matrix [[N, 1ᵀX], [Xᵀ1, XᵀX]] does.
-    X = dataset.X.astype(np.float64, copy=False)
-    gram = np.empty((parameters, parameters))
-    gram[0, 0] = dataset.rows
-    gram[0, 1:] = gram[1:, 0] = X.sum(axis=0)
-    gram[1:, 1:] = X.T @ X
-    eigenvalues = np.linalg.eigvalsh(gram)
-    if dataset.rows < parameters or eigenvalues[0] <= eigenvalues[-1] * 1e-13 * parameters:
-        if dataset.rows < parameters:
-            why = f"only {dataset.rows} row(s) for {parameters} parameters"
-        elif dataset.features == 1:
-            why = "every x is the same"
-        else:
-            why = "the features are linearly dependent (or constant)"
-        notes.append(
-            f"{why}: the Hessian is singular and the least-squares optimum is not unique "
-            "(gradients are still verified)"
+    rows, features = dataset.rows, dataset.features
+    parameters = features + 1
+    if rows < parameters:
+        why = f"only {rows} row(s) for {parameters} parameters"
+    elif _dependent(dataset.X):
+        why = (
+            "every x is the same"
+            if features == 1
+            else "the features are linearly dependent (or constant)"
         )
-    return notes
+    else:
+        return []
+    return [
+        f"{why}: the Hessian is singular and the least-squares optimum is not unique "
+        "(gradients are still verified)"
+    ]
+
+
+def _dependent(X: np.ndarray) -> bool:
+    """Whether the design [1, X] lacks full column rank (the Hessian of the MSE is singular).
+
+    It does when a feature is constant (a multiple of the intercept's column of ones), or when the
+    centred features are linearly dependent. The test does not depend on units: each column is
+    scaled to [-1, 1] and centred before its correlation matrix is examined, so x of 1e-300 and
+    1e300 are not mistaken for a constant, and nothing overflows. It works through X in chunks of
+    rows, so the extra memory is one chunk and a d×d matrix, never another N×d array.
+    """
+    rows, features = X.shape
+    high = X.max(axis=0).astype(np.float64)
+    low = X.min(axis=0).astype(np.float64)
+    if np.any(high == low):
+        return True
+    if features == 1:
+        return False
+    scale = np.maximum(high, -low)  # > 0: the column is not constant
+    chunks = [slice(start, start + _NOTE_CHUNK_ROWS) for start in range(0, rows, _NOTE_CHUNK_ROWS)]
+    mean = sum((X[c].astype(np.float64) / scale).sum(axis=0) for c in chunks) / rows
+    gram = np.zeros((features, features))
+    for chunk in chunks:
+        centred = X[chunk].astype(np.float64) / scale - mean
+        gram += centred.T @ centred
+    norms = np.sqrt(np.diag(gram))
+    if not np.all(norms > 0):
+        return True
+    correlation = gram / np.outer(norms, norms)  # entries in [-1, 1], eigenvalues sum to d
+    return bool(np.linalg.eigvalsh(correlation)[0] <= 1e-13 * features)
