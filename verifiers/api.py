@@ -21,7 +21,7 @@ import numpy as np
 
 from verifiers import formulas
 from verifiers.compare import Difference, Tolerance, worst_difference
-from verifiers.data import Dataset, load_csv
+from verifiers.data import DataError, Dataset, load_csv
 from verifiers.diagnosis import Diagnosis, diagnose
 from verifiers.engines import ENGINE_NAMES, Engine, EngineUnavailable, engine_class
 from verifiers.engines.base import Evaluation, Trajectory
@@ -129,12 +129,17 @@ def verify(
     *,
     formula: GradientFormula | None = None,
     progress: ProgressFactory | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> Report:
     """Check the gradient formula on `data` against every engine, then descend on each.
 
     `formula` replaces the built-in hand formula of the `manual` engine (see
-    :mod:`verifiers.engines.manual`). Raises :class:`UsageError` for bad settings, an engine
-    asked for by name that cannot run, or a formula that fails; DataError for bad data.
+    :mod:`verifiers.engines.manual`). `progress(engine, iterations)` may return a callback that
+    receives the iterations done; `warn(message)` hears warnings (an unstable learning rate)
+    before the descents start; they are in the report's notes too.
+
+    Raises :class:`UsageError` for bad settings, an engine asked for by name that cannot run, or
+    a formula that fails; DataError for bad data.
     """
     settings = settings or Settings()
     if not isinstance(data, Dataset):
@@ -144,6 +149,7 @@ def verify(
     start = _start(settings, data)
     b_star, w_star = formulas.least_squares(data.X, data.y)
     optimum = np.concatenate([[b_star], w_star])
+    _check_representable(data, [start, optimum])
     points = _check_points(start, optimum, settings.points, settings.seed, data.dtype)
     report = Report(
         data=data,
@@ -159,6 +165,9 @@ def verify(
     _run_evaluations(report, engines)
     _compare_gradients(report)
     _compare_hessians(report, engines)
+    if warn:
+        for note in report.stability.notes:
+            warn(note)
     _run_descents(report, engines, start, progress)
     _compare_descents(report, start)
     manual = report.engines.get("manual")
@@ -190,6 +199,21 @@ def _check_settings(settings: Settings, data: Dataset) -> None:
         value = getattr(settings, option)
         if value is not None and not (math.isfinite(value) and value >= 0):
             raise UsageError(f"--{option} must be a finite number >= 0, not {value!r}")
+
+
+def _check_representable(data: Dataset, thetas: list[np.ndarray]) -> None:
+    """Refuse data whose squared errors or Hessian overflow the dtype: nothing could be checked."""
+    largest = float(np.finfo(data.dtype).max)
+    with np.errstate(over="ignore", invalid="ignore"):
+        sizes = [formulas.loss_scale(t[0], t[1:], data.X, data.y) for t in thetas]
+        sizes.append(float(formulas.hessian_scales(data.X).max()))
+    if not all(math.isfinite(size) and size < largest for size in sizes):
+        peak = max(float(np.abs(data.X).max()), float(np.abs(data.y).max()))
+        raise DataError(
+            data.path,
+            f"values up to {peak:.3g} are too large: their squares overflow {data.dtype} "
+            "(rescale the data)",
+        )
 
 
 def _start(settings: Settings, data: Dataset) -> np.ndarray:

@@ -155,7 +155,7 @@ def print_report(report: Report, console: Console, quiet: bool = False) -> None:
     if not quiet:
         _print_tables(report, console)
     for note in report.notes:
-        console.print(f"note: {note}", highlight=False)
+        console.print(note if note.startswith("warning:") else f"note: {note}", highlight=False)
     if report.diagnosis is not None:
         console.print(f"diagnosis: {report.diagnosis.summary}", highlight=False)
     if report.ok:

@@ -203,7 +203,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         factory, stop = _progress_factory(err) if show_progress else (None, lambda: None)
         try:
-            report = verify(data, settings, formula=formula, progress=factory)
+            report = verify(
+                data,
+                settings,
+                formula=formula,
+                progress=factory,
+                warn=lambda message: print(message, file=sys.stderr),
+            )
         finally:
             stop()
         from verifiers.report import print_report, to_json
@@ -220,10 +226,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             except PlotUnavailable as error:
                 raise UsageError(f"--plot {args.plot}: {error}") from None
     except (DataError, UsageError, FormulaLoadError, OutputError) as error:
-        err.print(f"error: {error}", markup=False)
+        print(f"error: {error}", file=sys.stderr)  # verbatim: no markup or emoji codes
         return 2
     except KeyboardInterrupt:
-        err.print("interrupted", markup=False)
+        print("interrupted", file=sys.stderr)
         return 130
     return 0 if report.ok else 1
 

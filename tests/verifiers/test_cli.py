@@ -137,6 +137,26 @@ def test_manual_formula_that_raises_or_returns_the_wrong_shape_exits_2(tmp_path)
     assert "ndarray of shape (3,)" in result.stderr
 
 
+def test_an_unstable_learning_rate_is_warned_about_before_the_descent():
+    result = run_cli(str(DATA_CSV), *FAST, "--lr", "0.001", "--quiet")
+    assert result.returncode == 0, result.stdout + result.stderr  # all engines diverge alike
+    assert result.stderr.startswith(
+        "warning: --lr 0.001 is above the largest stable learning rate 2/λ_max = 0.000401296"
+    )
+    assert "diverged" not in result.stderr
+
+
+def test_values_whose_squares_overflow_are_refused(tmp_path):
+    path = tmp_path / "huge.csv"
+    path.write_text("1e154,2e154\n3e154,1e154\n5e154,7e154\n")
+    result = run_cli(str(path), *FAST)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"error: {path}: values up to 7e+154 are too large: their squares overflow float64 "
+        "(rescale the data)\n"
+    )
+
+
 def test_cuda_without_a_gpu_exits_2():
     if has("torch"):
         import torch

@@ -8,6 +8,7 @@ in float32 on numpy float32 scalars.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator
 
@@ -74,8 +75,11 @@ class LoopEngine(Engine):
 
     def _error(self, b: float, w: list[float]) -> float:
         total = 0.0 if self.dtype == np.float64 else self.dtype.type(0)
-        for x, y in self._points():
-            total += (y - (_dot(w, x) + b)) ** 2
+        try:
+            for x, y in self._points():
+                total += (y - (_dot(w, x) + b)) ** 2
+        except OverflowError:  # Python's float ** raises where numpy's gives inf
+            return math.inf
         return total / self._n
 
     def evaluate(self, theta: np.ndarray) -> Evaluation:
