@@ -221,8 +221,9 @@ class Tensor:
             _broadcasting("**", np.power, a, b), "**", (a, b),
             lambda g, out: g * b * a ** (b - 1),  # d(aᵇ)/da = b·aᵇ⁻¹
             # d(aᵇ)/db = aᵇ·ln a. Where a = 0 the product is 0 (for b > 0) but ln 0 = -inf would
-            # turn it into nan, so ln is taken of 1 there instead.
-            lambda g, out: g * out * (a + (a.data == 0)).log(),
+            # turn it into nan, so ln is taken of 1 there instead (a mask in a's dtype: a bool
+            # mask would become a float64 tensor and turn float32 gradients into float64).
+            lambda g, out: g * out * (a + (a.data == 0).astype(a.dtype)).log(),
         )  # fmt: skip
 
     def __neg__(self) -> Tensor:
@@ -275,7 +276,10 @@ class Tensor:
         """Elementwise max(x, 0)."""
         a = self
         # d relu(a)/da = 1 where a > 0, else 0 (the kink at 0 gets 0, as in torch)
-        return _result(np.maximum(a.data, 0), "relu", (a,), lambda g, out: g * Tensor(a.data > 0))
+        return _result(
+            np.maximum(a.data, 0), "relu", (a,),
+            lambda g, out: g * Tensor((a.data > 0).astype(a.dtype)),  # the mask in a's dtype
+        )  # fmt: skip
 
     def abs(self) -> Tensor:
         """Elementwise |x|."""
