@@ -4,20 +4,26 @@ from __future__ import annotations
 
 from minigrad.tensor import Tensor, _short
 
+# Past this many levels the tree stops indenting and writes each line's level as "[n]" instead:
+# indentation that kept growing would make the printout of a chain of 100,000 operations
+# quadratic in size (about 15 GB of text).
+MAX_INDENT_LEVELS = 40
+
 
 def format_graph(root: Tensor) -> str:
     """The graph that produced `root` as an indented tree, the result first.
 
     Each node is numbered; a node used more than once is printed in full the first time and as
     ``(see #k)`` afterwards. Constants (inputs that do not require grad) appear as leaves. Run
-    ``root.backward()`` first to see the gradients filled in.
+    ``root.backward()`` first to see the gradients filled in. Lines deeper than
+    ``MAX_INDENT_LEVELS`` keep that indentation and start with their level, e.g. ``[41]``.
     """
     numbers: dict[int, int] = {}
     lines: list[str] = []
     # An explicit stack (not recursion) so graphs of any depth print.
-    stack: list[tuple[Tensor, str, str]] = [(root, "", "")]
+    stack: list[tuple[Tensor, str, str, int]] = [(root, "", "", 0)]
     while stack:
-        node, branch, indent = stack.pop()
+        node, branch, indent, depth = stack.pop()
         if id(node) in numbers:
             lines.append(f"{branch}(see #{numbers[id(node)]})")
             continue
@@ -27,7 +33,10 @@ def format_graph(root: Tensor) -> str:
         for i in reversed(range(len(parents))):  # reversed: the stack pops the first parent first
             last = i == len(parents) - 1
             elbow, rail = ("└─ ", "   ") if last else ("├─ ", "│  ")
-            stack.append((parents[i], indent + elbow, indent + rail))
+            if depth < MAX_INDENT_LEVELS:
+                stack.append((parents[i], indent + elbow, indent + rail, depth + 1))
+            else:  # too deep to indent further: same indentation, the level written out
+                stack.append((parents[i], f"{indent}{elbow}[{depth + 1}] ", indent, depth + 1))
     return "\n".join(lines)
 
 

@@ -517,6 +517,8 @@ def _writeable(g: Tensor) -> Tensor:
 
 def _short(array: np.ndarray) -> str:
     """A compact one-line rendering of an array for reprs and graph printouts."""
-    return np.array2string(
+    text = np.array2string(
         array, precision=6, threshold=8, edgeitems=3, separator=", ", max_line_width=10**6
     )
+    # numpy starts each row of a 2-D (or higher) array on a new, indented line: join them
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
