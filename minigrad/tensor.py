@@ -12,6 +12,7 @@ pass is recorded like any other computation, so gradients can be differentiated 
 
 from __future__ import annotations
 
+import functools
 import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -30,34 +31,8 @@ def is_grad_enabled() -> bool:
     return _grad_enabled
 
 
-class no_grad:
-    """Context manager (or decorator) in which no graph is recorded.
-
-    Results computed inside have ``requires_grad == False``; use it for parameter updates and
-    evaluation, where a graph would only cost time and memory.
-    """
-
-    def __enter__(self) -> None:
-        global _grad_enabled
-        self._previous = _grad_enabled
-        _grad_enabled = False
-
-    def __exit__(self, *exc_info: object) -> None:
-        global _grad_enabled
-        _grad_enabled = self._previous
-
-    def __call__(self, function: Callable) -> Callable:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with no_grad():
-                return function(*args, **kwargs)
-
-        wrapper.__name__ = getattr(function, "__name__", "wrapper")
-        wrapper.__doc__ = function.__doc__
-        return wrapper
-
-
-class _set_grad_enabled(no_grad):
-    """Internal: record (or not) during a backward pass, as `create_graph` asks."""
+class _GradMode:
+    """Switch graph recording on or off inside a ``with`` block, and restore it afterwards."""
 
     def __init__(self, enabled: bool) -> None:
         self._enabled = enabled
@@ -66,6 +41,38 @@ class _set_grad_enabled(no_grad):
         global _grad_enabled
         self._previous = _grad_enabled
         _grad_enabled = self._enabled
+
+    def __exit__(self, *exc_info: object) -> None:
+        global _grad_enabled
+        _grad_enabled = self._previous
+
+
+class no_grad(_GradMode):
+    """Context manager (or decorator, with or without parentheses) in which no graph is recorded.
+
+    Results computed inside have ``requires_grad == False``; use it for parameter updates and
+    evaluation, where a graph would only cost time and memory.
+    """
+
+    def __new__(cls, function: Callable | None = None) -> Any:
+        if function is not None:  # used bare, as @no_grad
+            return _without_graph(function)
+        return super().__new__(cls)
+
+    def __init__(self, function: Callable | None = None) -> None:
+        super().__init__(enabled=False)
+
+    def __call__(self, function: Callable) -> Callable:  # used as @no_grad()
+        return _without_graph(function)
+
+
+def _without_graph(function: Callable) -> Callable:
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with no_grad():
+            return function(*args, **kwargs)
+
+    return wrapper
 
 
 def _as_array(data: Any) -> np.ndarray:
@@ -92,11 +99,13 @@ def _result(data: np.ndarray, op: str, parents: tuple[Tensor, ...], *vjps: Calla
     output with respect to `out`. It is called only for inputs that require grad.
     """
     out = Tensor.__new__(Tensor)
-    out.data = data
+    # numpy returns scalars, not 0-d arrays, from operations on 0-d arrays
+    out.data = data if type(data) is np.ndarray else np.asarray(data)
     out.grad = None
     out.name = None
     out._op = op
-    if _grad_enabled and any(p.requires_grad for p in parents):
+    # (Every operation has one or two inputs.)
+    if _grad_enabled and (parents[0].requires_grad or parents[-1].requires_grad):
         out.requires_grad = True
         out._parents = parents
         out._vjps = vjps
@@ -392,7 +401,7 @@ def grad(
         grads = _backprop(output, _seed(output, grad_output, "grad()"), create_graph, wanted)
     else:
         grads = {}  # a constant output: every derivative is zero
-    result = tuple(grads.get(x, Tensor(np.zeros_like(x.data))) for x in wanted)
+    result = tuple(grads[x] if x in grads else Tensor(np.zeros_like(x.data)) for x in wanted)
     return result[0] if single else result
 
 
@@ -424,13 +433,13 @@ def _topological_order(root: Tensor) -> list[Tensor]:
     An explicit stack instead of recursion: a chain of 100,000 operations is as easy as three.
     """
     order: list[Tensor] = []
-    visited = {id(root)}
+    visited = {root}  # Tensor hashes by identity
     stack = [(root, iter(root._parents))]
     while stack:
         node, parents = stack[-1]
         for parent in parents:
-            if parent.requires_grad and id(parent) not in visited:
-                visited.add(id(parent))
+            if parent.requires_grad and parent not in visited:
+                visited.add(parent)
                 stack.append((parent, iter(parent._parents)))
                 break
         else:  # all parents placed: the node can follow them
@@ -452,22 +461,23 @@ def _backprop(
     has contributed) before it is passed on: that is what makes `(x + x) * x` come out right.
     Returns the gradients of the `wanted` nodes, or of every node with `keep_all`.
     """
-    grads: dict[int, Tensor] = {id(root): seed}
+    grads: dict[Tensor, Tensor] = {root: seed}  # Tensor hashes by identity
     kept: dict[Tensor, Tensor] = {}
-    wanted_ids = {id(x) for x in wanted}
-    with _set_grad_enabled(create_graph):
+    handed_out: set[Tensor] = set()
+    with _GradMode(create_graph):
         for node in reversed(_topological_order(root)):
-            g = grads.pop(id(node), None)
+            g = grads.pop(node, None)
             if g is None:
                 continue
-            if keep_all or id(node) in wanted_ids:
-                kept[node] = _writeable(g)
+            if keep_all or node in wanted:
+                kept[node] = _own(g, handed_out)
+                handed_out.add(kept[node])
             for parent, vjp in zip(node._parents, node._vjps, strict=True):
                 if not parent.requires_grad:
                     continue  # a constant: its gradient is never computed
                 contribution = _unbroadcast(vjp(g, node), parent.shape)
-                previous = grads.get(id(parent))
-                grads[id(parent)] = contribution if previous is None else previous + contribution
+                previous = grads.get(parent)
+                grads[parent] = contribution if previous is None else previous + contribution
     return kept
 
 
@@ -496,6 +506,8 @@ def _unbroadcast(g: Tensor, shape: tuple[int, ...]) -> Tensor:
         return g
     lead = g.ndim - len(shape)  # axes broadcasting put in front
     stretched = tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
+    if not stretched:  # only leading axes to remove: summing them away leaves `shape`
+        return g.sum(axis=tuple(range(lead)))
     return g.sum(axis=tuple(range(lead)) + stretched, keepdims=True).reshape(shape)
 
 
@@ -507,12 +519,15 @@ def _scatter(g: Tensor, index: Any, shape: tuple[int, ...]) -> Tensor:
     return _result(data, "scatter", (g,), lambda gg, out: gg[index])
 
 
-def _writeable(g: Tensor) -> Tensor:
-    """A gradient handed to the user must be an ordinary array, not a read-only broadcast view."""
-    if g.data.flags.writeable:
+def _own(g: Tensor, handed_out: set[Tensor]) -> Tensor:
+    """A gradient to hand to the user: an ordinary writeable array, not shared with another.
+
+    A read-only broadcast view, or a tensor already given as another node's gradient (``a + b``
+    passes the same gradient to both), is copied; otherwise `g` is handed over as it is.
+    """
+    if g.data.flags.writeable and g not in handed_out:
         return g
-    copy = _result(np.array(g.data), "copy", (g,), lambda gg, out: gg)  # d(copy a)/da = 1
-    return copy
+    return _result(np.array(g.data), "copy", (g,), lambda gg, out: gg)  # d(copy a)/da = 1
 
 
 def _short(array: np.ndarray) -> str:

@@ -292,3 +292,34 @@ def test_grad_rejects_inputs_that_do_not_require_grad(x: Tensor) -> None:
     constant = Tensor([1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="input 1 is not a Tensor with requires_grad=True"):
         grad((x * constant).sum(), [x, constant])
+
+
+def test_bare_no_grad_decorator(x: Tensor) -> None:
+    @no_grad
+    def double(t: Tensor) -> Tensor:
+        """Twice t."""
+        return t * 2
+
+    result = double(x)
+    assert not result.requires_grad
+    assert double.__name__ == "double"
+    assert double.__doc__ == "Twice t."
+    assert is_grad_enabled()
+
+
+def test_inputs_of_one_sum_get_gradients_of_their_own() -> None:
+    a = Tensor([1.0, 2.0], requires_grad=True)
+    b = Tensor([3.0, 4.0], requires_grad=True)
+    (a + b).sum().backward()
+    assert a.grad is not b.grad
+    a.grad.data[0] = 99.0  # changing one gradient must not change the other
+    assert b.grad.data.tolist() == [1.0, 1.0]
+    grad_a, grad_b = grad((a + b).sum(), (a, b))
+    assert grad_a is not grad_b
+
+
+def test_results_of_zero_dimensional_operations_are_arrays() -> None:
+    a = Tensor(2.0, requires_grad=True)
+    for result in (a + 3.0, a * a, -a, a.exp(), a**2, (a * 3).sum()):
+        assert type(result.data) is np.ndarray
+        assert result.shape == ()
