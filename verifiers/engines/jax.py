@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -33,12 +32,23 @@ def _loss(theta: jax.Array, X: jax.Array, y: jax.Array) -> jax.Array:
     return jnp.mean((y - (X @ theta[1:] + theta[0])) ** 2)
 
 
-_value_and_grad = jax.jit(jax.value_and_grad(_loss))
-_hessian = jax.jit(jax.hessian(_loss))
+# XLA's optimiser costs more time than it saves on programs that run a few times on small data:
+# those are compiled with it turned down. (Older jax has no compiler_options: plain jit there.)
+_QUICK_COMPILE = {"xla_backend_optimization_level": 0}
+# A descent doing less work than this (rows × iterations) is compiled quickly, not optimised.
+QUICK_COMPILE_WORK = 10_000_000
 
 
-@partial(jax.jit, static_argnames="iterations")
-def _descent(theta: jax.Array, lr: jax.Array, X: jax.Array, y: jax.Array, iterations: int):
+def _jit(function, quick: bool, **options):
+    if quick:
+        try:
+            return jax.jit(function, compiler_options=_QUICK_COMPILE, **options)
+        except TypeError:
+            pass
+    return jax.jit(function, **options)
+
+
+def _descent_steps(theta: jax.Array, lr: jax.Array, X: jax.Array, y: jax.Array, iterations: int):
     """θ_k and L(θ_k) for k = 0 .. iterations, in one compiled loop."""
 
     def step(theta: jax.Array, _: None) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
@@ -48,6 +58,14 @@ def _descent(theta: jax.Array, lr: jax.Array, X: jax.Array, y: jax.Array, iterat
     final, (thetas, losses) = jax.lax.scan(step, theta, None, length=iterations)
     thetas = jnp.concatenate([thetas, final[None]])
     return thetas, jnp.concatenate([losses, _loss(final, X, y)[None]])
+
+
+_value_and_grad = _jit(jax.value_and_grad(_loss), quick=True)
+_hessian = _jit(jax.hessian(_loss), quick=True)
+_descent = {
+    quick: _jit(_descent_steps, quick=quick, static_argnames="iterations")
+    for quick in (True, False)
+}
 
 
 class JaxEngine(Engine):
@@ -83,7 +101,8 @@ class JaxEngine(Engine):
         with x64(self._wide):
             started = time.perf_counter()
             lr_array = jnp.asarray(lr, dtype=self.dtype)
-            thetas, losses = _descent(self._theta(theta), lr_array, self.X, self.y, iterations)
+            descent = _descent[self.data.rows * iterations < QUICK_COMPILE_WORK]
+            thetas, losses = descent(self._theta(theta), lr_array, self.X, self.y, iterations)
             thetas, losses = np.asarray(thetas), np.asarray(losses)
             seconds = time.perf_counter() - started
         trajectory = finish_trajectory(thetas[-1], losses, seconds)

@@ -69,6 +69,9 @@ class TorchEngine(Engine):
 
     def _loss_and_gradient(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Loss and gradient summed over the chunks, each chunk's graph freed after its pass."""
+        if len(self.chunks) == 1:  # the common case, without the additions
+            loss = self.loss(t, *self.chunks[0])
+            return loss.detach(), torch.autograd.grad(loss, t)[0]
         loss, gradient = 0, 0
         for X, y in self.chunks:
             chunk_loss = self.loss(t, X, y)
@@ -93,23 +96,24 @@ class TorchEngine(Engine):
     ) -> Trajectory:
         started = time.perf_counter()
         t = self._theta(theta).clone().requires_grad_(True)
-        losses = torch.empty(iterations + 1, dtype=self.torch_dtype, device=self.torch_device)
-        limit = None
+        losses: list[torch.Tensor] = []  # stacked every CHECK_EVERY steps: no copy per step
+        limit, checked = None, 0
         for k in range(iterations + 1):
             loss, gradient = self._loss_and_gradient(t)
-            losses[k] = loss
+            losses.append(loss)
             if k == iterations:
                 break
             with torch.no_grad():
                 t -= lr * gradient
             if k % CHECK_EVERY == 0 or k == iterations - 1:
-                seen = losses[: k + 1]
-                limit = DIVERGENCE_FACTOR * abs(seen[0].item()) if limit is None else limit
-                if not bool(torch.isfinite(seen).all()) or bool((seen > limit).any()):
+                recent = torch.stack(losses[checked:])
+                checked = len(losses)
+                limit = DIVERGENCE_FACTOR * abs(losses[0].item()) if limit is None else limit
+                if not bool(torch.isfinite(recent).all()) or bool((recent > limit).any()):
                     break  # stop soon after divergence; the exact iteration is found below
                 if progress:
                     progress(k + 1)
-        history = losses[: k + 1].cpu().numpy()
+        history = torch.stack(losses).cpu().numpy()
         if self.torch_device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - started
