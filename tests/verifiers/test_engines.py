@@ -194,3 +194,15 @@ def test_unknown_engine_and_missing_packages(monkeypatch):
 
 def test_engine_names():
     assert ENGINE_NAMES == ("loop", "manual", "minigrad", "torch", "jax", "numeric")
+
+
+@pytest.mark.skipif(not has("jax"), reason="jax is not installed")
+def test_jax_quick_and_optimised_compiles_agree(reference_data, monkeypatch):
+    from verifiers.engines import jax as jax_engine
+
+    engine = make_engine("jax", reference_data)
+    quick = engine.descend(np.zeros(2), 1e-4, 300)
+    monkeypatch.setattr(jax_engine, "QUICK_COMPILE_WORK", 0)  # every descent optimised
+    optimised = engine.descend(np.zeros(2), 1e-4, 300)
+    np.testing.assert_allclose(optimised.losses, quick.losses, rtol=1e-13)
+    np.testing.assert_allclose(optimised.theta, quick.theta, rtol=1e-13)
