@@ -88,6 +88,7 @@ class EngineReport:
     hessian: np.ndarray | None = None
     trajectory: Trajectory | None = None
     capped_iterations: int | None = None  # set when the descent was shortened on purpose
+    budget: int | None = None  # evaluations this engine can afford (None: no limit)
     vs_manual: Difference | None = None
     vs_numeric: Difference | None = None
     vs_reference_descent: Difference | None = None
@@ -263,16 +264,36 @@ def _build_engines(report: Report, formula: GradientFormula | None) -> dict[str,
             continue
         entry.setup_seconds = time.perf_counter() - started
         entry.device = engine.device
+        entry.budget = engine.affordable_evaluations(LOOP_SECONDS_BUDGET)
+        if entry.budget is not None and entry.budget < 1:
+            entry.status = "skipped"
+            entry.reason = (
+                f"one gradient over {data.rows:,} rows would take about "
+                f"{engine.seconds_per_evaluation():.2g} s of per-point Python loop, more than "
+                f"the {LOOP_SECONDS_BUDGET:.0f} s it is given"
+            )
+            report.notes.append(f"{name} skipped: {entry.reason}")
+            continue
         engines[name] = engine
     return engines
 
 
 def _run_evaluations(report: Report, engines: dict[str, Engine]) -> None:
+    """Loss and gradient at every check point, and the Hessian at the start, on each engine.
+
+    An engine with a time budget too small for every point and the whole descent is checked at
+    the start point only, and its descent is capped to what the budget leaves.
+    """
+    iterations = report.settings.iterations
     for name, engine in engines.items():
         entry = report.engines[name]
+        points: list[CheckPoint | None] = list(report.points)
+        if entry.budget is not None and entry.budget < len(points) + iterations + 1:
+            points = [points[0]] + [None] * (len(points) - 1)
+            entry.capped_iterations = max(min(iterations, entry.budget - 2), 0)
         try:
             with np.errstate(all="ignore"):
-                entry.evaluations = [engine.evaluate(p.theta) for p in report.points]
+                entry.evaluations = [p and engine.evaluate(p.theta) for p in points]
                 entry.hessian = engine.hessian(report.points[0].theta)
         except FormulaError as error:
             raise UsageError(str(error)) from None
@@ -280,21 +301,20 @@ def _run_evaluations(report: Report, engines: dict[str, Engine]) -> None:
             entry.status, entry.reason = "error", f"{type(error).__name__}: {error}"
 
 
-def _gradient_vector(entry: EngineReport) -> np.ndarray:
-    return np.concatenate([np.concatenate([[e.loss], e.gradient]) for e in entry.evaluations])
-
-
-def _gradient_scales(report: Report) -> tuple[np.ndarray, list[str]]:
-    """Per compared number: Σ|terms| and a label such as ``dL/dw at optimum``."""
+def _gradient_scales(report: Report) -> tuple[list[np.ndarray], list[list[str]]]:
+    """Per check point: Σ|terms| of the loss and gradient, and labels (``dL/dw at optimum``)."""
     X, y = report.data.X, report.data.y
     names = report.parameter_names
     scales, labels = [], []
     for point in report.points:
         b, w = point.theta[0], point.theta[1:]
-        scales.append([formulas.loss_scale(b, w, X, y)])
-        scales.append(formulas.gradient_scales(b, w, X, y))
-        labels += [f"loss at {point.label}"] + [f"dL/d{n} at {point.label}" for n in names]
-    return np.concatenate(scales), labels
+        scales.append(
+            np.concatenate(
+                [[formulas.loss_scale(b, w, X, y)], formulas.gradient_scales(b, w, X, y)]
+            )
+        )
+        labels.append([f"loss at {point.label}"] + [f"dL/d{n} at {point.label}" for n in names])
+    return scales, labels
 
 
 def _consensus(
@@ -319,15 +339,31 @@ def _compare_gradients(report: Report) -> None:
     if not ran:
         return
     scales, labels = _gradient_scales(report)
-    vectors = {n: _gradient_vector(report.engines[n]) for n in ran}
+    evaluations = {n: report.engines[n].evaluations for n in ran}
 
     def compare(a: str, b: str) -> Difference:
-        return worst_difference(vectors[a], vectors[b], scales, report.tolerance, labels)
+        """Over the check points both engines evaluated."""
+        both = [
+            i
+            for i, (x, y) in enumerate(zip(evaluations[a], evaluations[b], strict=True))
+            if x and y
+        ]
+        vector = {
+            n: np.concatenate([[evaluations[n][i].loss, *evaluations[n][i].gradient] for i in both])
+            for n in (a, b)
+        }
+        return worst_difference(
+            vector[a],
+            vector[b],
+            np.concatenate([scales[i] for i in both]),
+            report.tolerance,
+            [label for i in both for label in labels[i]],
+        )
 
     for name in ran:
         entry = report.engines[name]
-        entry.vs_manual = compare(name, "manual") if "manual" in vectors else None
-        entry.vs_numeric = compare(name, "numeric") if "numeric" in vectors else None
+        entry.vs_manual = compare(name, "manual") if "manual" in evaluations else None
+        entry.vs_numeric = compare(name, "numeric") if "numeric" in evaluations else None
     if len(ran) < 2:
         return
     pivot, differences = _consensus(ran, compare, _GRADIENT_TRUST)
@@ -381,9 +417,8 @@ def _run_descents(
         if entry.status == "error":
             continue
         iterations = settings.iterations
-        affordable = engine.affordable_iterations(LOOP_SECONDS_BUDGET)
-        if affordable is not None and affordable < iterations:
-            entry.capped_iterations = iterations = affordable
+        if entry.capped_iterations is not None:
+            iterations = entry.capped_iterations
         callback = progress(name, iterations) if progress and iterations else None
         try:
             with np.errstate(all="ignore"):
@@ -470,9 +505,10 @@ def _finish(report: Report) -> None:
             report.failures.append(f"{entry.name} failed: {entry.reason}")
         if entry.capped_iterations is not None:
             report.notes.append(
-                f"{entry.name}: descent capped at {entry.capped_iterations} of "
-                f"{report.settings.iterations} iterations (about {LOOP_SECONDS_BUDGET:.0f} s of "
-                "per-point Python loop); compared over those iterations only"
+                f"{entry.name}: checked at the start point only, and its descent capped at "
+                f"{entry.capped_iterations} of {report.settings.iterations} iterations (about "
+                f"{LOOP_SECONDS_BUDGET:.0f} s of per-point Python loop for {report.data.rows:,} "
+                "rows); compared over those iterations only"
             )
     ran = [e for e in report.engines.values() if e.ran]
     if len(ran) < 2:

@@ -68,6 +68,7 @@ def _engine_json(entry: EngineReport, report: Report) -> dict[str, Any]:
         result["checks"] = [
             {"point": point.label, "loss": _number(e.loss), **_theta(e.gradient)}
             for point, e in zip(report.points, entry.evaluations, strict=True)
+            if e is not None
         ]
         result["vs_manual"] = _difference(entry.vs_manual)
         result["vs_numeric"] = _difference(entry.vs_numeric)

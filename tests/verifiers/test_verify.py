@@ -278,14 +278,32 @@ def test_the_reference_rate_needs_millions_of_iterations(full_report):
 
 # --- notes, caps, settings ----------------------------------------------------------------------
 def test_the_loop_is_capped_on_big_inputs_and_says_so(monkeypatch, data):
+    # 100 rows at 700,000 points per second: 0.02 s buys 140 evaluations, not 5 + 1001.
     monkeypatch.setattr("verifiers.api.LOOP_SECONDS_BUDGET", 0.02)
-    report = verify(data, Settings(engines=("loop", "manual"), iterations=1000, points=0))
+    report = verify(data, Settings(engines=("loop", "manual"), iterations=1000))
     loop = report.engines["loop"]
-    assert loop.capped_iterations is not None
-    assert loop.capped_iterations < 1000
-    assert loop.trajectory.steps == loop.capped_iterations
+    assert loop.capped_iterations == 138
+    assert loop.trajectory.steps == 138
+    assert loop.evaluations[0] is not None
+    assert loop.evaluations[1:] == [None] * 4  # checked at the start only
     assert report.ok, report.failures
-    assert any("loop: descent capped at" in note for note in report.notes)
+    assert any(
+        "loop: checked at the start point only, and its descent capped at 138 of 1000" in note
+        for note in report.notes
+    )
+    document = to_json(report)
+    assert [c["point"] for c in document["engines"]["loop"]["checks"]] == ["start"]
+    assert document["engines"]["loop"]["descent"]["capped_iterations"] == 138
+
+
+def test_the_loop_is_skipped_with_a_reason_when_one_gradient_is_too_slow(monkeypatch, data):
+    monkeypatch.setattr("verifiers.api.LOOP_SECONDS_BUDGET", 1e-5)
+    report = verify(data, Settings(engines=("loop", "manual", "numeric"), iterations=10))
+    loop = report.engines["loop"]
+    assert loop.status == "skipped"
+    assert loop.reason.startswith("one gradient over 100 rows would take about 0.00014 s")
+    assert report.ok
+    assert any(note.startswith("loop skipped: one gradient over 100 rows") for note in report.notes)
 
 
 def test_singular_data_is_verified_with_a_note():

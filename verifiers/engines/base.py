@@ -113,8 +113,11 @@ class Engine(ABC):
         """The (d+1)×(d+1) Hessian at θ, or None when this engine has no way to compute it."""
         return None
 
-    def affordable_iterations(self, seconds: float) -> int | None:
-        """How many descent steps fit in about `seconds`; None when there is no practical limit."""
+    def affordable_evaluations(self, seconds: float) -> int | None:
+        """How many evaluations (a descent step costs about one) fit in about `seconds`.
+
+        None when there is no practical limit; only the per-point Python loop has one.
+        """
         return None
 
     def hessian_noise(self, theta: np.ndarray) -> np.ndarray | float:

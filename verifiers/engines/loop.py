@@ -24,10 +24,11 @@ from verifiers.engines.base import (
     row_chunks,
 )
 
-# Speed of the per-point loop in (points × (features + 1)) per second, measured on a 2-core
-# machine (100 points × 1000 steps of one feature take about 0.07 s). A fixed rate rather than a
-# timing keeps the cap, and so the report, the same from run to run.
-POINT_FEATURES_PER_SECOND = 3e6
+# Speed of the per-point loop, in points per second for one evaluation (a gradient pass and a
+# loss pass) with one feature; with d > 1 features a point costs about 1.4·d times as much.
+# Measured on a 2-core machine at a million points (1.4 million per second), then halved for
+# slower machines. A fixed rate, not a timing, keeps the report the same from run to run.
+POINTS_PER_SECOND = 700_000
 
 
 class LoopEngine(Engine):
@@ -38,23 +39,30 @@ class LoopEngine(Engine):
         super().__init__(data, device)
         self._chunks = row_chunks(data.rows)
         self._n = float(data.rows)
+        self._one_feature = data.features == 1
 
-    def _points(self) -> Iterator[tuple[list, float]]:
+    def _points(self) -> Iterator[tuple[float | list, float]]:
         """(x_i, y_i) in file order, converted a chunk at a time to keep memory small.
 
-        Python floats are IEEE doubles; float32 needs numpy's float32 scalars to stay float32.
+        x_i is a number for one feature, else a list. Python floats are IEEE doubles; float32
+        needs numpy's float32 scalars to stay float32.
         """
         X, y = self.data.X, self.data.y
+        features = X[:, 0] if self._one_feature else X
         for rows in self._chunks:
             if self.dtype == np.float64:
-                yield from zip(X[rows].tolist(), y[rows].tolist(), strict=True)
+                yield from zip(features[rows].tolist(), y[rows].tolist(), strict=True)
             else:
-                yield from zip(list(X[rows]), list(y[rows]), strict=True)
+                yield from zip(list(features[rows]), list(y[rows]), strict=True)
 
-    def affordable_iterations(self, seconds: float) -> int:
-        """Steps that fit in `seconds` of pure-Python loop (one gradient and one loss pass each)."""
-        work_per_step = self.data.rows * (self.data.features + 1)
-        return max(int(seconds * POINT_FEATURES_PER_SECOND / work_per_step), 1)
+    def seconds_per_evaluation(self) -> float:
+        """The expected time of one gradient and one loss pass over the data."""
+        features = self.data.features
+        return self.data.rows * (1 if features == 1 else 1.4 * features) / POINTS_PER_SECOND
+
+    def affordable_evaluations(self, seconds: float) -> int:
+        """Evaluations (gradient and loss passes) that fit in `seconds` of per-point loop."""
+        return int(seconds / self.seconds_per_evaluation())
 
     def _cast(self, theta: np.ndarray) -> tuple[float, list[float]]:
         values = np.asarray(theta, dtype=self.dtype)
@@ -62,9 +70,19 @@ class LoopEngine(Engine):
             return float(values[0]), values[1:].tolist()
         return values[0], list(values[1:])
 
+    def _zero(self) -> float:
+        return 0.0 if self.dtype == np.float64 else self.dtype.type(0)
+
     def _gradient(self, b: float, w: list[float]) -> tuple[float, list[float]]:
         n = self._n
-        b_grad = 0.0 if self.dtype == np.float64 else self.dtype.type(0)
+        b_grad = self._zero()
+        if self._one_feature:  # the reference's own lines, with m renamed w
+            m = w[0]
+            m_grad = b_grad
+            for x, y in self._points():
+                b_grad += -(2 / n) * (y - ((m * x) + b))
+                m_grad += -(2 / n) * x * (y - ((m * x) + b))
+            return b_grad, [m_grad]
         w_grad = [b_grad] * len(w)
         for x, y in self._points():
             prediction = _dot(w, x) + b
@@ -74,10 +92,15 @@ class LoopEngine(Engine):
         return b_grad, w_grad
 
     def _error(self, b: float, w: list[float]) -> float:
-        total = 0.0 if self.dtype == np.float64 else self.dtype.type(0)
+        total = self._zero()
         try:
-            for x, y in self._points():
-                total += (y - (_dot(w, x) + b)) ** 2
+            if self._one_feature:
+                m = w[0]
+                for x, y in self._points():
+                    total += (y - (m * x + b)) ** 2
+            else:
+                for x, y in self._points():
+                    total += (y - (_dot(w, x) + b)) ** 2
         except OverflowError:  # Python's float ** raises where numpy's gives inf
             return math.inf
         return total / self._n
@@ -111,9 +134,7 @@ class LoopEngine(Engine):
 
 
 def _dot(w: list[float], x: list[float]) -> float:
-    """``w·x`` in order; for one feature exactly the reference's ``w * x``."""
-    if len(w) == 1:
-        return w[0] * x[0]
+    """``w·x``, summed in order."""
     total = w[0] * x[0]
     for j in range(1, len(w)):
         total += w[j] * x[j]
