@@ -99,10 +99,25 @@ def _augmented(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.column_stack([np.ones(len(y)), X, y]).astype(np.float64, copy=False)
 
 
-def _term_size(b: float, w: np.ndarray, X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Per point, ``|y_i| + Σ_j |X_ij w_j| + |b|``: how big the numbers are before r cancels."""
+# The scales below are sums over points, taken this many rows at a time so that their temporary
+# arrays stay small on large inputs.
+SCALE_CHUNK_ROWS = 1 << 16
+
+
+def _term_sums(b: float, w: np.ndarray, X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """``Σ_i s_i²`` and ``(Σ_i s_i, Σ_i |X_i| s_i)`` for ``s_i = |y_i| + Σ_j |X_ij w_j| + |b|``.
+
+    s_i is how big the numbers of point i are before its residual cancels.
+    """
     absolute_w = np.abs(np.asarray(w, dtype=np.float64))
-    return np.abs(y) + np.abs(X) @ absolute_w + abs(float(b))
+    squares, sums = 0.0, np.zeros(X.shape[1] + 1)
+    for start in range(0, len(y), SCALE_CHUNK_ROWS):
+        rows = slice(start, start + SCALE_CHUNK_ROWS)
+        absolute_X = np.abs(X[rows])
+        size = np.abs(y[rows]) + absolute_X @ absolute_w + abs(float(b))
+        squares += float(size @ size)
+        sums += np.concatenate([[size.sum()], absolute_X.T @ size])
+    return squares, sums
 
 
 def gradient_scales(b: float, w: np.ndarray, X: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -113,15 +128,12 @@ def gradient_scales(b: float, w: np.ndarray, X: np.ndarray, y: np.ndarray) -> np
     tolerance of a gradient component scales with ``(2/N) Σ_i |x_i| (|y_i| + |X_i·w| + |b|)``
     (``x_i = 1`` for b). At the optimum, where the gradient is nearly zero, this stays large.
     """
-    size = _term_size(b, w, X, y)
-    n = len(y)
-    return (2 / n) * np.concatenate([[size.sum()], np.abs(X).T @ size])
+    return (2 / len(y)) * _term_sums(b, w, X, y)[1]
 
 
 def loss_scale(b: float, w: np.ndarray, X: np.ndarray, y: np.ndarray) -> float:
     """The size of the summed terms of the loss: ``(1/N) Σ_i (|y_i| + |X_i·w| + |b|)²``."""
-    size = _term_size(b, w, X, y)
-    return float(size @ size) / len(y)
+    return _term_sums(b, w, X, y)[0] / len(y)
 
 
 def parameter_names(features: int) -> list[str]:

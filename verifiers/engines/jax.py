@@ -1,7 +1,9 @@
 """`jax`: ``jax.grad`` with 64-bit floats switched on only inside this engine's calls.
 
 The descent is one jitted ``lax.scan``: compiled once per data shape and iteration count, then
-run without returning to Python between steps.
+run without returning to Python between steps. Inside, the data is taken CHUNK_ROWS rows at a
+time (a ``fori_loop`` over fixed-size slices, then the remainder) and the chunks' losses and
+gradients are added up, so XLA's temporary arrays stay the size of a chunk.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from verifiers.data import Dataset
+from verifiers.engines import base
 from verifiers.engines.base import Engine, Evaluation, Progress, Trajectory, finish_trajectory
 
 
@@ -27,9 +30,47 @@ def x64(enabled: bool = True) -> contextlib.AbstractContextManager:
     return enable_x64(True)
 
 
+def _chunk_loss(theta: jax.Array, X: jax.Array, y: jax.Array, n: int) -> jax.Array:
+    """A chunk's share of the MSE, ``((y - (X·w + b))²).sum() / N``, with ``θ = (b, w)``."""
+    return jnp.sum((y - (X @ theta[1:] + theta[0])) ** 2) / n
+
+
+def _over_chunks(per_chunk, theta: jax.Array, X: jax.Array, y: jax.Array):
+    """The sum of ``per_chunk(θ, X_c, y_c, N)`` over the chunks of rows (traced, not run)."""
+    n = y.shape[0]
+    size = min(base.CHUNK_ROWS, n)
+    full = n // size
+
+    def add(total, start):
+        part = per_chunk(
+            theta,
+            jax.lax.dynamic_slice_in_dim(X, start, size),
+            jax.lax.dynamic_slice_in_dim(y, start, size),
+            n,
+        )
+        return jax.tree_util.tree_map(jnp.add, total, part)
+
+    total = per_chunk(theta, X[:size], y[:size], n)
+    total = jax.lax.fori_loop(1, full, lambda i, total: add(total, i * size), total)
+    if full * size < n:  # the remainder, a chunk of another (static) size
+        part = per_chunk(theta, X[full * size :], y[full * size :], n)
+        total = jax.tree_util.tree_map(jnp.add, total, part)
+    return total
+
+
 def _loss(theta: jax.Array, X: jax.Array, y: jax.Array) -> jax.Array:
-    """``((y - (X·w + b))²).mean()`` with ``θ = (b, w)``."""
-    return jnp.mean((y - (X @ theta[1:] + theta[0])) ** 2)
+    """``((y - (X·w + b))²).mean()``, summed chunk by chunk."""
+    return _over_chunks(_chunk_loss, theta, X, y)
+
+
+def _loss_and_gradient(theta: jax.Array, X: jax.Array, y: jax.Array):
+    """The loss and ``jax.grad`` of it, each chunk differentiated on its own and added up."""
+    return _over_chunks(jax.value_and_grad(_chunk_loss), theta, X, y)
+
+
+def _loss_hessian(theta: jax.Array, X: jax.Array, y: jax.Array) -> jax.Array:
+    """``jax.hessian`` of the loss, chunk by chunk."""
+    return _over_chunks(jax.hessian(_chunk_loss), theta, X, y)
 
 
 # XLA's optimiser costs more time than it saves on programs that run a few times on small data:
@@ -52,7 +93,7 @@ def _descent_steps(theta: jax.Array, lr: jax.Array, X: jax.Array, y: jax.Array, 
     """θ_k and L(θ_k) for k = 0 .. iterations, in one compiled loop."""
 
     def step(theta: jax.Array, _: None) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
-        loss, gradient = jax.value_and_grad(_loss)(theta, X, y)
+        loss, gradient = _loss_and_gradient(theta, X, y)
         return theta - lr * gradient, (theta, loss)
 
     final, (thetas, losses) = jax.lax.scan(step, theta, None, length=iterations)
@@ -60,8 +101,8 @@ def _descent_steps(theta: jax.Array, lr: jax.Array, X: jax.Array, y: jax.Array, 
     return thetas, jnp.concatenate([losses, _loss(final, X, y)[None]])
 
 
-_value_and_grad = _jit(jax.value_and_grad(_loss), quick=True)
-_hessian = _jit(jax.hessian(_loss), quick=True)
+_value_and_grad = _jit(_loss_and_gradient, quick=True)
+_hessian = _jit(_loss_hessian, quick=True)
 _descent = {
     quick: _jit(_descent_steps, quick=quick, static_argnames="iterations")
     for quick in (True, False)

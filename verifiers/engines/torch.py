@@ -26,7 +26,7 @@ from verifiers.engines.base import (
 CHECK_EVERY = 256
 # On the CPU the graph's intermediate arrays are kept to this many rows (memory on large inputs);
 # on a GPU the whole data set is one chunk.
-CPU_CHUNK_ROWS = 1 << 20
+CPU_CHUNK_ROWS = 1 << 18
 
 
 def select_device(device: str) -> torch.device:
