@@ -14,7 +14,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGETS = {ROOT / "README.md": "run-output", ROOT / "docs" / "gradient-descent.md": "docs-run-output"}
+TARGETS = {
+    ROOT / "README.md": "run-output",
+    ROOT / "docs" / "gradient-descent.md": "docs-run-output",
+}
 
 
 def main() -> None:

@@ -299,11 +299,16 @@ def _bulk_columns(path: Path, delimiter: str, skip: int, width: int) -> list[np.
             quoted_strings_can_be_null=False,
         ),
     )
+    if any(c.null_count or not pa.types.is_float64(c.type) for c in table.columns):
+        raise ValueError("a column is not float64 or has empty cells")
+    # Copies into numpy's memory, one column at a time, each freed from the table once copied.
     columns = []
-    for column in table.columns:
-        if column.null_count or not pa.types.is_float64(column.type):
-            raise ValueError("a column is not float64 or has empty cells")
-        columns.append(column.to_numpy().astype(np.float64, copy=False))
+    while table.num_columns:
+        columns.append(np.array(table.column(0).to_numpy(), dtype=np.float64))
+        table = table.remove_column(0)
+    del table
+    # pyarrow's allocator keeps freed memory for reuse; numpy cannot use it, so hand it back.
+    pa.default_memory_pool().release_unused()
     return columns
 
 

@@ -30,9 +30,21 @@ __all__ = [
 ]
 
 
+# The scales below are sums over points, taken this many rows at a time so that their temporary
+# arrays stay small on large inputs.
+SCALE_CHUNK_ROWS = 1 << 16
+
+
 def residual(b: float, w: np.ndarray, X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``r = y - (X·w + b)``, one entry per point."""
-    return y - (X @ w + b)
+    """``r = y - (X·w + b)``, one entry per point.
+
+    Computed in place, into the one array ``X·w`` creates: on large data a plain expression
+    would hold three arrays of N numbers at once.
+    """
+    r = X @ w
+    r += b
+    np.subtract(y, r, out=r)
+    return r
 
 
 def loss(b: float, w: np.ndarray, X: np.ndarray, y: np.ndarray) -> float:
@@ -60,8 +72,14 @@ def hessian(X: np.ndarray) -> np.ndarray:
 
 
 def hessian_scales(X: np.ndarray) -> np.ndarray:
-    """Σ|terms| of each Hessian entry: the closed form applied to |X|."""
-    return hessian(np.abs(X.astype(np.float64)))
+    """Σ|terms| of each Hessian entry: the closed form applied to |X| (a chunk at a time)."""
+    n, d = X.shape
+    total = np.zeros((d + 1, d + 1))
+    for start in range(0, n, SCALE_CHUNK_ROWS):
+        absolute = np.abs(X[start : start + SCALE_CHUNK_ROWS]).astype(np.float64, copy=False)
+        # hessian() of a chunk is (2/rows)·[...]: undo its mean so the chunks add up to sums
+        total += hessian(absolute) * (len(absolute) / 2)
+    return (2 / n) * total
 
 
 # Above this many rows the least-squares problem is first reduced chunk by chunk (see below).
@@ -97,11 +115,6 @@ def least_squares(X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
 def _augmented(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``[1, X, y]`` in float64: the design matrix with the target as its last column."""
     return np.column_stack([np.ones(len(y)), X, y]).astype(np.float64, copy=False)
-
-
-# The scales below are sums over points, taken this many rows at a time so that their temporary
-# arrays stay small on large inputs.
-SCALE_CHUNK_ROWS = 1 << 16
 
 
 def _term_sums(b: float, w: np.ndarray, X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:

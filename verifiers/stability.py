@@ -73,7 +73,7 @@ def iterations_to_reach(
 
 def analyse(data: Dataset, lr: float, start: np.ndarray, optimum: np.ndarray) -> Stability:
     """Eigenvalues, conditioning, the stable-rate bound and the iterations needed, for `lr`."""
-    H = formulas.hessian(data.X.astype(np.float64))
+    H = formulas.hessian(data.X.astype(np.float64, copy=False))
     eigenvalues = np.linalg.eigvalsh(H)
     largest = float(eigenvalues[-1])
     # Eigenvalues this close to 0 are rounding noise of a singular H.
