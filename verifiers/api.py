@@ -65,7 +65,8 @@ class Settings:
     atol: float | None = None
     device: str = "auto"
     dtype: str = "float64"
-    engines: tuple[str, ...] = DEFAULT_ENGINES
+    # None: every engine, a missing package only skipping its engine. Named engines must run.
+    engines: tuple[str, ...] | None = None
     manual: str | None = None  # "file.py:function", for the report
 
 
@@ -163,13 +164,16 @@ def verify(
         notes=list(data.notes),
     )
     engines = _build_engines(report, formula)
-    _run_evaluations(report, engines)
-    _compare_gradients(report)
-    _compare_hessians(report, engines)
     if warn:
         for note in report.stability.notes:
             warn(note)
-    _run_descents(report, engines, start, progress)
+    # Engines that compile in the background go last, so their compiling overlaps the others.
+    background = [name for name, engine in engines.items() if engine.prepare(settings.iterations)]
+    for name in sorted(engines, key=lambda name: name in background):
+        _run_evaluations(report, name, engines[name])
+        _run_descent(report, name, engines[name], start, progress)
+    _compare_gradients(report)
+    _compare_hessians(report, engines)
     _compare_descents(report, start)
     manual = report.engines.get("manual")
     if manual is not None and manual.status == "mismatch" and manual.evaluations:
@@ -185,10 +189,10 @@ def _check_settings(settings: Settings, data: Dataset) -> None:
         raise UsageError(f"--iterations must be 0 or more, not {settings.iterations}")
     if settings.points < 0:
         raise UsageError(f"--points must be 0 or more, not {settings.points}")
-    for name in settings.engines:
+    for name in settings.engines or ():
         if name not in ENGINE_NAMES:
             raise UsageError(f"unknown engine {name!r}; choose from {', '.join(ENGINE_NAMES)}")
-    if not settings.engines:
+    if settings.engines is not None and not settings.engines:
         raise UsageError("no engines to run: --engines needs at least one name")
     if settings.start is not None and np.size(settings.start) != data.features + 1:
         names = ",".join(formulas.parameter_names(data.features))
@@ -245,9 +249,9 @@ def _check_points(
 
 def _build_engines(report: Report, formula: GradientFormula | None) -> dict[str, Engine]:
     settings, data = report.settings, report.data
-    explicit = settings.engines != DEFAULT_ENGINES
+    explicit = settings.engines is not None
     engines: dict[str, Engine] = {}
-    for name in settings.engines:
+    for name in settings.engines or DEFAULT_ENGINES:
         entry = report.engines[name] = EngineReport(name)
         started = time.perf_counter()
         try:
@@ -278,27 +282,26 @@ def _build_engines(report: Report, formula: GradientFormula | None) -> dict[str,
     return engines
 
 
-def _run_evaluations(report: Report, engines: dict[str, Engine]) -> None:
-    """Loss and gradient at every check point, and the Hessian at the start, on each engine.
+def _run_evaluations(report: Report, name: str, engine: Engine) -> None:
+    """Loss and gradient at every check point, and the Hessian at the start, on one engine.
 
     An engine with a time budget too small for every point and the whole descent is checked at
     the start point only, and its descent is capped to what the budget leaves.
     """
     iterations = report.settings.iterations
-    for name, engine in engines.items():
-        entry = report.engines[name]
-        points: list[CheckPoint | None] = list(report.points)
-        if entry.budget is not None and entry.budget < len(points) + iterations + 1:
-            points = [points[0]] + [None] * (len(points) - 1)
-            entry.capped_iterations = max(min(iterations, entry.budget - 2), 0)
-        try:
-            with np.errstate(all="ignore"):
-                entry.evaluations = [p and engine.evaluate(p.theta) for p in points]
-                entry.hessian = engine.hessian(report.points[0].theta)
-        except FormulaError as error:
-            raise UsageError(str(error)) from None
-        except Exception as error:  # an engine failing is a result to report, not a crash
-            entry.status, entry.reason = "error", f"{type(error).__name__}: {error}"
+    entry = report.engines[name]
+    points: list[CheckPoint | None] = list(report.points)
+    if entry.budget is not None and entry.budget < len(points) + iterations + 1:
+        points = [points[0]] + [None] * (len(points) - 1)
+        entry.capped_iterations = max(min(iterations, entry.budget - 2), 0)
+    try:
+        with np.errstate(all="ignore"):
+            entry.evaluations = [p and engine.evaluate(p.theta) for p in points]
+            entry.hessian = engine.hessian(report.points[0].theta)
+    except FormulaError as error:
+        raise UsageError(str(error)) from None
+    except Exception as error:  # an engine failing is a result to report, not a crash
+        entry.status, entry.reason = "error", f"{type(error).__name__}: {error}"
 
 
 def _gradient_scales(report: Report) -> tuple[list[np.ndarray], list[list[str]]]:
@@ -407,26 +410,25 @@ def hessian_label(a: str, b: str) -> str:
     return f"d²L/d{a}²" if a == b else f"d²L/d{a} d{b}"
 
 
-def _run_descents(
-    report: Report, engines: dict[str, Engine], start: np.ndarray, progress: ProgressFactory | None
+def _run_descent(
+    report: Report, name: str, engine: Engine, start: np.ndarray, progress: ProgressFactory | None
 ) -> None:
-    """Descend on every engine that has not failed, capping the slow per-point loop."""
+    """Descend on one engine unless it has failed (the capped loop for fewer iterations)."""
     settings = report.settings
-    for name, engine in engines.items():
-        entry = report.engines[name]
-        if entry.status == "error":
-            continue
-        iterations = settings.iterations
-        if entry.capped_iterations is not None:
-            iterations = entry.capped_iterations
-        callback = progress(name, iterations) if progress and iterations else None
-        try:
-            with np.errstate(all="ignore"):
-                entry.trajectory = engine.descend(start, settings.lr, iterations, callback)
-        except FormulaError as error:
-            raise UsageError(str(error)) from None
-        except Exception as error:
-            entry.status, entry.reason = "error", f"descent failed: {type(error).__name__}: {error}"
+    entry = report.engines[name]
+    if entry.status == "error":
+        return
+    iterations = settings.iterations
+    if entry.capped_iterations is not None:
+        iterations = entry.capped_iterations
+    callback = progress(name, iterations) if progress and iterations else None
+    try:
+        with np.errstate(all="ignore"):
+            entry.trajectory = engine.descend(start, settings.lr, iterations, callback)
+    except FormulaError as error:
+        raise UsageError(str(error)) from None
+    except Exception as error:
+        entry.status, entry.reason = "error", f"descent failed: {type(error).__name__}: {error}"
 
 
 def _compare_descents(report: Report, start: np.ndarray) -> None:

@@ -115,7 +115,7 @@ def to_json(report: Report) -> dict[str, Any]:
             "atol": report.tolerance.atol,
             "device": settings.device,
             "dtype": settings.dtype,
-            "engines": list(settings.engines),
+            "engines": list(report.engines),
             "manual": settings.manual,
         },
         "points": [{"label": p.label, **_theta(p.theta)} for p in report.points],

@@ -193,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             atol=args.atol,
             device=args.device,
             dtype=args.dtype,
-            engines=args.engines or ENGINE_NAMES,
+            engines=args.engines,
             manual=args.manual,
         )
         show_progress = (

@@ -320,6 +320,7 @@ def test_singular_data_is_verified_with_a_note():
         ({"lr": float("nan")}, "--lr must be a positive finite number"),
         ({"iterations": -1}, "--iterations must be 0 or more"),
         ({"engines": ("manual", "bogus")}, "unknown engine 'bogus'"),
+        ({"engines": ()}, "no engines to run"),
         ({"start": np.zeros(3)}, "--start needs 2 values (b,w) for 1 feature(s), got 3"),
         ({"rtol": -1.0}, "--rtol must be a finite number >= 0"),
     ],

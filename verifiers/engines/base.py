@@ -105,6 +105,14 @@ class Engine(ABC):
         self.dtype = data.dtype
         self.device = "cpu"
 
+    def prepare(self, iterations: int) -> bool:
+        """Start slow one-off work (compiling) for a descent of `iterations` steps; optional.
+
+        It may run in the background; the engine's methods wait for it when they need it.
+        Returns whether background work was started (most engines have nothing to prepare).
+        """
+        return False
+
     @abstractmethod
     def evaluate(self, theta: np.ndarray) -> Evaluation:
         """Loss and gradient at θ."""

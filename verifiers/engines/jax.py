@@ -9,6 +9,7 @@ gradients are added up, so XLA's temporary arrays stay the size of a chunk.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 
 import jax
@@ -116,25 +117,61 @@ class JaxEngine(Engine):
     def __init__(self, data: Dataset, device: str = "auto") -> None:
         super().__init__(data, device)
         self._wide = self.dtype == np.float64
-        platform = None if device == "auto" else device
         with x64(self._wide):
-            self._device = jax.devices(platform)[0] if platform else jax.devices()[0]
+            # jax runs on its default device unless the CPU is asked for (--device is for torch)
+            self._device = jax.devices("cpu")[0] if device == "cpu" else jax.devices()[0]
             self.X = jax.device_put(data.X, self._device)
             self.y = jax.device_put(data.y, self._device)
         kind = self._device.device_kind
         self.device = self._device.platform + (f" ({kind})" if kind != "cpu" else "")
+        self._compiled: dict[str, object] = {}
+        self._compiling: threading.Thread | None = None
+
+    def prepare(self, iterations: int) -> bool:
+        """Compile the three programs in a background thread while other engines work.
+
+        XLA compiles without holding Python's lock, so on a machine with two or more cores the
+        compile time mostly disappears behind the other engines' Python loops. Calls made before
+        it finishes wait for it; if it fails, they compile as usual.
+        """
+
+        def compile_all() -> None:
+            with x64(self._wide):
+                theta = self._theta(np.zeros(self.data.features + 1))
+                lr = jnp.asarray(0, dtype=self.dtype)
+                descent = _descent[self.data.rows * iterations < QUICK_COMPILE_WORK]
+                self._compiled = {
+                    "evaluate": _value_and_grad.lower(theta, self.X, self.y).compile(),
+                    "hessian": _hessian.lower(theta, self.X, self.y).compile(),
+                    ("descent", iterations): descent.lower(
+                        theta, lr, self.X, self.y, iterations=iterations
+                    ).compile(),
+                }
+
+        self._compiling = threading.Thread(target=compile_all, name="jax-compile", daemon=True)
+        self._compiling.start()
+        return True
+
+    def _program(self, key: object, fallback):
+        """The program compiled by :meth:`prepare` for `key`, else the jitted `fallback`."""
+        if self._compiling is not None:
+            self._compiling.join()
+            self._compiling = None
+        return self._compiled.get(key, fallback)
 
     def _theta(self, theta: np.ndarray) -> jax.Array:
         return jax.device_put(np.asarray(theta, dtype=self.dtype), self._device)
 
     def evaluate(self, theta: np.ndarray) -> Evaluation:
         with x64(self._wide):
-            loss, gradient = _value_and_grad(self._theta(theta), self.X, self.y)
+            program = self._program("evaluate", _value_and_grad)
+            loss, gradient = program(self._theta(theta), self.X, self.y)
             return Evaluation(float(loss), np.asarray(gradient, dtype=np.float64))
 
     def hessian(self, theta: np.ndarray) -> np.ndarray:
         with x64(self._wide):
-            return np.asarray(_hessian(self._theta(theta), self.X, self.y), dtype=np.float64)
+            program = self._program("hessian", _hessian)
+            return np.asarray(program(self._theta(theta), self.X, self.y), dtype=np.float64)
 
     def descend(
         self, theta: np.ndarray, lr: float, iterations: int, progress: Progress | None = None
@@ -142,8 +179,13 @@ class JaxEngine(Engine):
         with x64(self._wide):
             started = time.perf_counter()
             lr_array = jnp.asarray(lr, dtype=self.dtype)
-            descent = _descent[self.data.rows * iterations < QUICK_COMPILE_WORK]
-            thetas, losses = descent(self._theta(theta), lr_array, self.X, self.y, iterations)
+            jitted = _descent[self.data.rows * iterations < QUICK_COMPILE_WORK]
+            compiled = self._program(("descent", iterations), None)
+            arguments = (self._theta(theta), lr_array, self.X, self.y)
+            if compiled is not None:
+                thetas, losses = compiled(*arguments)
+            else:
+                thetas, losses = jitted(*arguments, iterations)
             thetas, losses = np.asarray(thetas), np.asarray(losses)
             seconds = time.perf_counter() - started
         trajectory = finish_trajectory(thetas[-1], losses, seconds)
