@@ -112,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--device",
         choices=("auto", "cpu", "cuda"),
         default="auto",
-        help="device for torch: auto picks CUDA when torch sees a GPU (default: auto)",
+        help="where torch runs: auto picks CUDA when torch.cuda.is_available() (default: auto); "
+        "jax runs on its default device unless cpu is asked for",
     )
     parser.add_argument(
         "--dtype",
