@@ -82,3 +82,24 @@ def test_chunked_least_squares_gives_the_minimum_norm_solution_when_singular(mon
     monkeypatch.setattr(formulas, "LSTSQ_CHUNK_ROWS", 16)
     b, w = formulas.least_squares(X, y)
     np.testing.assert_allclose(np.concatenate([[b], w]), expected, rtol=1e-9, atol=1e-12)
+
+
+def test_scales_summed_in_chunks_match_whole_arrays(data, monkeypatch):
+    theta = np.array([1.5, -0.5, 2.0])
+    b, w = theta[0], theta[1:]
+    size = np.abs(data.y) + np.abs(data.X) @ np.abs(w) + abs(b)
+    expected_gradient = (2 / data.rows) * np.concatenate([[size.sum()], np.abs(data.X).T @ size])
+    expected_loss = (size @ size) / data.rows
+    expected_hessian = formulas.hessian(np.abs(data.X))
+    monkeypatch.setattr(formulas, "SCALE_CHUNK_ROWS", 10)
+    np.testing.assert_allclose(
+        formulas.gradient_scales(b, w, data.X, data.y), expected_gradient, rtol=1e-14
+    )
+    assert formulas.loss_scale(b, w, data.X, data.y) == pytest.approx(expected_loss, rel=1e-14)
+    np.testing.assert_allclose(formulas.hessian_scales(data.X), expected_hessian, rtol=1e-14)
+
+
+def test_residual_in_place_equals_the_plain_expression(data):
+    theta = np.array([1.5, -0.5, 2.0])
+    expected = data.y - (data.X @ theta[1:] + theta[0])
+    np.testing.assert_array_equal(formulas.residual(theta[0], theta[1:], data.X, data.y), expected)

@@ -63,6 +63,19 @@ def test_json_report(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]  # no temporary left
 
 
+def test_two_runs_write_identical_json_apart_from_timing(tmp_path):
+    documents = []
+    for name in ("first.json", "second.json"):
+        result = run_cli(str(DATA_CSV), *FAST, "--json", str(tmp_path / name), "--quiet")
+        assert result.returncode == 0, result.stderr
+        document = json.loads((tmp_path / name).read_text())
+        for entry in document["engines"].values():
+            assert entry.pop("setup_seconds") >= 0
+            assert entry["descent"].pop("seconds") > 0
+        documents.append(document)
+    assert documents[0] == documents[1]
+
+
 def _wrong_formula(tmp_path, body):
     path = tmp_path / "mine.py"
     path.write_text("def gradient(b, w, X, y):\n    r = y - (X @ w + b)\n" + body)
