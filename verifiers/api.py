@@ -262,8 +262,10 @@ def _build_engines(report: Report, formula: GradientFormula | None) -> dict[str,
             else:
                 engine = cls(data, settings.device)
         except EngineUnavailable as error:
-            if explicit or settings.device == "cuda":
+            if explicit:
                 raise UsageError(str(error)) from None
+            if settings.device == "cuda" and name == "torch":
+                raise UsageError(f"--device cuda is for torch, but {error}") from None
             entry.status, entry.reason = "skipped", str(error)
             continue
         entry.setup_seconds = time.perf_counter() - started
