@@ -387,7 +387,7 @@ def _compare_hessians(report: Report, engines: dict[str, Engine]) -> None:
     ]
     if len(ran) < 2:
         return
-    X = report.data.X.astype(np.float64)
+    X = report.data.X
     theta = report.points[0].theta
     scale = formulas.hessian_scales(X)
     noise = {n: engines[n].hessian_noise(theta) for n in ran}

@@ -51,7 +51,8 @@ def _factors(n: int) -> list[tuple[float, str, str]]:
 
 def _residual_variants(data: Dataset) -> list[tuple[str, str, Callable[[np.ndarray], np.ndarray]]]:
     """Gradients computed as if the residual had lost a term: (key, explanation, θ -> gradient)."""
-    X, y = data.X.astype(np.float64), data.y.astype(np.float64)
+    X = data.X.astype(np.float64, copy=False)
+    y = data.y.astype(np.float64, copy=False)
     n = len(y)
 
     def with_residual(residual: Callable[[np.ndarray], np.ndarray]) -> Callable:

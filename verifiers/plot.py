@@ -78,7 +78,8 @@ def _draw_losses(axes, report: Report) -> None:
 
 def _draw_fit(axes, report: Report) -> None:
     data = report.data
-    x, y = data.X[:, 0].astype(np.float64), data.y.astype(np.float64)
+    x = data.X[:, 0].astype(np.float64, copy=False)
+    y = data.y.astype(np.float64, copy=False)
     shown = _sample(data.rows)
     label = "data" if shown.size == data.rows else f"data ({shown.size:,} of {data.rows:,} points)"
     axes.scatter(x[shown], y[shown], s=10, color="gray", label=label)
