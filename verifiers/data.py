@@ -267,9 +267,26 @@ def _parse_bulk(path: Path, dtype: np.dtype) -> Dataset:
     ):
         # Rare and slow: the line parser reads the whole file, and names the bad line if any.
         return _parse_whole(path, dtype)
-    X = np.column_stack(columns[:-1]).astype(dtype, copy=False)
-    y = np.ascontiguousarray(columns[-1], dtype=dtype)
+    rows = columns[0].size
+    X = _aligned_empty((rows, width - 1), dtype)
+    y = _aligned_empty((rows,), dtype)
+    for j in range(width):
+        (X[:, j] if j < width - 1 else y)[:] = columns[j]
+        columns[j] = None  # each parsed column freed as soon as it is copied
     return Dataset(str(path), X, y, header, delimiter)
+
+
+# jax works on a numpy array in place, without a copy, only when its memory starts on a 64-byte
+# boundary (numpy promises 16): large data sets are loaded into such buffers.
+_ALIGNMENT = 64
+
+
+def _aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """An uninitialised array whose data starts on an _ALIGNMENT-byte boundary."""
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    raw = np.empty(size + _ALIGNMENT, dtype=np.uint8)
+    offset = -raw.ctypes.data % _ALIGNMENT
+    return raw[offset : offset + size].view(dtype).reshape(shape)
 
 
 def _bulk_columns(path: Path, delimiter: str, skip: int, width: int) -> list[np.ndarray]:

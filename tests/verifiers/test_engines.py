@@ -206,3 +206,23 @@ def test_jax_quick_and_optimised_compiles_agree(reference_data, monkeypatch):
     optimised = engine.descend(np.zeros(2), 1e-4, 300)
     np.testing.assert_allclose(optimised.losses, quick.losses, rtol=1e-13)
     np.testing.assert_allclose(optimised.theta, quick.theta, rtol=1e-13)
+
+
+def test_bulk_loaded_arrays_are_aligned_for_jax(tmp_path, monkeypatch):
+    from verifiers import data as data_module
+
+    path = tmp_path / "big.csv"
+    path.write_text("".join(f"{i},{2 * i + 1}\n" for i in range(2000)))
+    monkeypatch.setattr(data_module, "BULK_THRESHOLD_BYTES", 0)  # the bulk parser reads it
+    loaded = load_csv(path)
+    assert loaded.X.ctypes.data % 64 == 0
+    assert loaded.y.ctypes.data % 64 == 0
+    np.testing.assert_array_equal(loaded.X[:, 0], np.arange(2000.0))
+    np.testing.assert_array_equal(loaded.y, 2 * np.arange(2000.0) + 1)
+    if has("jax"):
+        import jax
+
+        from verifiers.engines.jax import x64
+
+        with x64():  # on the CPU jax then works on the loaded arrays without copying them
+            assert jax.device_put(loaded.y).unsafe_buffer_pointer() == loaded.y.ctypes.data
