@@ -258,8 +258,8 @@ def _build_engines(report: Report, formula: GradientFormula | None) -> dict[str,
         try:
             cls = engine_class(name)
             if name == "manual" and formula is not None:
-                name_ = f"--manual {settings.manual}" if settings.manual else "the given formula"
-                engine = cls(data, settings.device, formula=formula, formula_name=name_)
+                label = f"--manual {settings.manual}" if settings.manual else "the given formula"
+                engine = cls(data, settings.device, formula=formula, formula_name=label)
             else:
                 engine = cls(data, settings.device)
         except EngineUnavailable as error:

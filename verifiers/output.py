@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-__all__ = ["OutputError", "atomic_path", "check_output_path"]
+__all__ = ["OutputError", "atomic_path", "check_output_path", "write_atomically"]
 
 
 class OutputError(ValueError):
