@@ -25,6 +25,7 @@ __all__ = [
     "EngineUnavailable",
     "Evaluation",
     "Trajectory",
+    "diverged",
     "first_divergence",
     "row_chunks",
 ]
@@ -153,7 +154,7 @@ class Engine(ABC):
             for k in range(iterations + 1):
                 evaluation = self.evaluate(theta)
                 losses[k] = evaluation.loss
-                if k == iterations or _diverged(losses, k):
+                if k == iterations or diverged(losses[k], losses[0]):
                     break
                 theta = theta - lr * evaluation.gradient
                 if progress and (k + 1) % report_every == 0:
@@ -162,9 +163,9 @@ class Engine(ABC):
         return finish_trajectory(theta, losses[: k + 1], seconds)
 
 
-def _diverged(losses: np.ndarray, k: int) -> bool:
-    loss = losses[k]
-    return not np.isfinite(loss) or loss > DIVERGENCE_FACTOR * abs(losses[0])
+def diverged(loss: float, start_loss: float) -> bool:
+    """Whether a descent that started at `start_loss` has diverged by reaching `loss`."""
+    return not np.isfinite(loss) or loss > DIVERGENCE_FACTOR * abs(start_loss)
 
 
 def finish_trajectory(theta: np.ndarray, losses: np.ndarray, seconds: float) -> Trajectory:

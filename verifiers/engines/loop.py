@@ -20,6 +20,7 @@ from verifiers.engines.base import (
     Evaluation,
     Progress,
     Trajectory,
+    diverged,
     finish_trajectory,
     row_chunks,
 )
@@ -116,7 +117,6 @@ class LoopEngine(Engine):
         b, w = self._cast(theta)
         lr = float(lr) if self.dtype == np.float64 else self.dtype.type(lr)
         losses = [float(self._error(b, w))]
-        limit = 1e6 * abs(losses[0])
         report_every = max(iterations // 100, 1)
         started = time.perf_counter()
         with np.errstate(over="ignore", invalid="ignore"):
@@ -125,7 +125,7 @@ class LoopEngine(Engine):
                 b = b - (lr * b_grad)
                 w = [w_j - (lr * g_j) for w_j, g_j in zip(w, w_grad, strict=True)]
                 losses.append(float(self._error(b, w)))
-                if not np.isfinite(losses[-1]) or losses[-1] > limit:
+                if diverged(losses[-1], losses[0]):
                     break
                 if progress and k % report_every == 0:
                     progress(k)
