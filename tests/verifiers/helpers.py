@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import strategies as st
 
-from verifiers.data import Dataset
+from verifiers.data import DataError, Dataset, load_csv
 from verifiers.engines import ENGINE_NAMES, engine_class
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -86,4 +86,28 @@ def run_cli_without(
         capture_output=True,
         text=True,
         timeout=timeout,
+    )
+
+
+def load_result(path: Path, dtype: str = "float64") -> Dataset | DataError:
+    """load_csv's data set, or the DataError it raised."""
+    try:
+        return load_csv(path, dtype)
+    except DataError as error:
+        return error
+
+
+def comparable(result: Dataset | DataError) -> tuple:
+    """A load result as a tuple two results can be compared with ==: arrays, facts or the error."""
+    if isinstance(result, DataError):
+        return ("error", str(result), result.line)
+    return (
+        "ok",
+        result.X.dtype.str,
+        result.X.shape,
+        result.X.tobytes(),
+        result.y.tobytes(),
+        result.header,
+        result.delimiter,
+        tuple(result.notes),
     )

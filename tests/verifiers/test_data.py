@@ -17,6 +17,7 @@ import pytest
 from numpy.testing import assert_array_equal
 
 import verifiers.data as data_module
+from tests.verifiers.helpers import comparable, load_result
 from tests.verifiers.test_cli_input_errors import REJECTED, corpus_path
 from verifiers.data import DataError, Dataset, load_csv
 
@@ -321,20 +322,7 @@ def test_data_error_keeps_its_parts():
 
 def outcome(path: Path, dtype: str = "float64") -> tuple:
     """What load_csv makes of `path`: the arrays and facts, or the error, comparable with ==."""
-    try:
-        dataset = load_csv(path, dtype)
-    except DataError as error:
-        return ("error", str(error), error.line)
-    return (
-        "ok",
-        dataset.X.dtype.str,
-        dataset.X.shape,
-        dataset.X.tobytes(),
-        dataset.y.tobytes(),
-        dataset.header,
-        dataset.delimiter,
-        tuple(dataset.notes),
-    )
+    return comparable(load_result(path, dtype))
 
 
 @pytest.fixture(params=["pyarrow", "numpy"])

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
 
 import verifiers.data as data_module
-from verifiers.data import DataError, Dataset, load_csv
+from tests.verifiers.helpers import comparable, load_result
+from verifiers.data import DataError, Dataset
 
 try:
     import pyarrow.csv  # noqa: F401
@@ -43,25 +44,7 @@ def load_with(parser: str, path: Path, dtype: str = "float64") -> Dataset | Data
             stack.enter_context(
                 mock.patch.dict(sys.modules, {"pyarrow": None, "pyarrow.csv": None})
             )
-        try:
-            return load_csv(path, dtype)
-        except DataError as error:
-            return error
-
-
-def summary(result: Dataset | DataError) -> tuple:
-    if isinstance(result, DataError):
-        return ("error", str(result), result.line)
-    return (
-        "ok",
-        result.X.dtype.str,
-        result.X.shape,
-        result.X.tobytes(),
-        result.y.tobytes(),
-        result.header,
-        result.delimiter,
-        tuple(result.notes),
-    )
+        return load_result(path, dtype)
 
 
 def check_contract(path: Path, raw: bytes, result: Dataset | DataError) -> None:
@@ -94,9 +77,9 @@ def load_every_way(path: Path, raw: bytes, dtype: str = "float64") -> Dataset | 
     results = {parser: load_with(parser, path, dtype) for parser in PARSERS}
     for result in results.values():
         check_contract(path, raw, result)
-    reference = summary(results["line"])
+    reference = comparable(results["line"])
     for parser in PARSERS[1:]:
-        assert summary(results[parser]) == reference, parser
+        assert comparable(results[parser]) == reference, parser
     return results["line"]
 
 
