@@ -34,6 +34,7 @@ __all__ = [
     "Report",
     "Settings",
     "UsageError",
+    "check_settings",
     "verify",
 ]
 
@@ -145,9 +146,10 @@ def verify(
     a formula that fails; DataError for bad data.
     """
     settings = settings or Settings()
+    check_settings(settings)
     if not isinstance(data, Dataset):
         data = load_csv(data, settings.dtype)
-    _check_settings(settings, data)
+    _check_start(settings, data)
     tolerance = Tolerance.for_dtype(data.dtype, data.rows, settings.rtol, settings.atol)
     start = _start(settings, data)
     b_star, w_star = formulas.least_squares(data.X, data.y)
@@ -183,7 +185,8 @@ def verify(
     return report
 
 
-def _check_settings(settings: Settings, data: Dataset) -> None:
+def check_settings(settings: Settings) -> None:
+    """Raise UsageError for settings that are wrong whatever the data (run before loading it)."""
     if not (math.isfinite(settings.lr) and settings.lr > 0):
         raise UsageError(f"--lr must be a positive finite number, not {settings.lr!r}")
     if settings.iterations < 0:
@@ -195,16 +198,19 @@ def _check_settings(settings: Settings, data: Dataset) -> None:
             raise UsageError(f"unknown engine {name!r}; choose from {', '.join(ENGINE_NAMES)}")
     if settings.engines is not None and not settings.engines:
         raise UsageError("no engines to run: --engines needs at least one name")
+    for option in ("rtol", "atol"):
+        value = getattr(settings, option)
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise UsageError(f"--{option} must be a finite number >= 0, not {value!r}")
+
+
+def _check_start(settings: Settings, data: Dataset) -> None:
     if settings.start is not None and np.size(settings.start) != data.features + 1:
         names = ",".join(formulas.parameter_names(data.features))
         raise UsageError(
             f"--start needs {data.features + 1} values ({names}) for {data.features} feature(s), "
             f"got {np.size(settings.start)}"
         )
-    for option in ("rtol", "atol"):
-        value = getattr(settings, option)
-        if value is not None and not (math.isfinite(value) and value >= 0):
-            raise UsageError(f"--{option} must be a finite number >= 0, not {value!r}")
 
 
 def _check_representable(data: Dataset, thetas: list[np.ndarray]) -> None:

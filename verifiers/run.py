@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
-from verifiers.api import Settings, UsageError, verify
+from verifiers.api import Settings, UsageError, check_settings, verify
 from verifiers.data import DataError, load_csv
 from verifiers.engines import ENGINE_NAMES
 from verifiers.output import OutputError, check_output_path, write_atomically
@@ -135,14 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _engine_list(text: str) -> tuple[str, ...]:
-    names = tuple(name.strip() for name in text.split(",") if name.strip())
-    unknown = [name for name in names if name not in ENGINE_NAMES]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(
-            f"unknown engine {', '.join(map(repr, unknown)) or '(none given)'}; "
-            f"choose from {', '.join(ENGINE_NAMES)}"
-        )
-    return names
+    """The names in a comma-separated list (checked with the other settings)."""
+    return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
 def _float_list(text: str) -> np.ndarray:
@@ -181,9 +174,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         for option, path in (("--json", args.json), ("--plot", args.plot)):
             if path is not None:
                 check_output_path(path, option, [args.csv])
-        if not (math.isfinite(args.lr) and args.lr > 0):
-            raise UsageError(f"--lr must be a positive finite number, not {args.lr!r}")
-        data = load_csv(args.csv, args.dtype)
         settings = Settings(
             lr=args.lr,
             iterations=args.iterations,
@@ -197,6 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             engines=args.engines,
             manual=args.manual,
         )
+        check_settings(settings)  # before the data is loaded, which may take a while
+        data = load_csv(args.csv, args.dtype)
         show_progress = (
             sys.stderr.isatty()
             and not args.quiet
