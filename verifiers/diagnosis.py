@@ -53,12 +53,11 @@ def _residual_variants(data: Dataset) -> list[tuple[str, str, Callable[[np.ndarr
     """Gradients computed as if the residual had lost a term: (key, explanation, θ -> gradient)."""
     X = data.X.astype(np.float64, copy=False)
     y = data.y.astype(np.float64, copy=False)
-    n = len(y)
 
     def with_residual(residual: Callable[[np.ndarray], np.ndarray]) -> Callable:
         def gradient(theta: np.ndarray) -> np.ndarray:
-            r = residual(theta)
-            return np.concatenate([[-(2 / n) * r.sum()], -(2 / n) * (X.T @ r)])
+            grad_b, grad_w = formulas.gradient_of_residual(residual(theta), X)
+            return np.concatenate([[grad_b], grad_w])
 
         return gradient
 

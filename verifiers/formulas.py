@@ -19,6 +19,7 @@ import numpy as np
 
 __all__ = [
     "gradient",
+    "gradient_of_residual",
     "gradient_scales",
     "hessian",
     "hessian_scales",
@@ -55,8 +56,12 @@ def loss(b: float, w: np.ndarray, X: np.ndarray, y: np.ndarray) -> float:
 
 def gradient(b: float, w: np.ndarray, X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     """The hand-derived gradient ``(dL/db, dL/dw)``, vectorised."""
-    r = residual(b, w, X, y)
-    n = len(y)
+    return gradient_of_residual(residual(b, w, X, y), X)
+
+
+def gradient_of_residual(r: np.ndarray, X: np.ndarray) -> tuple[float, np.ndarray]:
+    """``(-(2/N) Σ r_i, -(2/N) Σ X_i r_i)``: the hand-derived gradient, given the residuals."""
+    n = len(r)
     return -(2 / n) * r.sum(), -(2 / n) * (X.T @ r)
 
 
