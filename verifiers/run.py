@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         type=Path,
         default=DEFAULT_CSV,
-        help="data file (default: the bundled data/data.csv, 100 rows of x,y)",
+        help="data file (default: data/data.csv of this checkout, the 100 rows of the reference "
+        "example)",
     )
     parser.add_argument(
         "--engines",
