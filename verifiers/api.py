@@ -333,10 +333,11 @@ def _consensus(
     names: list[str], compare: Callable[[str, str], Difference], trust: Sequence[str]
 ) -> tuple[str, dict[str, Difference]]:
     """The pivot engine and each engine's worst difference against it (see the module doc)."""
-    agree = {a: {b for b in names if b != a and compare(a, b).ok} for a in names}
+    differences = {(a, b): compare(a, b) for a in names for b in names if a != b}
+    agreements = {a: sum(differences[a, b].ok for b in names if b != a) for a in names}
     rank = {name: i for i, name in enumerate(trust)}
-    pivot = min(names, key=lambda n: (-len(agree[n]), rank.get(n, len(rank))))
-    return pivot, {n: compare(n, pivot) for n in names if n != pivot}
+    pivot = min(names, key=lambda n: (-agreements[n], rank.get(n, len(rank))))
+    return pivot, {n: differences[n, pivot] for n in names if n != pivot}
 
 
 def _flag(entry: EngineReport, check: str, pivot: str, difference: Difference) -> None:
