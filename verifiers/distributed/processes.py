@@ -116,7 +116,7 @@ class WorkerGroup:
         """
         deadline = time.monotonic() + timeout
         while True:
-            codes = {rank: p.poll() for rank, p in self.processes.items()}
+            codes = {rank: _exit_status(p) for rank, p in self.processes.items()}
             failed = [rank for rank, code in codes.items() if code not in (None, 0)]
             if failed:
                 self.stop()
@@ -124,6 +124,7 @@ class WorkerGroup:
                 raise ShardedError(self.backend, reason, rank if self.ranked else None)
             running = [rank for rank, code in codes.items() if code is None]
             if not running:
+                self.stop()  # reaps them, and stops anything they left running
                 return
             if time.monotonic() > deadline:
                 counts = progress.read() if progress is not None else None
@@ -133,18 +134,22 @@ class WorkerGroup:
             time.sleep(_POLL_SECONDS)
 
     def stop(self) -> None:
-        """Stop every worker still running (SIGTERM, then SIGKILL) and reap them all."""
-        alive = [p for p in self.processes.values() if p.poll() is None]
-        for process in alive:
+        """Stop every worker and anything it started (SIGTERM, then SIGKILL); reap them all.
+
+        Workers are reaped only here, after their process groups were signalled: until then a
+        worker that has exited is a zombie, so its id (its group's id) cannot have been given to
+        another process, and signalling the group cannot reach a stranger.
+        """
+        unreaped = [p for p in self.processes.values() if p.returncode is None]
+        running = [p for p in unreaped if _exit_status(p) is None]
+        for process in running:
             _signal_group(process, signal.SIGTERM)
         deadline = time.monotonic() + _GRACE_SECONDS
-        for process in alive:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(max(deadline - time.monotonic(), 0))
-        for process in alive:
-            if process.poll() is None:
-                _signal_group(process, signal.SIGKILL)
-        for process in self.processes.values():
+        while time.monotonic() < deadline and any(_exit_status(p) is None for p in running):
+            time.sleep(_POLL_SECONDS)
+        for process in unreaped:
+            _signal_group(process, signal.SIGKILL)
+        for process in unreaped:
             process.wait()
 
     def close(self) -> None:
@@ -218,10 +223,29 @@ def _ranks(ranks: list[int]) -> str:
     return "ranks " + ", ".join(map(str, ranks))
 
 
+def _exit_status(process: subprocess.Popen) -> int | None:
+    """The worker's return code (negative: the signal that killed it), None while it runs.
+
+    Unlike ``Popen.poll`` it leaves an exited worker unreaped (``WNOWAIT``): see
+    :meth:`WorkerGroup.stop`.
+    """
+    if process.returncode is not None:
+        return process.returncode
+    if not hasattr(os, "waitid"):  # pragma: no cover - not Linux or macOS
+        return process.poll()
+    try:
+        info = os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:  # already reaped elsewhere
+        return process.poll()
+    if info is None:
+        return None
+    return info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
+
+
 def _signal_group(process: subprocess.Popen, sig: signal.Signals) -> None:
     """Send `sig` to the worker's process group (the worker and anything it started).
 
-    Only for a worker not yet reaped: its id cannot have been given to another process.
+    Only for a worker not yet reaped, whose id cannot have been given to another process.
     """
     with contextlib.suppress(ProcessLookupError, PermissionError):
         if hasattr(os, "killpg"):
