@@ -50,8 +50,8 @@ def assert_nothing_left(workdir: Path) -> None:
             id="dies",
         ),
         pytest.param(
-            2, 1, "hang", 20,
-            "torch.distributed rank 1 did not finish within 20 s: stuck before collective "
+            2, 1, "hang", 15,
+            "torch.distributed rank 1 did not finish within 15 s: stuck before collective "
             "operation 1, where rank 0 was waiting; all workers were stopped",
             id="hangs",
         ),
