@@ -7,8 +7,10 @@
 The command line ``python -m verifiers.run`` is a thin layer over :func:`verify`.
 """
 
-from verifiers.api import EngineReport, Report, Settings, UsageError, verify
+from verifiers.api import build_model, verify
 from verifiers.data import DataError, Dataset, load_csv
+from verifiers.results import EngineReport, Report
+from verifiers.settings import Settings, UsageError
 
 __all__ = [
     "DataError",
@@ -17,6 +19,7 @@ __all__ = [
     "Report",
     "Settings",
     "UsageError",
+    "build_model",
     "load_csv",
     "verify",
 ]

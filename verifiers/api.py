@@ -1,130 +1,39 @@
-"""The Python API: :func:`verify` runs every check and returns a :class:`Report`.
+"""The Python API: :func:`verify` runs every check and returns a :class:`~verifiers.results.Report`.
 
-The command line (``python -m verifiers.run``) is a thin layer over this module.
+The command line (``python -m verifiers.run``) is a thin layer over this module. The steps:
 
-How engines are judged: for each check (gradients, Hessians, descents) every pair of engines is
-compared. The engine agreeing with the most others, ties broken by a fixed order of trust
-(independent engines first, the formula under test last), is the pivot; the engines that agree
-with it form the consensus and every other engine is reported as a mismatch, with its worst
-element against the pivot. So one wrong engine is named, whichever it is.
+1. settings and data are checked, the model is built, and the work is bounded before it starts
+   (too many iterations or points is refused; an engine whose share would take too long is
+   checked at fewer points, or its Hessian or descent skipped or capped, with a note);
+2. every engine computes the loss and gradient at every check point, and its Hessian;
+3. the stability of the learning rate is analysed (a warning is given before the descents);
+4. every engine descends; then each check is judged by :mod:`verifiers.consensus`, and a formula
+   under test that disagrees is diagnosed.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from verifiers import formulas
 from verifiers.compare import Difference, Tolerance, worst_difference
+from verifiers.consensus import find_consensus
 from verifiers.data import DataError, Dataset, load_csv
 from verifiers.diagnosis import Diagnosis, diagnose
 from verifiers.engines import ENGINE_NAMES, Engine, EngineUnavailable, engine_class
-from verifiers.engines.base import Evaluation, Trajectory
 from verifiers.engines.manual import FormulaError, GradientFormula
-from verifiers.stability import Stability, analyse
+from verifiers.models import MODELS, Model, ModelOptions, Optimum
+from verifiers.results import CheckPoint, EngineReport, Report
+from verifiers.settings import LIMITS, Settings, UsageError, check_settings
+from verifiers.stability import analyse
 
-__all__ = [
-    "DEFAULT_ENGINES",
-    "EngineReport",
-    "Report",
-    "Settings",
-    "UsageError",
-    "check_settings",
-    "verify",
-]
-
-DEFAULT_ENGINES = ENGINE_NAMES
-# Whom to trust when agreement counts tie: independent engines first, the formula under test last.
-_GRADIENT_TRUST = ("numeric", "minigrad", "torch", "jax", "loop", "manual")
-_DESCENT_TRUST = ("loop", "numeric", "minigrad", "torch", "jax", "manual")
-# The Hessian's closed form is always the built-in one (never --manual's), and exact.
-_HESSIAN_TRUST = ("manual", "minigrad", "torch", "jax", "numeric")
-# Engines that run slowly in pure Python are capped to about this many seconds of descent.
-LOOP_SECONDS_BUDGET = 10.0
+__all__ = ["Report", "Settings", "UsageError", "build_model", "verify"]
 
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
-
-
-class UsageError(ValueError):
-    """Bad arguments or an engine that was asked for and cannot run (the CLI exits with 2)."""
-
-
-@dataclass
-class Settings:
-    """Everything that decides the outcome of a run (written to the JSON report)."""
-
-    lr: float = 1e-4
-    iterations: int = 1000
-    start: np.ndarray | None = None  # θ0 = (b, w...); zeros when None
-    points: int = 3
-    seed: int = 0
-    rtol: float | None = None
-    atol: float | None = None
-    device: str = "auto"
-    dtype: str = "float64"
-    # None: every engine, a missing package only skipping its engine. Named engines must run.
-    engines: tuple[str, ...] | None = None
-    manual: str | None = None  # "file.py:function", for the report
-
-
-@dataclass
-class CheckPoint:
-    label: str
-    theta: np.ndarray
-
-
-@dataclass
-class EngineReport:
-    """What one engine computed and how it compared."""
-
-    name: str
-    status: str = "ok"  # ok | skipped | mismatch | error
-    reason: str = ""
-    device: str = ""
-    setup_seconds: float = 0.0
-    evaluations: list[Evaluation] = field(default_factory=list)
-    hessian: np.ndarray | None = None
-    trajectory: Trajectory | None = None
-    capped_iterations: int | None = None  # set when the descent was shortened on purpose
-    budget: int | None = None  # evaluations this engine can afford (None: no limit)
-    vs_manual: Difference | None = None
-    vs_numeric: Difference | None = None
-    vs_reference_descent: Difference | None = None
-    vs_reference_hessian: Difference | None = None
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def ran(self) -> bool:
-        return self.status in ("ok", "mismatch")
-
-
-@dataclass
-class Report:
-    """Everything a run found; ``ok`` is the verdict."""
-
-    data: Dataset
-    settings: Settings
-    tolerance: Tolerance
-    points: list[CheckPoint]
-    engines: dict[str, EngineReport]
-    optimum: np.ndarray
-    stability: Stability
-    diagnosis: Diagnosis | None = None
-    notes: list[str] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures
-
-    @property
-    def parameter_names(self) -> list[str]:
-        return formulas.parameter_names(self.data.features)
 
 
 def verify(
@@ -132,212 +41,369 @@ def verify(
     settings: Settings | None = None,
     *,
     formula: GradientFormula | None = None,
+    loss: Callable | None = None,
     progress: ProgressFactory | None = None,
     warn: Callable[[str], None] | None = None,
 ) -> Report:
-    """Check the gradient formula on `data` against every engine, then descend on each.
+    """Check the gradient on `data` against every engine, then descend on each.
 
-    `formula` replaces the built-in hand formula of the `manual` engine (see
-    :mod:`verifiers.engines.manual`). `progress(engine, iterations)` may return a callback that
-    receives the iterations done; `warn(message)` hears warnings (an unstable learning rate)
-    before the descents start; they are in the report's notes too.
+    `formula` replaces the model's built-in hand formula in the `manual` engine and becomes the
+    thing under test (see :mod:`verifiers.engines.manual`); `loss` replaces the model with a
+    user's loss of the linear model, ``loss(b, w, X, y, xp)`` (see :mod:`verifiers.models.user`).
+    `progress(engine, iterations)` may return a callback that receives the iterations done;
+    `warn(message)` hears warnings (an unstable learning rate) before the descents start; they
+    are in the report's notes too.
 
-    Raises :class:`UsageError` for bad settings, an engine asked for by name that cannot run, or
-    a formula that fails; DataError for bad data.
+    Raises :class:`UsageError` for bad settings, an engine asked for by name that cannot run, too
+    much work, or a formula that fails; :class:`~verifiers.data.DataError` for bad data.
     """
     settings = settings or Settings()
-    check_settings(settings)
+    check_settings(settings, ENGINE_NAMES)
+    if loss is not None and settings.model != "mse":
+        raise UsageError(f"--loss replaces the model: it cannot be combined with --model {settings.model}")
     if not isinstance(data, Dataset):
         data = load_csv(data, settings.dtype)
-    _check_start(settings, data)
-    tolerance = Tolerance.for_dtype(data.dtype, data.rows, settings.rtol, settings.atol)
-    start = _start(settings, data)
-    b_star, w_star = formulas.least_squares(data.X, data.y)
-    optimum = np.concatenate([[b_star], w_star])
-    _check_representable(data, [start, optimum])
-    points = _check_points(start, optimum, settings.points, settings.seed, data.dtype)
+    model = build_model(settings, data, loss)
+    lr = settings.lr if settings.lr is not None else MODELS.get(model.name, (None, 0.1))[1]
+    _check_work(settings, data)
+    start = _start(settings, model)
+    optimum = model.optimum()
+    points = check_points(start, optimum.theta, settings.points, settings.seed, data.dtype)
+    _check_magnitudes(model, points, optimum)
     report = Report(
         data=data,
         settings=settings,
-        tolerance=tolerance,
+        model=model,
+        lr=lr,
+        tolerance=Tolerance.for_dtype(data.dtype, data.rows, settings.rtol, settings.atol),
         points=points,
         engines={},
         optimum=optimum,
-        stability=analyse(data, settings.lr, start, optimum),
         notes=list(data.notes),
     )
+    if optimum.theta is None and optimum.note:
+        report.notes.append(optimum.note)
     engines = _build_engines(report, formula)
-    if warn:
-        for note in report.stability.notes:
-            warn(note)
-    # Engines that compile in the background go last, so their compiling overlaps the others.
-    background = [name for name, engine in engines.items() if engine.prepare(settings.iterations)]
-    for name in sorted(engines, key=lambda name: name in background):
-        _run_evaluations(report, name, engines[name])
-        _run_descent(report, name, engines[name], start, progress)
-    _compare_gradients(report)
-    _compare_hessians(report, engines)
-    _compare_descents(report, start)
-    manual = report.engines.get("manual")
-    if manual is not None and manual.status == "mismatch" and manual.evaluations:
-        report.diagnosis = _diagnose_manual(report, engines)
-    _finish(report)
+    try:
+        _run(report, engines, progress, warn)
+    finally:
+        for engine in engines.values():
+            engine.close()
+    _judge(report, engines)
     return report
 
 
-def check_settings(settings: Settings) -> None:
-    """Raise UsageError for settings that are wrong whatever the data (run before loading it)."""
-    if not (math.isfinite(settings.lr) and settings.lr > 0):
-        raise UsageError(f"--lr must be a positive finite number, not {settings.lr!r}")
-    if settings.iterations < 0:
-        raise UsageError(f"--iterations must be 0 or more, not {settings.iterations}")
-    if settings.points < 0:
-        raise UsageError(f"--points must be 0 or more, not {settings.points}")
-    for name in settings.engines or ():
-        if name not in ENGINE_NAMES:
-            raise UsageError(f"unknown engine {name!r}; choose from {', '.join(ENGINE_NAMES)}")
-    if settings.engines is not None and not settings.engines:
-        raise UsageError("no engines to run: --engines needs at least one name")
-    for option in ("rtol", "atol"):
-        value = getattr(settings, option)
-        if value is not None and not (math.isfinite(value) and value >= 0):
-            raise UsageError(f"--{option} must be a finite number >= 0, not {value!r}")
+def build_model(settings: Settings, data: Dataset, loss: Callable | None = None) -> Model:
+    """The model the settings ask for, bound to `data` (DataError if it cannot use the data)."""
+    options = ModelOptions(l2=settings.l2, hidden=settings.hidden, seed=settings.seed)
+    if loss is not None:
+        from verifiers.models.user import UserLossModel
+
+        return UserLossModel(data, loss, settings.loss or "the given loss", options)
+    model_class = MODELS[settings.model][0]
+    return model_class(data, options)
 
 
-def _check_start(settings: Settings, data: Dataset) -> None:
-    if settings.start is not None and np.size(settings.start) != data.features + 1:
-        names = ",".join(formulas.parameter_names(data.features))
+# ---- bounding the work --------------------------------------------------------------------------
+def _check_work(settings: Settings, data: Dataset) -> None:
+    """Refuse a run whose size alone makes it take too long (it would look like a hang)."""
+    steps = data.rows * settings.iterations
+    if steps > LIMITS.point_steps:
         raise UsageError(
-            f"--start needs {data.features + 1} values ({names}) for {data.features} feature(s), "
-            f"got {np.size(settings.start)}"
+            f"--iterations {settings.iterations:,} over {data.rows:,} rows is {steps:.3g} "
+            f"row-steps per engine, more than the {LIMITS.point_steps:.3g} this tool runs; "
+            f"use at most {int(LIMITS.point_steps // data.rows):,} iterations"
+        )
+    checks = data.rows * (settings.points + 2)
+    if checks > LIMITS.point_checks:
+        raise UsageError(
+            f"--points {settings.points:,} over {data.rows:,} rows is {checks:.3g} row-checks "
+            f"per engine, more than the {LIMITS.point_checks:.3g} this tool runs; use at most "
+            f"{max(int(LIMITS.point_checks // data.rows) - 2, 2):,} points"
         )
 
 
-def _check_representable(data: Dataset, thetas: list[np.ndarray]) -> None:
-    """Refuse data whose squared errors or Hessian overflow the dtype: nothing could be checked."""
-    largest = float(np.finfo(data.dtype).max)
-    with np.errstate(over="ignore", invalid="ignore"):
-        sizes = [formulas.loss_scale(t[0], t[1:], data.X, data.y) for t in thetas]
-        sizes.append(float(formulas.hessian_scales(data.X).max()))
-    if not all(math.isfinite(size) and size < largest for size in sizes):
-        peak = max(float(np.abs(data.X).max()), float(np.abs(data.y).max()))
-        raise DataError(
-            data.path,
-            f"values up to {peak:.3g} are too large: their squares overflow {data.dtype} "
-            "(rescale the data)",
-        )
-
-
-def _start(settings: Settings, data: Dataset) -> np.ndarray:
+def _start(settings: Settings, model: Model) -> np.ndarray:
     if settings.start is None:
-        return np.zeros(data.features + 1)
+        return model.start()
+    if not model.linear:
+        raise UsageError(f"--start applies to the (b, w) models, not to {model.name}")
     start = np.asarray(settings.start, dtype=np.float64).reshape(-1)
-    if not np.isfinite(start).all():
-        raise UsageError("--start values must be finite")
+    if start.size != model.size:
+        names = ",".join(model.labels())
+        raise UsageError(
+            f"--start needs {model.size} values ({names}) for {model.data.features} "
+            f"feature{'s' if model.data.features != 1 else ''}, got {start.size}"
+        )
     return start
 
 
-def _check_points(
-    start: np.ndarray, optimum: np.ndarray, extra: int, seed: int, dtype: np.dtype
+def check_points(
+    start: np.ndarray, optimum: np.ndarray | None, count: int, seed: int, dtype: np.dtype
 ) -> list[CheckPoint]:
-    """The start, the least-squares optimum, and `extra` seeded random points around them."""
+    """The start, the optimum (where known), and `count` seeded random points.
+
+    The random points come in pairs of opposite signs (the second of a pair is the first with
+    every sign flipped, at new magnitudes), so every parameter is checked at both signs: a
+    formula that uses |w| for w is exposed. Their size follows the start's and the optimum's.
+    """
     rng = np.random.default_rng(seed)
-    spread = 1 + np.abs(optimum) + np.abs(start)
-    points = [CheckPoint("start", start), CheckPoint("optimum", optimum)]
-    points += [
-        CheckPoint(f"point {k}", optimum + spread * rng.standard_normal(optimum.size))
-        for k in range(1, extra + 1)
-    ]
+    spread = 1 + np.abs(start) + (0 if optimum is None else np.abs(optimum))
+    points = [CheckPoint("start", start)]
+    if optimum is not None:
+        points.append(CheckPoint("optimum", optimum))
+    signs = None
+    for k in range(count):
+        signs = rng.choice([-1.0, 1.0], size=start.size) if k % 2 == 0 else -signs
+        magnitude = spread * rng.uniform(0.5, 1.5, size=start.size)
+        points.append(CheckPoint(f"point {k + 1}", signs * magnitude))
     # Every engine sees exactly the same θ, already rounded to the data's dtype.
     for point in points:
-        point.theta = point.theta.astype(dtype).astype(np.float64)
+        point.theta = np.asarray(point.theta, dtype=dtype).astype(np.float64)
     return points
 
 
+def _check_magnitudes(model: Model, points: list[CheckPoint], optimum: Optimum) -> None:
+    """Refuse data (or a start) whose sums overflow the dtype, or whose products underflow it.
+
+    Engines add up N terms before dividing by N, so the sums, not the means, must fit; and a
+    value below the smallest normal number divided by ε has lost digits to underflow, so no
+    engine could be judged fairly on it.
+    """
+    info = np.finfo(model.data.dtype)
+    n = model.data.rows
+    largest, smallest = float(info.max) / 16, float(info.tiny) / float(info.eps)
+
+    def sizes(theta: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            scales = model.scales(theta)
+        return np.concatenate([[scales.loss], scales.gradient]) * n
+
+    reference = optimum.theta if optimum.theta is not None else np.zeros(model.size)
+    values = sizes(reference)
+    peak = max(float(np.abs(model.data.X).max()), float(np.abs(model.data.y).max()))
+    if not (np.isfinite(values).all() and values.max() < largest):
+        raise DataError(
+            model.data.path,
+            f"values up to {peak:.3g} are too large: the sums of their squares overflow "
+            f"{model.data.dtype} (rescale the data"
+            + (", or use --dtype float64)" if model.data.dtype == np.float32 else ")"),
+        )
+    nonzero = values[values > 0]
+    if nonzero.size and nonzero.min() < smallest * n:
+        raise DataError(
+            model.data.path,
+            f"values are too small (largest {peak:.3g}): their products fall below "
+            f"{model.data.dtype}'s normal range, where rounding loses digits (rescale the data)",
+        )
+    for point in points:
+        values = sizes(point.theta)
+        if not (np.isfinite(values).all() and values.max() < largest):
+            shown = ",".join(f"{v:g}" for v in points[0].theta)
+            raise UsageError(
+                f"--start {shown}: the loss near it overflows {model.data.dtype} (the check "
+                "points are drawn around the start); start nearer the data's scale"
+            )
+
+
 def _build_engines(report: Report, formula: GradientFormula | None) -> dict[str, Engine]:
-    settings, data = report.settings, report.data
+    """Build the engines asked for; skip, with a reason, those that cannot run here."""
+    settings, model = report.settings, report.model
     explicit = settings.engines is not None
     engines: dict[str, Engine] = {}
-    for name in settings.engines or DEFAULT_ENGINES:
+    for name in settings.engines or ENGINE_NAMES:
         entry = report.engines[name] = EngineReport(name)
         started = time.perf_counter()
         try:
             cls = engine_class(name)
+            # The user's formula makes the manual engine run whatever the model.
+            reason = None if name == "manual" and formula is not None else cls.unsupported(model)
+            if reason is not None:
+                raise EngineUnavailable(name, reason)
             if name == "manual" and formula is not None:
                 label = f"--manual {settings.manual}" if settings.manual else "the given formula"
-                engine = cls(data, settings.device, formula=formula, formula_name=label)
+                engine = cls(model, settings.device, formula=formula, formula_name=label)
             else:
-                engine = cls(data, settings.device)
+                engine = cls(model, settings.device)
         except EngineUnavailable as error:
             if explicit:
                 raise UsageError(str(error)) from None
             if settings.device == "cuda" and name == "torch":
                 raise UsageError(f"--device cuda is for torch, but {error}") from None
-            entry.status, entry.reason = "skipped", str(error)
+            entry.status, entry.reason = "skipped", error.reason + (
+                f" (install with: {error.install})" if error.install else ""
+            )
             continue
         entry.setup_seconds = time.perf_counter() - started
         entry.device = engine.device
-        entry.budget = engine.affordable_evaluations(LOOP_SECONDS_BUDGET)
-        if entry.budget is not None and entry.budget < 1:
-            entry.status = "skipped"
-            entry.reason = (
-                f"one gradient over {data.rows:,} rows would take about "
-                f"{engine.seconds_per_evaluation():.2g} s of per-point Python loop, more than "
-                f"the {LOOP_SECONDS_BUDGET:.0f} s it is given"
-            )
-            report.notes.append(f"{name} skipped: {entry.reason}")
-            continue
+        entry.under_test = engine.under_test
         engines[name] = engine
+    _bound_engines(report, engines)
+    if formula is not None and "manual" not in engines:
+        raise UsageError("the formula under test is run by the manual engine: add manual to --engines")
+    if len(engines) < 2:
+        only = ", ".join(engines) or "no engine"
+        hint = "numeric" if "numeric" not in engines else "minigrad"
+        raise UsageError(
+            f"only {only} can compute the gradient here, so there is nothing to compare it "
+            f"with: add another engine (for example --engines {','.join([*engines, hint])})"
+        )
     return engines
 
 
-def _run_evaluations(report: Report, name: str, engine: Engine) -> None:
-    """Loss and gradient at every check point, and the Hessian at the start, on one engine.
-
-    An engine with a time budget too small for every point and the whole descent is checked at
-    the start point only, and its descent is capped to what the budget leaves.
-    """
+def _bound_engines(report: Report, engines: dict[str, Engine]) -> None:
+    """Skip, or check less, on engines whose estimated time is over the limit (with a note)."""
+    budget = LIMITS.seconds
     iterations = report.settings.iterations
-    entry = report.engines[name]
-    points: list[CheckPoint | None] = list(report.points)
-    if entry.budget is not None and entry.budget < len(points) + iterations + 1:
-        points = [points[0]] + [None] * (len(points) - 1)
-        entry.capped_iterations = max(min(iterations, entry.budget - 2), 0)
+    for name in list(engines):
+        engine, entry = engines[name], report.engines[name]
+        seconds = engine.seconds_per_evaluation()
+        if seconds is None:
+            continue
+        if seconds > budget:
+            entry.status = "skipped"
+            entry.reason = (
+                f"one gradient over {report.data.rows:,} rows and {report.model.size:,} "
+                f"parameters would take about {seconds:.2g} s, more than the {budget:.0f} s "
+                "it is given"
+            )
+            report.notes.append(f"{name} skipped: {entry.reason}")
+            del engines[name]
+            continue
+        affordable = int(budget / seconds)
+        if affordable < len(report.points) + iterations:
+            entry.evaluations = [None] * len(report.points)  # marks: start only
+            entry.capped_iterations = max(min(iterations, affordable - 1), 0)
+            if entry.capped_iterations < iterations:
+                entry.notes.append(
+                    f"checked at the start point only, and its descent capped at "
+                    f"{entry.capped_iterations:,} of {iterations:,} iterations (about "
+                    f"{budget:.0f} s at {seconds:.2g} s per step); compared over those only"
+                )
+            else:
+                entry.capped_iterations = None
+                entry.notes.append(f"checked at the start point only (about {budget:.0f} s)")
+        hessian_cost = engine.hessian_evaluations() * seconds
+        if hessian_cost > budget:
+            entry.notes.append(
+                f"Hessian skipped: about {engine.hessian_evaluations():.3g} evaluations "
+                f"({hessian_cost:.2g} s)"
+            )
+            entry.extra["skip_hessian"] = True
+
+
+# ---- running the engines ------------------------------------------------------------------------
+def _run(
+    report: Report,
+    engines: dict[str, Engine],
+    progress: ProgressFactory | None,
+    warn: Callable[[str], None] | None,
+) -> None:
+    iterations = report.settings.iterations
+    # Engines that compile in the background go last, so their compiling overlaps the others.
+    background = [name for name, engine in engines.items() if engine.prepare(iterations)]
+    order = sorted(engines, key=lambda name: name in background)
+    hessians = report.model.size <= LIMITS.hessian_parameters
+    if not hessians:
+        report.notes.append(
+            f"Hessians skipped: {report.model.size:,} parameters make a "
+            f"{report.model.size:,}×{report.model.size:,} matrix (at most "
+            f"{LIMITS.hessian_parameters:,} parameters are analysed)"
+        )
+    for name in order:
+        _evaluate(report, name, engines[name], hessians)
+    report.stability = _stability(report, engines) if hessians else None
+    if report.stability is not None:
+        report.notes.extend(report.stability.notes)
+        if warn:
+            for note in report.stability.notes:
+                warn(note)
+    for name in order:
+        _descend(report, name, engines[name], progress)
+
+
+def _guarded(entry: EngineReport, action: Callable[[], object], what: str = "") -> object:
+    """Run an engine's action; a user's formula failing is a usage error, any other failure a
+    result to report (the engine's status becomes "error")."""
     try:
         with np.errstate(all="ignore"):
-            entry.evaluations = [p and engine.evaluate(p.theta) for p in points]
-            entry.hessian = engine.hessian(report.points[0].theta)
+            return action()
     except FormulaError as error:
         raise UsageError(str(error)) from None
-    except Exception as error:  # an engine failing is a result to report, not a crash
-        entry.status, entry.reason = "error", f"{type(error).__name__}: {error}"
+    except Exception as error:
+        entry.status, entry.reason = "error", f"{what}{type(error).__name__}: {error}"
+        return None
 
 
-def _gradient_scales(report: Report) -> tuple[list[np.ndarray], list[list[str]]]:
-    """Per check point: Σ|terms| of the loss and gradient, and labels (``dL/dw at optimum``)."""
-    X, y = report.data.X, report.data.y
-    names = report.parameter_names
-    scales, labels = [], []
-    for point in report.points:
-        b, w = point.theta[0], point.theta[1:]
-        scales.append(
-            np.concatenate(
-                [[formulas.loss_scale(b, w, X, y)], formulas.gradient_scales(b, w, X, y)]
-            )
-        )
-        labels.append([f"loss at {point.label}"] + [f"dL/d{n} at {point.label}" for n in names])
-    return scales, labels
+def _evaluate(report: Report, name: str, engine: Engine, hessians: bool) -> None:
+    """Loss and gradient at every check point (or the start only), and the Hessian."""
+    entry = report.engines[name]
+    points = report.points
+    if entry.evaluations:  # bounded: the start only
+        points = points[:1]
+    values = _guarded(entry, lambda: [engine.evaluate(p.theta) for p in points])
+    if values is None:
+        return
+    entry.evaluations = values + [None] * (len(report.points) - len(values))
+    entry.device = engine.device  # an engine may say more once it has run (numeric's method)
+    if hessians and not entry.extra.pop("skip_hessian", False):
+        H = _guarded(entry, lambda: engine.hessian(_hessian_point(report)), "Hessian: ")
+        entry.hessian = None if H is None else np.asarray(H, dtype=np.float64)
 
 
-def _consensus(
-    names: list[str], compare: Callable[[str, str], Difference], trust: Sequence[str]
-) -> tuple[str, dict[str, Difference]]:
-    """The pivot engine and each engine's worst difference against it (see the module doc)."""
-    differences = {(a, b): compare(a, b) for a in names for b in names if a != b}
-    agreements = {a: sum(differences[a, b].ok for b in names if b != a) for a in names}
-    rank = {name: i for i, name in enumerate(trust)}
-    pivot = min(names, key=lambda n: (-agreements[n], rank.get(n, len(rank))))
-    return pivot, {n: differences[n, pivot] for n in names if n != pivot}
+def _hessian_point(report: Report) -> np.ndarray:
+    """Where the Hessians are compared: the optimum when known (the stability bound's home)."""
+    if report.model.constant_hessian or report.optimum.theta is None:
+        return report.points[0].theta
+    return report.points[1].theta
+
+
+def _stability(report: Report, engines: dict[str, Engine]):
+    """The stability analysis from the closed-form Hessian, else a consensus engine's."""
+    model = report.model
+    theta = _hessian_point(report)
+    H = model.hand_hessian(np.asarray(theta, dtype=model.data.dtype))
+    if H is None:
+        order = sorted(engines, key=lambda n: type(engines[n]).hessian_rank)
+        H = next((report.engines[n].hessian for n in order if report.engines[n].hessian is not None), None)
+    if H is None or not np.isfinite(H).all():
+        return None
+    where = "at the optimum" if theta is not report.points[0].theta else "at the start"
+    optimum = report.optimum.theta
+    return analyse(H, report.lr, report.points[0].theta, optimum, model.constant_hessian, where)
+
+
+def _descend(
+    report: Report, name: str, engine: Engine, progress: ProgressFactory | None
+) -> None:
+    entry = report.engines[name]
+    if entry.status == "error":
+        return
+    iterations = report.settings.iterations
+    if entry.capped_iterations is not None:
+        iterations = entry.capped_iterations
+    callback = progress(name, iterations) if progress and iterations else None
+    start = report.points[0].theta
+    entry.trajectory = _guarded(
+        entry, lambda: engine.descend(start, report.lr, iterations, callback), "descent failed: "
+    )
+
+
+# ---- judging --------------------------------------------------------------------------------------
+def _judge(report: Report, engines: dict[str, Engine]) -> None:
+    _compare_gradients(report, engines)
+    _compare_hessians(report, engines)
+    _compare_descents(report, engines)
+    under_test = report.engines.get("manual")
+    if under_test is not None and under_test.status == "mismatch" and "gradient" in " ".join(
+        under_test.problems
+    ):
+        report.diagnosis = _diagnose(report, engines)
+    _finish(report)
+
+
+def _ranks(engines: dict[str, Engine], check: str) -> dict[str, int]:
+    return {name: getattr(type(engine), f"{check}_rank") for name, engine in engines.items()}
 
 
 def _flag(entry: EngineReport, check: str, pivot: str, difference: Difference) -> None:
@@ -347,11 +413,22 @@ def _flag(entry: EngineReport, check: str, pivot: str, difference: Difference) -
     entry.problems.append(f"{check}: {difference.describe()} against {pivot}")
 
 
-def _compare_gradients(report: Report) -> None:
+def _compare_gradients(report: Report, engines: dict[str, Engine]) -> None:
     ran = [n for n, e in report.engines.items() if e.status == "ok"]
-    if not ran:
+    if len(ran) < 2:
         return
-    scales, labels = _gradient_scales(report)
+    names = report.parameter_names
+    model = report.model
+    scales, labels = [], []
+    for point in report.points:
+        s = model.scales(point.theta)
+        scales.append(np.concatenate([[s.loss], s.gradient]))
+        labels.append([f"loss at {point.label}"] + [f"dL/d{n} at {point.label}" for n in names])
+    noise = {
+        n: [np.concatenate([[0.0], np.broadcast_to(engines[n].gradient_noise(p.theta), (model.size,))])
+            for p in report.points]
+        for n in ran
+    }  # fmt: skip
     evaluations = {n: report.engines[n].evaluations for n in ran}
 
     def compare(a: str, b: str) -> Difference:
@@ -368,35 +445,30 @@ def _compare_gradients(report: Report) -> None:
         return worst_difference(
             vector[a],
             vector[b],
-            np.concatenate([scales[i] for i in both]),
+            np.concatenate([scales[i] + noise[a][i] + noise[b][i] for i in both]),
             report.tolerance,
             [label for i in both for label in labels[i]],
         )
 
+    consensus = find_consensus(ran, compare, _ranks(engines, "gradient"))
+    report.compared["gradient"] = ran
     for name in ran:
         entry = report.engines[name]
         if name != "manual" and "manual" in evaluations:
             entry.vs_manual = compare(name, "manual")
         if name != "numeric" and "numeric" in evaluations:
             entry.vs_numeric = compare(name, "numeric")
-    if len(ran) < 2:
-        return
-    pivot, differences = _consensus(ran, compare, _GRADIENT_TRUST)
-    for name, difference in differences.items():
-        _flag(report.engines[name], "gradient", pivot, difference)
+    for name, difference in consensus.differences.items():
+        report.engines[name].vs_consensus = difference
+        _flag(report.engines[name], "gradient", consensus.pivot, difference)
 
 
 def _compare_hessians(report: Report, engines: dict[str, Engine]) -> None:
-    ran = [
-        n
-        for n, e in report.engines.items()
-        if e.status in ("ok", "mismatch") and e.hessian is not None
-    ]
+    ran = [n for n, e in report.engines.items() if e.ran and e.hessian is not None]
     if len(ran) < 2:
         return
-    X = report.data.X
-    theta = report.points[0].theta
-    scale = formulas.hessian_scales(X)
+    theta = _hessian_point(report)
+    scale = report.model.hessian_scales(theta)
     noise = {n: engines[n].hessian_noise(theta) for n in ran}
     names = report.parameter_names
     labels = [hessian_label(a, b) for a in names for b in names]
@@ -411,10 +483,11 @@ def _compare_hessians(report: Report, engines: dict[str, Engine]) -> None:
             labels,
         )
 
-    pivot, differences = _consensus(ran, compare, _HESSIAN_TRUST)
-    for name, difference in differences.items():
+    consensus = find_consensus(ran, compare, _ranks(engines, "hessian"))
+    report.compared["Hessian"] = ran
+    for name, difference in consensus.differences.items():
         report.engines[name].vs_reference_hessian = difference
-        _flag(report.engines[name], "Hessian", pivot, difference)
+        _flag(report.engines[name], "Hessian", consensus.pivot, difference)
 
 
 def hessian_label(a: str, b: str) -> str:
@@ -422,50 +495,28 @@ def hessian_label(a: str, b: str) -> str:
     return f"d²L/d{a}²" if a == b else f"d²L/d{a} d{b}"
 
 
-def _run_descent(
-    report: Report, name: str, engine: Engine, start: np.ndarray, progress: ProgressFactory | None
-) -> None:
-    """Descend on one engine unless it has failed (the capped loop for fewer iterations)."""
-    settings = report.settings
-    entry = report.engines[name]
-    if entry.status == "error":
-        return
-    iterations = settings.iterations
-    if entry.capped_iterations is not None:
-        iterations = entry.capped_iterations
-    callback = progress(name, iterations) if progress and iterations else None
-    try:
-        with np.errstate(all="ignore"):
-            entry.trajectory = engine.descend(start, settings.lr, iterations, callback)
-    except FormulaError as error:
-        raise UsageError(str(error)) from None
-    except Exception as error:
-        entry.status, entry.reason = "error", f"descent failed: {type(error).__name__}: {error}"
-
-
-def _compare_descents(report: Report, start: np.ndarray) -> None:
-    ran = [n for n, e in report.engines.items() if e.trajectory is not None]
+def _compare_descents(report: Report, engines: dict[str, Engine]) -> None:
+    ran = [n for n, e in report.engines.items() if e.trajectory is not None and e.ran]
     if len(ran) < 2:
         return
     trajectories = {n: report.engines[n].trajectory for n in ran}
     # Rounding accumulates over the steps like a random walk: widen by √(steps + 1).
     tolerance = report.tolerance.scaled(math.sqrt(report.settings.iterations + 1))
-    X, y = report.data.X, report.data.y
+    model = report.model
+    start = report.points[0].theta
     names = report.parameter_names
 
     def compare(a: str, b: str) -> Difference:
         ta, tb = trajectories[a], trajectories[b]
         if ta.diverged_at != tb.diverged_at:
-            where = "iteration at which the descent diverged (None: it did not)"
-            return Difference(
-                where, _nan_if_none(ta.diverged_at), _nan_if_none(tb.diverged_at), 0.0
-            )
+            return _divergence_difference(ta.diverged_at, tb.diverged_at)
         steps = min(ta.steps, tb.steps)
-        finite_thetas = [t for t in (start, tb.theta) if np.isfinite(t).all()]
-        loss_scale = max(formulas.loss_scale(t[0], t[1:], X, y) for t in finite_thetas)
+        finite = [t for t in (start, tb.theta) if np.isfinite(t).all()]
+        with np.errstate(all="ignore"):
+            loss_scale = max(model.scales(t).loss for t in finite)
         worst = worst_difference(
             ta.losses[: steps + 1], tb.losses[: steps + 1], loss_scale, tolerance,
-            [f"loss after {k} steps" for k in range(steps + 1)],
+            [f"loss after {k} step{'s' if k != 1 else ''}" for k in range(steps + 1)],
         )  # fmt: skip
         if ta.steps == tb.steps:  # a capped descent stops early; its final θ is not comparable
             theta_scale = max(np.abs(tb.theta).max(), np.abs(start).max())
@@ -475,37 +526,44 @@ def _compare_descents(report: Report, start: np.ndarray) -> None:
             worst = max((worst, final), key=lambda d: d.ratio)
         return worst
 
-    pivot, differences = _consensus(ran, compare, _DESCENT_TRUST)
-    for name, difference in differences.items():
+    consensus = find_consensus(ran, compare, _ranks(engines, "descent"))
+    report.compared["descent"] = ran
+    for name, difference in consensus.differences.items():
         report.engines[name].vs_reference_descent = difference
-        _flag(report.engines[name], "descent", pivot, difference)
+        _flag(report.engines[name], "descent", consensus.pivot, difference)
 
 
-def _nan_if_none(value: int | None) -> float:
-    return math.nan if value is None else float(value)
+def _divergence_difference(a: int | None, b: int | None) -> Difference:
+    """Two descents that diverge at different iterations (or one that does not) disagree."""
+    where = "the iteration where the descent diverged"
+    return Difference(where, -1.0 if a is None else float(a), -1.0 if b is None else float(b), 0.0)
 
 
-def _diagnose_manual(report: Report, engines: dict[str, Engine]) -> Diagnosis:
-    """Compare the formula under test with an agreeing autodiff gradient at many points."""
+def _diagnose(report: Report, engines: dict[str, Engine]) -> Diagnosis:
+    """Compare the formula under test with an agreeing independent gradient at many points."""
     trusted = [
         n
-        for n in ("minigrad", "torch", "jax", "numeric")
-        if n in engines and report.engines[n].status == "ok"
-    ]
+        for n in sorted(engines, key=lambda n: type(engines[n]).gradient_rank)
+        if n != "manual" and report.engines[n].status == "ok"
+        and report.engines[n].checked_points == len(report.points)
+    ]  # fmt: skip
     if not trusted:
         return Diagnosis("no trusted engine agreed, so the shape of the error is unknown", None)
     # The check points plus a few more, so a pattern must hold well away from them too.
-    more = _check_points(
-        report.points[0].theta, report.optimum, 4, report.settings.seed + 1, report.data.dtype
+    more = check_points(
+        report.points[0].theta, report.optimum.theta, 4, report.settings.seed + 1, report.data.dtype
     )
-    thetas = np.array([p.theta for p in report.points + more[2:]])
+    extra = more[2:] if report.optimum.theta is not None else more[1:]
+    thetas = np.array([p.theta for p in report.points + extra])
+    manual = engines["manual"]
     with np.errstate(all="ignore"):
         return diagnose(
-            lambda t: engines["manual"].evaluate(t).gradient,
+            lambda t: manual.evaluate(t).gradient,
             lambda t: engines[trusted[0]].evaluate(t).gradient,
             thetas,
-            report.data,
+            report.model,
             report.tolerance,
+            getattr(manual, "result_dtypes", None),
         )
 
 
@@ -517,14 +575,4 @@ def _finish(report: Report) -> None:
             report.failures.append(f"{entry.name} disagrees: {entry.problems[0]}")
         elif entry.status == "error":
             report.failures.append(f"{entry.name} failed: {entry.reason}")
-        if entry.capped_iterations is not None:
-            report.notes.append(
-                f"{entry.name}: checked at the start point only, and its descent capped at "
-                f"{entry.capped_iterations} of {report.settings.iterations} iterations (about "
-                f"{LOOP_SECONDS_BUDGET:.0f} s of per-point Python loop for {report.data.rows:,} "
-                "rows); compared over those iterations only"
-            )
-    ran = [e for e in report.engines.values() if e.ran]
-    if len(ran) < 2:
-        report.notes.append("fewer than two engines ran: there was nothing to compare against")
-    report.notes.extend(report.stability.notes)
+        report.notes.extend(f"{entry.name}: {note}" for note in entry.notes)

@@ -1,10 +1,14 @@
 """Say *how* a hand-derived gradient is wrong, when the error has a recognisable shape.
 
-The formula under test and a trusted gradient are evaluated at several points. Each derivative
-(dL/db, dL/dw_j) that disagrees is matched against a catalogue of classic mistakes: a constant
-factor (2, 1/2, N, 1/N, -1 and their products with -1), a term left out of the residual, the
-factor x left out (or put in), and two derivatives swapped. A mistake is recognised
-only when it explains the wrong values at every point; otherwise the answer is "no simple pattern".
+The formula under test and a trusted gradient are evaluated at several points. The difference
+is matched against a catalogue of classic mistakes: the model's own slips (a term left out of the
+MSE's residual, ``(y - σ)`` for ``(σ - y)`` in the logistic loss, a one-hot left out of the
+softmax's, a missing tanh' in a network's backprop...), a constant factor (2, 1/2, N, 1/N, -1 and
+their products with -1), and, per derivative, one derivative found where another belongs (the
+factor x left out or put in; two derivatives swapped). A mistake is recognised only when it
+explains the wrong values at every point; otherwise the answer is "no simple pattern". Errors
+too small for any of these are described by their size, so the diagnosis never contradicts the
+verdict: a formula the verdict calls wrong is never said to agree.
 """
 
 from __future__ import annotations
@@ -14,9 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from verifiers import formulas
 from verifiers.compare import Tolerance
-from verifiers.data import Dataset
+from verifiers.models.base import Model
 
 __all__ = ["Diagnosis", "diagnose"]
 
@@ -49,33 +52,11 @@ def _factors(n: int) -> list[tuple[float, str, str]]:
     return [(v, k, t) for v, k, t in factors if v != 1.0]  # N = 1 or 2 would repeat the truth
 
 
-def _residual_variants(data: Dataset) -> list[tuple[str, str, Callable[[np.ndarray], np.ndarray]]]:
-    """Gradients computed as if the residual had lost a term: (key, explanation, θ -> gradient)."""
-    X = data.X.astype(np.float64, copy=False)
-    y = data.y.astype(np.float64, copy=False)
-
-    def with_residual(residual: Callable[[np.ndarray], np.ndarray]) -> Callable:
-        def gradient(theta: np.ndarray) -> np.ndarray:
-            grad_b, grad_w = formulas.gradient_of_residual(residual(theta), X)
-            return np.concatenate([[grad_b], grad_w])
-
-        return gradient
-
-    return [
-        ("missing-b", "b is left out of the residual (r = y - X·w)",
-         with_residual(lambda t: y - X @ t[1:])),
-        ("missing-w", "X·w is left out of the residual (r = y - b)",
-         with_residual(lambda t: y - t[0])),
-        ("missing-y", "y is left out of the residual (r = -(X·w + b))",
-         with_residual(lambda t: -(X @ t[1:] + t[0]))),
-    ]  # fmt: skip
-
-
-def _in_place_of(names: list[str], i: int, j: int) -> tuple[str, str]:
+def _in_place_of(names: list[str], i: int, j: int, linear: bool) -> tuple[str, str]:
     """(key, explanation) for finding the derivative of parameter i where j's belongs."""
-    if j == 0:
+    if linear and j == 0:
         return "extra-x", f"it has a factor x too many: it equals dL/d{names[i]}"
-    if i == 0:
+    if linear and i == 0:
         return "missing-x", "the factor x is missing: it equals dL/db"
     return "swapped", f"it equals dL/d{names[i]}: two derivatives are swapped"
 
@@ -84,49 +65,75 @@ def diagnose(
     under_test: Callable[[np.ndarray], np.ndarray],
     trusted: Callable[[np.ndarray], np.ndarray],
     thetas: np.ndarray,
-    data: Dataset,
+    model: Model,
     tolerance: Tolerance,
+    result_dtypes: set[str] | None = None,
 ) -> Diagnosis:
     """Explain the difference between `under_test(θ)` and `trusted(θ)` over the points `thetas`."""
-    names = formulas.parameter_names(data.features)
+    names = model.labels()
     got = np.array([under_test(t) for t in thetas], dtype=np.float64)
     want = np.array([trusted(t) for t in thetas], dtype=np.float64)
-    scales = np.array([formulas.gradient_scales(t[0], t[1:], data.X, data.y) for t in thetas])
-    n = data.rows
+    scales = np.array([model.scales(t).gradient for t in thetas])
+
+    def allowed(candidate: np.ndarray, scale: np.ndarray, slack: float) -> np.ndarray:
+        return slack * (tolerance.atol * scale + tolerance.rtol * np.abs(candidate))
 
     def matches(values: np.ndarray, candidate: np.ndarray, scale: np.ndarray) -> bool:
-        allowed = _SLACK * (tolerance.atol * scale + tolerance.rtol * np.abs(candidate))
-        return bool(np.all(np.abs(values - candidate) <= allowed))
+        with np.errstate(invalid="ignore"):
+            return bool(np.all(np.abs(values - candidate) <= allowed(candidate, scale, _SLACK)))
 
-    # Each candidate: (key, explanation, values at the points, scale of those values).
-    variants = [
-        (k, text, np.array([g(t) for t in thetas])) for k, text, g in _residual_variants(data)
-    ]
+    with np.errstate(invalid="ignore"):
+        exact = np.abs(got - want) <= allowed(want, scales, 1.0)
+    wrong = [j for j in range(len(names)) if not exact[:, j].all()]
+    if not wrong:  # the verdict saw a difference these points do not show
+        return Diagnosis(
+            "the formula agrees with the trusted gradient at these points, but not at every "
+            "point checked",
+            None,
+        )
+    every = len(wrong) == len(names)
+
+    # A slip of the model's own derivation, or one constant factor, explaining everything.
+    for slip in model.slips():
+        values = np.array([slip.gradient(t) for t in thetas], dtype=np.float64)
+        if matches(got, values, scales):
+            parameters = {names[j]: f"dL/d{names[j]}: {slip.explanation}" for j in wrong}
+            return Diagnosis(slip.explanation, slip.key, parameters)
+    for value, key, text in _factors(model.data.rows):
+        if every and matches(got, value * want, abs(value) * scales):
+            parameters = {name: f"dL/d{name}: {text}" for name in names}
+            return Diagnosis(f"every derivative is {text}", f"factor {key}", parameters)
+
+    # Otherwise derivative by derivative.
     findings: dict[str, tuple[str, str]] = {}
-    for j, name in enumerate(names):
-        if matches(got[:, j], want[:, j], scales[:, j]):
-            continue
+    for j in wrong:
         candidates = [
-            (*_in_place_of(names, i, j), want[:, i], scales[:, i])
+            (*_in_place_of(names, i, j, model.linear), want[:, i], scales[:, i])
             for i in range(len(names))
             if i != j
         ]
         candidates += [
             (f"factor {key}", text, value * want[:, j], abs(value) * scales[:, j])
-            for value, key, text in _factors(n)
+            for value, key, text in _factors(model.data.rows)
         ]
-        candidates += [(key, text, values[:, j], scales[:, j]) for key, text, values in variants]
-        found = next(((k, t) for k, t, v, s in candidates if matches(got[:, j], v, s)), None)
-        findings[name] = found or ("none", "no simple pattern")
+        found = next(
+            ((k, t) for k, t, v, s in candidates if matches(got[:, j], v, s)),
+            None,
+        )
+        if found is None and matches(got[:, j], want[:, j], scales[:, j]):
+            found = ("small", _small(got[:, j], want[:, j], result_dtypes, model))
+        findings[names[j]] = found or ("none", "no simple pattern")
 
-    if not findings:
-        return Diagnosis("the formula agrees with the trusted gradient at these points", None)
     parameters = {name: f"dL/d{name}: {text}" for name, (_, text) in findings.items()}
     keys = {key for key, _ in findings.values()}
+    if keys == {"small"}:
+        text = _small(got[:, wrong], want[:, wrong], result_dtypes, model)
+        return Diagnosis(text, _small_key(got[:, wrong], want[:, wrong], result_dtypes, model),
+                         parameters)  # fmt: skip
     if "none" in keys:
         explained = [parameters[p] for p, (key, _) in findings.items() if key != "none"]
-        wrong = " and ".join(f"dL/d{p}" for p, (key, _) in findings.items() if key == "none")
-        summary = f"no simple pattern in {wrong}" + (
+        unexplained = [p for p, (key, _) in findings.items() if key == "none"]
+        summary = f"no simple pattern in {_join(unexplained)}" + (
             f"; {'; '.join(explained)}" if explained else ""
         )
         return Diagnosis(summary, None, parameters)
@@ -139,3 +146,51 @@ def diagnose(
             f"every derivative is {text}" if key.startswith("factor") else text, key, parameters
         )
     return Diagnosis("; ".join(parameters.values()), "+".join(sorted(keys)), parameters)
+
+
+def _join(names: list[str]) -> str:
+    shown = [f"dL/d{name}" for name in names[:4]]
+    more = f" and {len(names) - 4} more" if len(names) > 4 else ""
+    return " and ".join(shown) + more
+
+
+def _relative(got: np.ndarray, want: np.ndarray) -> float:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        relative = np.abs(got - want) / np.maximum(np.abs(want), np.finfo(np.float64).tiny)
+    return float(np.nanmax(relative))
+
+
+def _float32_only(got: np.ndarray, want: np.ndarray, dtypes: set[str] | None, model: Model) -> bool:
+    """Whether the difference is float32 rounding in a float64 check."""
+    if model.data.dtype != np.float64:
+        return False
+    float32 = Tolerance.for_dtype("float32", model.data.rows)
+    scale = np.abs(want)
+    with np.errstate(invalid="ignore"):
+        close = np.abs(got - want) <= 4 * (float32.atol * scale + float32.rtol * scale)
+    return bool(close.all()) and (bool(dtypes and "float32" in dtypes) or _relative(got, want) > 1e-9)
+
+
+def _small_key(got, want, dtypes, model) -> str:
+    return "float32" if _float32_only(got, want, dtypes, model) else "small"
+
+
+def _small(got: np.ndarray, want: np.ndarray, dtypes: set[str] | None, model: Model) -> str:
+    """A sentence for an error too small to be a classic slip."""
+    relative = _relative(got, want)
+    if _float32_only(got, want, dtypes, model):
+        where = (
+            "it returns float32 numbers"
+            if dtypes and "float32" in dtypes
+            else "it computes in float32 somewhere (a torch tensor made from a Python float, "
+            "or jax without 64-bit mode)"
+        )
+        return (
+            f"it agrees only to float32 accuracy (relative error up to {relative:.2g}): {where}; "
+            "a float64 check needs float64 arithmetic throughout"
+        )
+    return (
+        f"it is close but not equal: off by up to {relative:.2g} relative, more than rounding "
+        "allows and less than any classic slip (a slightly wrong constant, or a term that "
+        "almost cancels?)"
+    )

@@ -9,8 +9,9 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from verifiers.api import EngineReport, Report, hessian_label
+from verifiers.api import hessian_label
 from verifiers.compare import Difference
+from verifiers.results import EngineReport, Report
 
 __all__ = ["print_report", "to_json"]
 
@@ -21,8 +22,25 @@ def _number(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _theta(theta: np.ndarray) -> dict[str, Any]:
-    return {"b": _number(theta[0]), "w": [_number(v) for v in theta[1:]]}
+def _nested(array: np.ndarray) -> Any:
+    """Nested lists of JSON numbers, shaped like `array`."""
+    if np.ndim(array) == 0:
+        return _number(array)
+    return [_nested(part) for part in array]
+
+
+def _theta(
+    theta: np.ndarray | None, report: Report, params: bool = False
+) -> dict[str, Any] | None:
+    """θ by parameter name: ``b`` and ``w`` for the (b, w) models; ``params``, a dict of every
+    parameter by name, for the other models (and for every model's gradients)."""
+    if theta is None:
+        return None
+    model = report.model
+    named = {n: _nested(np.asarray(v)) for n, v in model.unflatten(np.asarray(theta)).items()}
+    if not model.linear:
+        return {"params": named}
+    return {"b": named["b"], "w": named["w"], **({"params": named} if params else {})}
 
 
 def _difference(difference: Difference | None) -> dict[str, Any] | None:
@@ -64,12 +82,17 @@ def _engine_json(entry: EngineReport, report: Report) -> dict[str, Any]:
     }
     if entry.evaluations:
         start = entry.evaluations[0]
-        result["gradient"] = {"loss": _number(start.loss), **_theta(start.gradient)}
+        result["gradient"] = {
+            "loss": _number(start.loss),
+            **_theta(start.gradient, report, params=True),
+        }
         result["checks"] = [
-            {"point": point.label, "loss": _number(e.loss), **_theta(e.gradient)}
+            {"point": point.label, "loss": _number(e.loss), **_theta(e.gradient, report, True)}
             for point, e in zip(report.points, entry.evaluations, strict=True)
             if e is not None
         ]
+        result["checked_points"] = entry.checked_points
+        result["vs_consensus"] = _difference(entry.vs_consensus)
         result["vs_manual"] = _difference(entry.vs_manual)
         result["vs_numeric"] = _difference(entry.vs_numeric)
     if entry.hessian is not None:
@@ -78,13 +101,15 @@ def _engine_json(entry: EngineReport, report: Report) -> dict[str, Any]:
     if entry.trajectory is not None:
         t = entry.trajectory
         result["descent"] = {
-            **_theta(t.theta),
+            **_theta(t.theta, report),
             "loss": _number(t.losses[-1]),
             "seconds": t.seconds,
             "steps": t.steps,
             "diverged_at": t.diverged_at,
             "capped_iterations": entry.capped_iterations,
-            "distance_to_optimum": _number(np.linalg.norm(t.theta - report.optimum)),
+            "distance_to_optimum": None
+            if report.optimum.theta is None
+            else _number(np.linalg.norm(t.theta - report.optimum.theta)),
             "loss_history": _history(t.losses),
         }
         result["vs_reference_descent"] = _difference(entry.vs_reference_descent)
@@ -105,28 +130,33 @@ def to_json(report: Report) -> dict[str, Any]:
             "header": data.header,
             "delimiter": data.delimiter,
         },
+        "model": {
+            "name": report.model.name,
+            "formula": report.model.formula,
+            "parameters": {p.name: list(p.shape) for p in report.model.parameters},
+        },
         "settings": {
-            "lr": settings.lr,
-            "iterations": settings.iterations,
-            "start": _theta(start),
-            "points": settings.points,
-            "seed": settings.seed,
+            **settings.to_json(),
+            "lr": report.lr,
+            "start": _theta(start, report),
             "rtol": report.tolerance.rtol,
             "atol": report.tolerance.atol,
-            "device": settings.device,
-            "dtype": settings.dtype,
             "engines": list(report.engines),
-            "manual": settings.manual,
         },
-        "points": [{"label": p.label, **_theta(p.theta)} for p in report.points],
-        "optimum": _theta(report.optimum),
-        "stability": {
+        "points": [{"label": p.label, **_theta(p.theta, report)} for p in report.points],
+        "optimum": _theta(report.optimum.theta, report),
+        "stability": None
+        if stability is None
+        else {
             "eigenvalues": [_number(v) for v in stability.eigenvalues],
             "condition_number": _number(stability.condition_number),
             "max_stable_lr": _number(stability.max_stable_lr),
             "stable": stability.stable,
             "iterations_to_optimum": stability.iterations_to_optimum,
+            "hessian_constant": stability.constant,
+            "where": stability.where,
         },
+        "compared": report.compared,
         "engines": {name: _engine_json(e, report) for name, e in report.engines.items()},
         "diagnosis": None
         if report.diagnosis is None
@@ -160,11 +190,30 @@ def print_report(report: Report, console: Console, quiet: bool = False) -> None:
     if report.diagnosis is not None:
         console.print(f"diagnosis: {report.diagnosis.summary}", highlight=False)
     if report.ok:
-        count = sum(1 for e in report.engines.values() if e.ran)
-        console.print(f"OK: all {count} engines agree", style="bold green", highlight=False)
+        console.print(verdict(report), style="bold green", highlight=False)
     else:
         for failure in report.failures:
             console.print(f"MISMATCH: {failure}", style="bold red", highlight=False)
+
+
+def verdict(report: Report) -> str:
+    """The one-line verdict of a run that agrees, saying what was compared."""
+    gradient = report.compared.get("gradient", [])
+    points = len(report.points)
+    checks = [f"the gradient at {points} check point{'s' if points != 1 else ''}"]
+    if report.compared.get("Hessian"):
+        checks.append(f"the Hessian ({len(report.compared['Hessian'])} engines)")
+    if report.compared.get("descent"):
+        steps = report.settings.iterations
+        checks.append(f"the descent ({steps} iteration{'s' if steps != 1 else ''})")
+    under_test = report.under_test
+    if under_test is not None:
+        others = [n for n in gradient if n != under_test.name]
+        return (
+            f"OK: your formula ({report.settings.manual or 'the given formula'}) agrees with "
+            f"{', '.join(others)}: " + ", ".join(checks)
+        )
+    return f"OK: all {len(gradient)} engines agree ({', '.join(gradient)}): " + ", ".join(checks)
 
 
 def _print_tables(report: Report, console: Console) -> None:
@@ -172,7 +221,7 @@ def _print_tables(report: Report, console: Console) -> None:
     names = report.parameter_names
     console.print(
         f"[bold]{data.path}[/bold]: {data.rows} rows, {data.features} feature(s), {data.dtype}; "
-        f"model y ≈ X·w + b, loss L = mean((y - (X·w + b))²)",
+        f"{report.model.formula}",
         highlight=False,
     )
     labels = ", ".join(p.label for p in report.points)
@@ -206,6 +255,13 @@ def _print_tables(report: Report, console: Console) -> None:
     console.print(gradients)
 
     stability = report.stability
+    if stability is not None:
+        _print_hessians(report, console, names)
+    _print_descents(report, console, names)
+
+
+def _print_hessians(report: Report, console: Console, names: list[str]) -> None:
+    stability = report.stability
     hessians = Table(
         title="Hessian (constant for this loss): eigenvalues "
         + ", ".join(f"{v:.6g}" for v in stability.eigenvalues)
@@ -227,9 +283,12 @@ def _print_tables(report: Report, console: Console) -> None:
             )
     console.print(hessians)
 
+
+def _print_descents(report: Report, console: Console, names: list[str]) -> None:
+    settings, stability = report.settings, report.stability
     start = ", ".join(f"{n}={v:g}" for n, v in zip(names, report.points[0].theta, strict=True))
     descents = Table(
-        title=f"Gradient descent: lr {settings.lr:g}, {settings.iterations} iterations "
+        title=f"Gradient descent: lr {report.lr:g}, {settings.iterations} iterations "
         f"from {start}",
         title_justify="left",
     )
@@ -245,15 +304,21 @@ def _print_tables(report: Report, console: Console) -> None:
             entry.name,
             *(_fmt(v) for v in t.theta),
             _fmt(t.losses[-1]) + steps + diverged,
-            f"{np.linalg.norm(t.theta - report.optimum):.4g}",
+            "-"
+            if report.optimum.theta is None
+            else f"{np.linalg.norm(t.theta - report.optimum.theta):.4g}",
             f"{t.seconds:.3f}",
             _short_difference(entry.vs_reference_descent),
         )
     console.print(descents)
-    optimum = ", ".join(f"{n} = {v!r}" for n, v in zip(names, report.optimum.tolist(), strict=True))
+    if report.optimum.theta is None or stability is None:
+        return
+    optimum = ", ".join(
+        f"{n} = {v!r}" for n, v in zip(names, report.optimum.theta.tolist(), strict=True)
+    )
     reach = stability.iterations_to_optimum
     console.print(
-        f"Least-squares optimum θ*: {optimum}; at lr {settings.lr:g}, gradient descent needs "
+        f"Least-squares optimum θ*: {optimum}; at lr {report.lr:g}, gradient descent needs "
         + (f"{reach} iterations" if reach is not None else "forever (it never gets there)")
         + " to come within 1e-6 of it.",
         highlight=False,

@@ -1,13 +1,16 @@
-"""Command line: ``python -m verifiers.run [CSV] [options]``.
+"""Command line: ``python -m verifiers.run [CSV] [options]`` (also ``verify-gradients``).
 
 Exit status: 0 when every engine agrees, 1 when any disagrees (or fails), 2 on bad input or
-usage. Everything is done by :func:`verifiers.api.verify`; this module parses arguments,
-shows progress and writes the outputs.
+usage. Everything is done by :func:`verifiers.api.verify`; this module parses arguments (their
+names, help and defaults come from :class:`verifiers.settings.Settings`), checks the outputs
+before any work, shows progress and writes the outputs.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import importlib.resources
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -16,16 +19,29 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
-from verifiers.api import Settings, UsageError, check_settings, verify
+from verifiers.api import verify
 from verifiers.data import DataError, load_csv
 from verifiers.engines import ENGINE_NAMES
 from verifiers.output import OutputError, check_output_path, write_atomically
-from verifiers.user_formula import FormulaLoadError, load_formula
+from verifiers.settings import Settings, UsageError, check_settings
+from verifiers.user_formula import FormulaLoadError, load_function
 
-PROGRAM = "python -m verifiers.run"
-DEFAULT_CSV = Path(__file__).resolve().parent.parent / "data" / "data.csv"
-# Show a progress bar when a descent does at least this many point-steps (N × iterations).
+# Show a progress bar when a descent does at least this many row-steps (N × iterations).
 PROGRESS_THRESHOLD = 5_000_000
+REFERENCE_DATA = "the reference example's 100 rows (data.csv, shipped with the package)"
+
+
+def reference_csv() -> Path:
+    """The reference data set, shipped inside the package (works from any install)."""
+    return Path(str(importlib.resources.files("verifiers") / "reference" / "data.csv"))
+
+
+def program_name() -> str:
+    """``verify-gradients`` when run as that console script, else ``python -m verifiers.run``."""
+    invoked = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return "verify-gradients" if invoked.startswith("verify-gradients") else (
+        "python -m verifiers.run"
+    )
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,13 +50,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    engines = ", ".join(ENGINE_NAMES)
+    """The options: one per Settings field (help and defaults from there), then the outputs."""
     parser = _Parser(
-        prog=PROGRAM,
+        prog=program_name(),
         description=(
-            "Check a hand-derived gradient of the mean-squared-error loss of y ≈ X·w + b against "
-            "minigrad, torch.autograd, jax.grad and finite differences, then run gradient "
-            "descent on every engine and compare the trajectories."
+            "Check a hand-derived gradient against minigrad, torch.autograd, jax.grad and "
+            "finite differences, at several points and for every engine at once; compare "
+            "Hessians; run gradient descent on every engine and compare the trajectories. "
+            "When a formula is wrong, say how."
         ),
         epilog=(
             "Exit status: 0 all engines agree, 1 an engine disagrees or fails, 2 bad input or "
@@ -53,80 +70,25 @@ def build_parser() -> argparse.ArgumentParser:
         "csv",
         nargs="?",
         type=Path,
-        default=DEFAULT_CSV,
-        help="data file (default: data/data.csv of this checkout, the 100 rows of the reference "
-        "example)",
-    )
-    parser.add_argument(
-        "--engines",
-        type=_engine_list,
         default=None,
-        metavar="LIST",
-        help=f"comma-separated engines to run (default: all of {engines}); an engine named here "
-        "must be able to run, while by default a missing package only skips its engine",
+        help=f"data file (default: {REFERENCE_DATA}, at {reference_csv()})",
     )
-    parser.add_argument(
-        "--manual",
-        metavar="FILE.py:FUNCTION",
-        help="your own hand-derived gradient, a function (b, w, X, y) -> (dL/db, dL/dw) with b a "
-        "float, w shape (d,), X shape (N, d), y shape (N,); it replaces the built-in formula "
-        "in the 'manual' engine and becomes the thing under test",
-    )
-    parser.add_argument(
-        "--lr", type=float, default=1e-4, help="learning rate of the descent (default: 0.0001)"
-    )
-    parser.add_argument(
-        "--iterations", type=int, default=1000, help="descent steps (default: 1000)"
-    )
-    parser.add_argument(
-        "--start",
-        type=_float_list,
-        default=None,
-        metavar="B,W1,...",
-        help="starting point b,w1,...,wd of the descent and first check point (default: zeros)",
-    )
-    parser.add_argument(
-        "--points",
-        type=int,
-        default=3,
-        metavar="K",
-        help="random check points besides the start and the least-squares optimum (default: 3)",
-    )
-    parser.add_argument(
-        "--seed", type=int, default=0, help="seed for the random check points (default: 0)"
-    )
-    parser.add_argument(
-        "--rtol",
-        type=float,
-        default=None,
-        help="relative tolerance (default: 64 × the dtype's machine epsilon)",
-    )
-    parser.add_argument(
-        "--atol",
-        type=float,
-        default=None,
-        help="absolute tolerance as a multiple of the size of the summed terms Σ|terms| of each "
-        "value (default: 64 × √N × epsilon); descents widen both by √(iterations + 1)",
-    )
-    parser.add_argument(
-        "--device",
-        choices=("auto", "cpu", "cuda"),
-        default="auto",
-        help="where torch runs: auto picks CUDA when torch.cuda.is_available() (default: auto); "
-        "jax runs on its default device unless cpu is asked for",
-    )
-    parser.add_argument(
-        "--dtype",
-        choices=("float64", "float32"),
-        default="float64",
-        help="floating-point type of every engine (default: float64)",
-    )
+    defaults = Settings()
+    for field in dataclasses.fields(Settings):
+        meta = field.metadata
+        flag = meta.get("flag") or f"--{field.name.replace('_', '-')}"
+        kwargs = dict(meta.get("argparse", {}))
+        default = getattr(defaults, field.name)
+        kwargs.setdefault("type", _PARSERS.get(field.name, type(default) if default is not None else str))
+        shown = "" if default is None else f" (default: {default})"
+        parser.add_argument(flag, dest=field.name, default=default, help=meta["help"] + shown, **kwargs)
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the full report as JSON")
     parser.add_argument(
         "--plot",
         type=Path,
         metavar="PATH.png",
-        help="draw the losses against the iteration and the fitted lines (needs matplotlib)",
+        help="draw the fit, the losses and each engine's difference from the consensus "
+        "(needs matplotlib)",
     )
     parser.add_argument(
         "--quiet", action="store_true", help="print only notes and the verdict, no tables"
@@ -151,6 +113,44 @@ def _float_list(text: str) -> np.ndarray:
     return values
 
 
+_PARSERS: dict[str, Callable] = {
+    "engines": _engine_list,
+    "start": _float_list,
+    "lr": float,
+    "rtol": float,
+    "atol": float,
+}
+
+
+def _join_negative_values(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """``--atol -1e-3`` as ``--atol=-1e-3``: argparse takes a value starting with "-" for an
+    option unless it looks like a plain negative number, and ``-1e-3`` or ``-1,2`` do not."""
+    takes_value = {
+        flag
+        for action in parser._actions
+        if action.option_strings and action.nargs is None and action.type is not None
+        for flag in action.option_strings
+    }
+    joined, i = [], 0
+    while i < len(argv):
+        token = argv[i]
+        following = argv[i + 1] if i + 1 < len(argv) else None
+        if (
+            token in takes_value
+            and following is not None
+            and following.startswith("-")
+            and following not in parser._option_string_actions
+            and len(following) > 1
+            and (following[1].isdigit() or following[1] in ".,")
+        ):
+            joined.append(f"{token}={following}")
+            i += 2
+            continue
+        joined.append(token)
+        i += 1
+    return joined
+
+
 def _progress_factory(console: Console) -> tuple[Callable | None, Callable[[], None]]:
     """A per-engine progress bar maker for long descents on a terminal, and a closer."""
     from rich.progress import Progress
@@ -165,31 +165,53 @@ def _progress_factory(console: Console) -> tuple[Callable | None, Callable[[], N
     return factory, progress.stop
 
 
+def _source(spec: str | None) -> Path | None:
+    """The file of a ``FILE.py:FUNCTION`` option, to protect it from being overwritten."""
+    if not spec:
+        return None
+    path_text, sep, _ = spec.rpartition(":")
+    return Path(path_text) if sep and path_text else None
+
+
+def _check_outputs(args: argparse.Namespace, csv: Path) -> None:
+    """Refuse bad output paths before any work is done."""
+    protected = [p for p in (csv, _source(args.manual), _source(args.loss)) if p is not None]
+    outputs = {option: getattr(args, option[2:]) for option in ("--json", "--plot")}
+    chosen = {o: p for o, p in outputs.items() if p is not None}
+    for option, path in chosen.items():
+        check_output_path(path, option, protected)
+    if len(chosen) == 2:
+        first, second = chosen.values()
+        same = str(first) == str(second) or first.resolve() == second.resolve()
+        if same:
+            raise OutputError(f"--json and --plot both name {first}: give them different paths")
+    if args.plot is not None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise UsageError(
+                f'--plot {args.plot}: plotting needs matplotlib: pip install '
+                '"minigrad-verifiers[plot]"'
+            ) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
-        args = build_parser().parse_args(argv)
-        formula = load_formula(args.manual) if args.manual else None
-        for option, path in (("--json", args.json), ("--plot", args.plot)):
-            if path is not None:
-                check_output_path(path, option, [args.csv])
+        parser = build_parser()
+        raw = list(sys.argv[1:] if argv is None else argv)
+        args = parser.parse_args(_join_negative_values(parser, raw))
         settings = Settings(
-            lr=args.lr,
-            iterations=args.iterations,
-            start=args.start,
-            points=args.points,
-            seed=args.seed,
-            rtol=args.rtol,
-            atol=args.atol,
-            device=args.device,
-            dtype=args.dtype,
-            engines=args.engines,
-            manual=args.manual,
+            **{f.name: getattr(args, f.name) for f in dataclasses.fields(Settings)}
         )
-        check_settings(settings)  # before the data is loaded, which may take a while
-        data = load_csv(args.csv, args.dtype)
+        check_settings(settings, ENGINE_NAMES)  # before the data is loaded, which may take a while
+        csv = args.csv if args.csv is not None else reference_csv()
+        _check_outputs(args, csv)
+        formula = load_function(args.manual, "--manual") if args.manual else None
+        loss = load_function(args.loss, "--loss") if args.loss else None
+        data = load_csv(csv, args.dtype)
         show_progress = (
             sys.stderr.isatty()
             and not args.quiet
@@ -201,6 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 data,
                 settings,
                 formula=formula,
+                loss=loss,
                 progress=factory,
                 warn=lambda message: print(message, file=sys.stderr),
             )
@@ -213,12 +236,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             document = json.dumps(to_json(report), indent=2, allow_nan=False) + "\n"
             write_atomically(args.json, lambda path: path.write_text(document))
         if args.plot is not None:
-            from verifiers.plot import PlotUnavailable, save_plot
+            from verifiers.plot import save_plot
 
-            try:
-                save_plot(report, args.plot)
-            except PlotUnavailable as error:
-                raise UsageError(f"--plot {args.plot}: {error}") from None
+            save_plot(report, args.plot)
     except (DataError, UsageError, FormulaLoadError, OutputError) as error:
         print(f"error: {error}", file=sys.stderr)  # verbatim: no markup or emoji codes
         return 2

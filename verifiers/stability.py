@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from verifiers import formulas
-from verifiers.data import Dataset
 
 __all__ = ["Stability", "analyse", "iterations_to_reach"]
 
@@ -30,7 +28,9 @@ class Stability:
     condition_number: float  # inf when H is singular
     max_stable_lr: float  # 2 / λ_max
     lr: float
-    iterations_to_optimum: int | None  # None: this lr never gets within NEAR
+    iterations_to_optimum: int | None  # None: never, or unknown (a Hessian that varies)
+    constant: bool = True  # the Hessian is the same everywhere (the MSE, ridge)
+    where: str = ""  # where a varying Hessian was taken ("at the optimum")
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -71,23 +71,42 @@ def iterations_to_reach(
     return high
 
 
-def analyse(data: Dataset, lr: float, start: np.ndarray, optimum: np.ndarray) -> Stability:
-    """Eigenvalues, conditioning, the stable-rate bound and the iterations needed, for `lr`."""
-    H = formulas.hessian(data.X.astype(np.float64, copy=False))
-    eigenvalues = np.linalg.eigvalsh(H)
+def analyse(
+    H: np.ndarray,
+    lr: float,
+    start: np.ndarray,
+    optimum: np.ndarray | None,
+    constant: bool = True,
+    where: str = "",
+) -> Stability:
+    """Eigenvalues, conditioning, the stable-rate bound and the iterations needed, for `lr`.
+
+    `H` is the Hessian: constant for the MSE and ridge, for which the iterations to the optimum
+    follow exactly; for other losses it is the Hessian at one point (`where` says which), and the
+    bound holds near that point only.
+    """
+    H = np.asarray(H, dtype=np.float64)
+    eigenvalues = np.linalg.eigvalsh((H + H.T) / 2)
     largest = float(eigenvalues[-1])
     # Eigenvalues this close to 0 are rounding noise of a singular H.
-    smallest = float(eigenvalues[0]) if eigenvalues[0] > largest * 1e-13 * H.shape[0] else 0.0
+    tiny = max(abs(largest), abs(float(eigenvalues[0]))) * 1e-13 * H.shape[0]
+    smallest = float(eigenvalues[0]) if eigenvalues[0] > tiny else 0.0
+    reach = None
+    if constant and optimum is not None:
+        reach = iterations_to_reach(H, lr, start, optimum)
     stability = Stability(
         eigenvalues=eigenvalues,
         condition_number=largest / smallest if smallest > 0 else math.inf,
         max_stable_lr=2 / largest if largest > 0 else math.inf,
         lr=lr,
-        iterations_to_optimum=iterations_to_reach(H, lr, start, optimum),
+        iterations_to_optimum=reach,
+        constant=constant,
+        where=where,
     )
     if not stability.stable:
+        near = "" if constant else f" (the Hessian {where})"
         stability.notes.append(
             f"warning: --lr {lr:g} is above the largest stable learning rate "
-            f"2/λ_max = {stability.max_stable_lr:.6g}; expect the descent to diverge"
+            f"2/λ_max = {stability.max_stable_lr:.6g}{near}; expect the descent to diverge"
         )
     return stability

@@ -41,8 +41,11 @@ def engine_param(name: str) -> pytest.param:
 ALL_ENGINES = [engine_param(name) for name in ENGINE_NAMES]
 
 
-def make_engine(name: str, data: Dataset, device: str = "auto"):
-    return engine_class(name)(data, device)
+def make_engine(name: str, data: Dataset, device: str = "auto", model: str = "mse"):
+    """Engine `name` for the MSE model (or another model of the catalogue) on `data`."""
+    from verifiers.models import MODELS
+
+    return engine_class(name)(MODELS[model][0](data), device)
 
 
 @st.composite

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from verifiers import formulas
+from verifiers import chunks
 from verifiers.compare import Tolerance, worst_difference
 from verifiers.data import Dataset
-from verifiers.engines import base
+from verifiers.models import mse as formulas
 
 from .helpers import ALL_ENGINES, make_engine
 
@@ -31,9 +31,7 @@ def _results(name, data, theta):
 def test_chunked_and_whole_results_agree(name, data, monkeypatch):
     theta = np.array([2.0, 1.0, 0.5])
     whole = _results(name, data, theta)
-    monkeypatch.setattr(base, "CHUNK_ROWS", 10)  # 11 chunks, the last one of 3 rows
-    if name == "torch":
-        monkeypatch.setattr("verifiers.engines.torch.CPU_CHUNK_ROWS", 10)
+    monkeypatch.setattr(chunks, "CHUNK_ROWS", 10)  # 11 chunks, the last one of 3 rows
     chunked = _results(name, data, theta)
     tolerance = Tolerance.for_dtype(data.dtype, data.rows)
     scales = np.concatenate(
@@ -60,11 +58,11 @@ def test_chunked_and_whole_results_agree(name, data, monkeypatch):
 
 
 def test_row_chunks_cover_every_row_once(monkeypatch):
-    monkeypatch.setattr(base, "CHUNK_ROWS", 4)
-    chunks = base.row_chunks(10)
-    assert [(c.start, c.stop) for c in chunks] == [(0, 4), (4, 8), (8, 10)]
-    assert [(c.start, c.stop) for c in base.row_chunks(10, 100)] == [(0, 10)]
-    assert base.row_chunks(0) == []
+    monkeypatch.setattr(chunks, "CHUNK_ROWS", 4)
+    slices = chunks.row_chunks(10)
+    assert [(c.start, c.stop) for c in slices] == [(0, 4), (4, 8), (8, 10)]
+    assert [(c.start, c.stop) for c in chunks.row_chunks(10, 100)] == [(0, 10)]
+    assert chunks.row_chunks(0) == []
 
 
 def test_chunked_least_squares_matches_lstsq(data, monkeypatch):
@@ -92,7 +90,7 @@ def test_scales_summed_in_chunks_match_whole_arrays(data, monkeypatch):
     expected_gradient = (2 / data.rows) * np.concatenate([[size.sum()], np.abs(data.X).T @ size])
     expected_loss = (size @ size) / data.rows
     expected_hessian = formulas.hessian(np.abs(data.X))
-    monkeypatch.setattr(formulas, "SCALE_CHUNK_ROWS", 10)
+    monkeypatch.setattr(chunks, "CHUNK_ROWS", 10)
     np.testing.assert_allclose(
         formulas.gradient_scales(b, w, data.X, data.y), expected_gradient, rtol=1e-14
     )

@@ -14,10 +14,27 @@ def test_tolerances_follow_the_dtype_and_the_row_count():
     t64 = Tolerance.for_dtype("float64", 100)
     t32 = Tolerance.for_dtype("float32", 100)
     assert t64.rtol == 64 * np.finfo(np.float64).eps
-    assert t64.atol == 64 * 10 * np.finfo(np.float64).eps
+    # 8ε(√min(N, 65536) + √⌈N/65536⌉): one chunk of 100 rows
+    assert t64.atol == 8 * np.finfo(np.float64).eps * (10 + 1)
     assert t32.rtol == 64 * np.finfo(np.float32).eps
+    # 10⁶ rows: 16 chunks of at most 65,536 rows; the chunk's √65536 = 256 dominates
+    t32_big = Tolerance.for_dtype("float32", 10**6)
+    assert t32_big.atol == pytest.approx(8 * np.finfo(np.float32).eps * (256 + 4))
+    assert t32_big.atol + t32_big.rtol < 1e-3 / 3  # a 0.1% error stays well outside
     assert Tolerance.for_dtype("float64", 100, rtol=1e-3).rtol == 1e-3
     assert t64.scaled(10).atol == pytest.approx(10 * t64.atol)
+
+
+def test_tied_elements_report_the_first_whatever_the_last_bits():
+    tolerance = Tolerance(rtol=1e-14, atol=1e-14)
+    expected = np.array([-145.47010110737293, -7370.7029735910555])
+    for wobble in (1 - 2e-16, 1.0, 1 + 2e-16):  # the last bit of a BLAS sum, either way
+        actual = expected * 0.5 * np.array([1.0, wobble])
+        difference = worst_difference(actual, expected, np.abs(expected), tolerance, ["b", "w"])
+        assert difference.where == "b"
+        actual = expected * 0.5 * np.array([wobble, 1.0])
+        difference = worst_difference(actual, expected, np.abs(expected), tolerance, ["b", "w"])
+        assert difference.where == "b"
 
 
 def test_worst_element_is_the_one_using_most_of_its_allowance():

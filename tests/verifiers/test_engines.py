@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verifiers import formulas
+from verifiers.models import mse as formulas
 from verifiers.compare import Tolerance, worst_difference
 from verifiers.data import load_csv
 from verifiers.engines import ENGINE_NAMES, EngineUnavailable, engine_class

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from verifiers import Settings, UsageError, formulas, verify
+from verifiers import Settings, UsageError, verify
+from verifiers.models import mse as formulas
 from verifiers.data import Dataset, load_csv
 from verifiers.engines.minigrad import MinigradEngine
 from verifiers.report import to_json

@@ -1,9 +1,11 @@
 """The one small interface every engine implements.
 
-An engine is built for one data set, then answers three questions at a parameter vector
-``θ = (b, w_1, ..., w_d)``: the loss and its gradient (:meth:`Engine.evaluate`), the Hessian
-(:meth:`Engine.hessian`), and where gradient descent from θ goes (:meth:`Engine.descend`).
-Numbers cross the interface as numpy arrays and Python floats, whatever the engine uses inside.
+An engine is a backend: given a model (a loss with named parameters, bound to a data set) it
+answers three questions at a flat parameter vector θ: the loss and its gradient
+(:meth:`Engine.evaluate`), the Hessian (:meth:`Engine.hessian`), and where gradient descent from
+θ goes (:meth:`Engine.descend`). Numbers cross the interface as numpy arrays and Python floats,
+whatever the engine uses inside. Each engine also carries its own role in the verdict: how far
+it is trusted when engines disagree, and whether it is the formula under test.
 """
 
 from __future__ import annotations
@@ -16,25 +18,18 @@ from typing import ClassVar
 
 import numpy as np
 
-from verifiers.data import Dataset
+from verifiers.models.base import Model
 
 __all__ = [
-    "CHUNK_ROWS",
     "DIVERGENCE_FACTOR",
     "Engine",
     "EngineUnavailable",
     "Evaluation",
     "Trajectory",
     "diverged",
+    "finish_trajectory",
     "first_divergence",
-    "row_chunks",
 ]
-
-# Engines whose intermediate arrays are as long as the data work through it this many rows at a
-# time and add up the per-chunk losses and gradients (the MSE is a sum over points). It bounds
-# memory on large inputs, and it is faster: 65,536 float64 values (512 KiB) stay in the CPU cache
-# and below the size at which every new array costs the operating system fresh pages.
-CHUNK_ROWS = 1 << 16
 
 # A descent has diverged at the first iteration whose loss is not finite or has grown past this
 # many times the starting loss.
@@ -55,7 +50,7 @@ class EngineUnavailable(RuntimeError):
 
 @dataclass
 class Evaluation:
-    """The loss and its gradient ``(dL/db, dL/dw_1, ..., dL/dw_d)`` at one θ."""
+    """The loss and its gradient (flat, in θ's order) at one θ."""
 
     loss: float
     gradient: np.ndarray
@@ -67,7 +62,7 @@ class Trajectory:
 
     ``losses[k]`` is the loss at θ after k steps, for k = 0 .. `steps`; `theta` is θ after `steps`
     steps. When the descent diverged, `steps` is the iteration where it did (``diverged_at``)
-    and the descent stopped there.
+    and the descent stopped there: `theta` is θ at that iteration, not one step further.
     """
 
     theta: np.ndarray
@@ -80,14 +75,9 @@ class Trajectory:
         return len(self.losses) - 1
 
 
-def row_chunks(rows: int, size: int | None = None) -> list[slice]:
-    """Slices that cover rows 0..rows in order, `size` (default CHUNK_ROWS) rows each."""
-    size = max(CHUNK_ROWS if size is None else size, 1)
-    return [slice(start, min(start + size, rows)) for start in range(0, rows, size)]
-
-
 def first_divergence(losses: np.ndarray) -> int | None:
     """The first index whose loss is not finite or exceeds DIVERGENCE_FACTOR × the first."""
+    losses = np.asarray(losses, dtype=np.float64)
     limit = DIVERGENCE_FACTOR * abs(float(losses[0]))
     with np.errstate(invalid="ignore"):
         bad = ~np.isfinite(losses) | (losses > limit)
@@ -95,16 +85,48 @@ def first_divergence(losses: np.ndarray) -> int | None:
     return int(hits[0]) if hits.size else None
 
 
+def diverged(loss: float, start_loss: float) -> bool:
+    """Whether a descent that started at `start_loss` has diverged by reaching `loss`."""
+    return not np.isfinite(loss) or loss > DIVERGENCE_FACTOR * abs(start_loss)
+
+
+def finish_trajectory(theta: np.ndarray, losses: np.ndarray, seconds: float) -> Trajectory:
+    """A Trajectory with `diverged_at` filled in from the losses.
+
+    `theta` keeps the engine's dtype's values exactly (float32 numbers widen to float64 exactly).
+    """
+    losses = np.asarray(losses, dtype=np.float64)
+    return Trajectory(
+        theta=np.asarray(theta).astype(np.float64),
+        losses=losses,
+        seconds=seconds,
+        diverged_at=first_divergence(losses),
+    )
+
+
 class Engine(ABC):
-    """Base class: subclasses set `name` and `summary` and implement :meth:`evaluate`."""
+    """Base class: subclasses set the class facts below and implement :meth:`evaluate`."""
 
     name: ClassVar[str]
     summary: ClassVar[str]  # one line for --help and the README
+    # Whom to trust when agreement counts tie (lower first): independent engines first, the
+    # formula under test last. One rank per check.
+    gradient_rank: ClassVar[int] = 50
+    hessian_rank: ClassVar[int] = 50
+    descent_rank: ClassVar[int] = 50
+    # The engine that runs the formula under test (a user's --manual formula).
+    under_test: ClassVar[bool] = False
 
-    def __init__(self, data: Dataset, device: str = "auto") -> None:
-        self.data = data
-        self.dtype = data.dtype
+    def __init__(self, model: Model, device: str = "auto") -> None:
+        self.model = model
+        self.data = model.data
+        self.dtype = model.data.dtype
         self.device = "cpu"
+
+    @classmethod
+    def unsupported(cls, model: Model) -> str | None:
+        """Why this engine cannot compute `model`'s loss (None: it can)."""
+        return None
 
     def prepare(self, iterations: int) -> bool:
         """Start slow one-off work (compiling) for a descent of `iterations` steps; optional.
@@ -114,20 +136,32 @@ class Engine(ABC):
         """
         return False
 
+    def close(self) -> None:
+        """Wait for background work and release what the engine holds (always called)."""
+
     @abstractmethod
     def evaluate(self, theta: np.ndarray) -> Evaluation:
         """Loss and gradient at θ."""
 
     def hessian(self, theta: np.ndarray) -> np.ndarray | None:
-        """The (d+1)×(d+1) Hessian at θ, or None when this engine has no way to compute it."""
+        """The Hessian at θ, or None when this engine has no way to compute it."""
         return None
 
-    def affordable_evaluations(self, seconds: float) -> int | None:
-        """How many evaluations (a descent step costs about one) fit in about `seconds`.
+    def seconds_per_evaluation(self) -> float | None:
+        """A conservative estimate of one evaluation's time (None: small enough to ignore).
 
-        None when there is no practical limit; only the per-point Python loop has one.
+        Used to bound the work before it starts: an engine whose check points or descent would
+        take too long is checked at fewer points, or its descent capped, with a note.
         """
         return None
+
+    def hessian_evaluations(self) -> float:
+        """How many evaluations one Hessian costs (for the same work bound)."""
+        return 2.0 * self.model.size
+
+    def gradient_noise(self, theta: np.ndarray) -> np.ndarray | float:
+        """Extra Σ|terms|-like scale of this engine's own gradient error (finite differences)."""
+        return 0.0
 
     def hessian_noise(self, theta: np.ndarray) -> np.ndarray | float:
         """Extra Σ|terms|-like scale of this engine's own Hessian error (finite differences)."""
@@ -142,8 +176,9 @@ class Engine(ABC):
     ) -> Trajectory:
         """Plain gradient descent ``θ ← θ - lr·∇L(θ)`` for `iterations` steps from θ.
 
-        This generic version calls :meth:`evaluate` once per step; engines that can run the loop
-        faster (on a device, compiled) override it with the same arithmetic.
+        Every number stays in the data's dtype (float32 descents stay float32). This generic
+        version calls :meth:`evaluate` once per step; engines that can run the loop faster (on
+        a device, compiled) override it with the same arithmetic.
         """
         theta = np.array(theta, dtype=self.dtype)
         lr = self.dtype.type(lr)
@@ -156,23 +191,8 @@ class Engine(ABC):
                 losses[k] = evaluation.loss
                 if k == iterations or diverged(losses[k], losses[0]):
                     break
-                theta = theta - lr * evaluation.gradient
+                theta = theta - lr * evaluation.gradient.astype(self.dtype)
                 if progress and (k + 1) % report_every == 0:
                     progress(k + 1)
         seconds = time.perf_counter() - started
         return finish_trajectory(theta, losses[: k + 1], seconds)
-
-
-def diverged(loss: float, start_loss: float) -> bool:
-    """Whether a descent that started at `start_loss` has diverged by reaching `loss`."""
-    return not np.isfinite(loss) or loss > DIVERGENCE_FACTOR * abs(start_loss)
-
-
-def finish_trajectory(theta: np.ndarray, losses: np.ndarray, seconds: float) -> Trajectory:
-    """A Trajectory with `diverged_at` filled in from the losses."""
-    return Trajectory(
-        theta=np.asarray(theta, dtype=np.float64),
-        losses=np.asarray(losses, dtype=np.float64),
-        seconds=seconds,
-        diverged_at=first_divergence(np.asarray(losses, dtype=np.float64)),
-    )

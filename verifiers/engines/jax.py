@@ -1,9 +1,10 @@
 """`jax`: ``jax.grad`` with 64-bit floats switched on only inside this engine's calls.
 
-The descent is one jitted ``lax.scan``: compiled once per data shape and iteration count, then
-run without returning to Python between steps. Inside, the data is taken CHUNK_ROWS rows at a
-time (a ``fori_loop`` over fixed-size slices, then the remainder) and the chunks' losses and
-gradients are added up, so XLA's temporary arrays stay the size of a chunk.
+The loss is the model's own, run on ``jax.numpy``. The descent is one jitted ``lax.scan``:
+compiled once per data shape and iteration count, then run without returning to Python between
+steps. For losses that are a mean over rows the data is taken CHUNK_ROWS rows at a time inside
+the compiled programs (a ``fori_loop`` over fixed-size slices, then the remainder), so XLA's
+temporary arrays stay the size of a chunk.
 """
 
 from __future__ import annotations
@@ -11,14 +12,22 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from verifiers.data import Dataset
-from verifiers.engines import base
-from verifiers.engines.base import Engine, Evaluation, Progress, Trajectory, finish_trajectory
+from verifiers import chunks
+from verifiers.engines.base import (
+    DIVERGENCE_FACTOR,
+    Engine,
+    Evaluation,
+    Progress,
+    Trajectory,
+    finish_trajectory,
+)
+from verifiers.models.base import Model
 
 
 def x64(enabled: bool = True) -> contextlib.AbstractContextManager:
@@ -31,15 +40,10 @@ def x64(enabled: bool = True) -> contextlib.AbstractContextManager:
     return enable_x64(True)
 
 
-def _chunk_loss(theta: jax.Array, X: jax.Array, y: jax.Array, n: int) -> jax.Array:
-    """A chunk's share of the MSE, ``((y - (X·w + b))²).sum() / N``, with ``θ = (b, w)``."""
-    return jnp.sum((y - (X @ theta[1:] + theta[0])) ** 2) / n
-
-
 def _over_chunks(per_chunk, theta: jax.Array, X: jax.Array, y: jax.Array):
-    """The sum of ``per_chunk(θ, X_c, y_c, N)`` over the chunks of rows (traced, not run)."""
+    """The sum of ``per_chunk(θ, X_c, y_c)`` over the chunks of rows (traced, not run)."""
     n = y.shape[0]
-    size = min(base.CHUNK_ROWS, n)
+    size = min(chunks.CHUNK_ROWS, n)
     full = n // size
 
     def add(total, start):
@@ -47,31 +51,15 @@ def _over_chunks(per_chunk, theta: jax.Array, X: jax.Array, y: jax.Array):
             theta,
             jax.lax.dynamic_slice_in_dim(X, start, size),
             jax.lax.dynamic_slice_in_dim(y, start, size),
-            n,
         )
         return jax.tree_util.tree_map(jnp.add, total, part)
 
-    total = per_chunk(theta, X[:size], y[:size], n)
+    total = per_chunk(theta, X[:size], y[:size])
     total = jax.lax.fori_loop(1, full, lambda i, total: add(total, i * size), total)
     if full * size < n:  # the remainder, a chunk of another (static) size
-        part = per_chunk(theta, X[full * size :], y[full * size :], n)
+        part = per_chunk(theta, X[full * size :], y[full * size :])
         total = jax.tree_util.tree_map(jnp.add, total, part)
     return total
-
-
-def _loss(theta: jax.Array, X: jax.Array, y: jax.Array) -> jax.Array:
-    """``((y - (X·w + b))²).mean()``, summed chunk by chunk."""
-    return _over_chunks(_chunk_loss, theta, X, y)
-
-
-def _loss_and_gradient(theta: jax.Array, X: jax.Array, y: jax.Array):
-    """The loss and ``jax.grad`` of it, each chunk differentiated on its own and added up."""
-    return _over_chunks(jax.value_and_grad(_chunk_loss), theta, X, y)
-
-
-def _loss_hessian(theta: jax.Array, X: jax.Array, y: jax.Array) -> jax.Array:
-    """``jax.hessian`` of the loss, chunk by chunk."""
-    return _over_chunks(jax.hessian(_chunk_loss), theta, X, y)
 
 
 # XLA's optimiser costs more time than it saves on programs that run a few times on small data:
@@ -90,41 +78,91 @@ def _jit(function, quick: bool, **options):
     return jax.jit(function, **options)
 
 
-def _descent_steps(theta: jax.Array, lr: jax.Array, X: jax.Array, y: jax.Array, iterations: int):
-    """θ_k and L(θ_k) for k = 0 .. iterations, in one compiled loop."""
+class _Programs:
+    """The model's loss, gradient, Hessian and descent as jax functions of a flat θ."""
 
-    def step(theta: jax.Array, _: None) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
-        loss, gradient = _loss_and_gradient(theta, X, y)
-        return theta - lr * gradient, (theta, loss)
+    def __init__(self, model: Model) -> None:
+        self.model = model
 
-    final, (thetas, losses) = jax.lax.scan(step, theta, None, length=iterations)
-    thetas = jnp.concatenate([thetas, final[None]])
-    return thetas, jnp.concatenate([losses, _loss(final, X, y)[None]])
+    def _chunk_loss(self, theta: jax.Array, X: jax.Array, y: jax.Array) -> jax.Array:
+        return self.model.row_sum(self.model.unflatten(theta), X, y, jnp) / self.model.data.rows
 
+    def _penalty(self, theta: jax.Array) -> jax.Array:
+        extra = self.model.penalty(self.model.unflatten(theta), jnp)
+        return jnp.zeros((), theta.dtype) if extra is None else extra
 
-_value_and_grad = _jit(_loss_and_gradient, quick=True)
-_hessian = _jit(_loss_hessian, quick=True)
-_descent = {
-    quick: _jit(_descent_steps, quick=quick, static_argnames="iterations")
-    for quick in (True, False)
-}
+    def _whole_loss(self, theta: jax.Array, X: jax.Array, y: jax.Array) -> jax.Array:
+        return self.model.loss(self.model.unflatten(theta), X, y, jnp)
+
+    def loss(self, theta, X, y):
+        if not self.model.additive:
+            return self._whole_loss(theta, X, y)
+        return _over_chunks(self._chunk_loss, theta, X, y) + self._penalty(theta)
+
+    def loss_and_gradient(self, theta, X, y):
+        """The loss and ``jax.grad`` of it, each chunk differentiated on its own and added up."""
+        if not self.model.additive:
+            return jax.value_and_grad(self._whole_loss)(theta, X, y)
+        value, gradient = _over_chunks(jax.value_and_grad(self._chunk_loss), theta, X, y)
+        extra, extra_gradient = jax.value_and_grad(self._penalty)(theta)
+        return value + extra, gradient + extra_gradient
+
+    def hessian(self, theta, X, y):
+        """``jax.hessian`` of the loss, chunk by chunk."""
+        if not self.model.additive:
+            return jax.hessian(self._whole_loss)(theta, X, y)
+        return _over_chunks(jax.hessian(self._chunk_loss), theta, X, y) + jax.hessian(
+            self._penalty
+        )(theta)
+
+    def descent(self, theta, lr, X, y, iterations: int):
+        """L(θ_k) for k = 0 .. iterations, and θ at the end or where the descent diverged.
+
+        After the first divergent loss θ stops moving, so the θ returned is the one at that
+        iteration, as in the step-by-step engines; the history stays a float array.
+        """
+        first = self.loss(theta, X, y)
+        limit = DIVERGENCE_FACTOR * jnp.abs(first)
+
+        def step(carry, _):
+            theta, stopped = carry
+            loss, gradient = self.loss_and_gradient(theta, X, y)
+            stopped = stopped | ~jnp.isfinite(loss) | (loss > limit)
+            theta = jnp.where(stopped, theta, theta - lr * gradient)
+            return (theta, stopped), loss
+
+        (final, stopped), losses = jax.lax.scan(
+            step, (theta, jnp.zeros((), bool)), None, length=iterations
+        )
+        last = jnp.where(stopped, jnp.nan, self.loss(final, X, y))
+        return final, jnp.concatenate([losses, last[None]]) if iterations else first[None]
 
 
 class JaxEngine(Engine):
     name = "jax"
     summary = "jax.grad with x64 switched on for its own calls; the descent as one jitted loop"
+    gradient_rank = 30
+    hessian_rank = 30
+    descent_rank = 40
 
-    def __init__(self, data: Dataset, device: str = "auto") -> None:
-        super().__init__(data, device)
+    def __init__(self, model: Model, device: str = "auto") -> None:
+        super().__init__(model, device)
         self._wide = self.dtype == np.float64
         with x64(self._wide):
             # jax runs on its default device unless the CPU is asked for (--device is for torch)
             self._device = jax.devices("cpu")[0] if device == "cpu" else jax.devices()[0]
-            self.X = jax.device_put(data.X, self._device)
-            self.y = jax.device_put(data.y, self._device)
+            self.X = jax.device_put(model.data.X, self._device)
+            self.y = jax.device_put(model.prepared_targets, self._device)
         kind = self._device.device_kind
         self.device = self._device.platform + (f" ({kind})" if kind != "cpu" else "")
-        self._compiled: dict[str, object] = {}
+        programs = _Programs(model)
+        self._evaluate = _jit(programs.loss_and_gradient, quick=True)
+        self._hessian = _jit(programs.hessian, quick=True)
+        self._descent = {
+            quick: _jit(programs.descent, quick=quick, static_argnames="iterations")
+            for quick in (True, False)
+        }
+        self._compiled: dict[Any, Any] = {}
         self._compiling: threading.Thread | None = None
 
     def prepare(self, iterations: int) -> bool:
@@ -132,31 +170,47 @@ class JaxEngine(Engine):
 
         XLA compiles without holding Python's lock, so on a machine with two or more cores the
         compile time mostly disappears behind the other engines' Python loops. Calls made before
-        it finishes wait for it; if it fails, they compile as usual.
+        it finishes wait for it; if it fails, they compile as usual. :meth:`close` waits for it
+        too: a process must not exit while XLA is compiling in another thread.
         """
 
         def compile_all() -> None:
             with x64(self._wide):
-                theta = self._theta(np.zeros(self.data.features + 1))
+                theta = self._theta(np.zeros(self.model.size))
                 lr = jnp.asarray(0, dtype=self.dtype)
-                descent = _descent[self.data.rows * iterations < QUICK_COMPILE_WORK]
-                self._compiled = {
-                    "evaluate": _value_and_grad.lower(theta, self.X, self.y).compile(),
-                    "hessian": _hessian.lower(theta, self.X, self.y).compile(),
+                descent = self._descent[self._quick(iterations)]
+                compiled = {
+                    "evaluate": self._evaluate.lower(theta, self.X, self.y).compile(),
                     ("descent", iterations): descent.lower(
                         theta, lr, self.X, self.y, iterations=iterations
                     ).compile(),
                 }
+                with contextlib.suppress(Exception):  # a Hessian too large to compile is fine
+                    compiled["hessian"] = self._hessian.lower(theta, self.X, self.y).compile()
+                self._compiled = compiled
 
-        self._compiling = threading.Thread(target=compile_all, name="jax-compile", daemon=True)
+        def guarded() -> None:
+            with contextlib.suppress(Exception):  # the calls compile as usual instead
+                compile_all()
+
+        self._compiling = threading.Thread(target=guarded, name="jax-compile", daemon=True)
         self._compiling.start()
         return True
 
-    def _program(self, key: object, fallback):
-        """The program compiled by :meth:`prepare` for `key`, else the jitted `fallback`."""
+    def close(self) -> None:
+        self._wait()
+
+    def _wait(self) -> None:
         if self._compiling is not None:
             self._compiling.join()
             self._compiling = None
+
+    def _quick(self, iterations: int) -> bool:
+        return self.data.rows * iterations < QUICK_COMPILE_WORK
+
+    def _program(self, key: object, fallback):
+        """The program compiled by :meth:`prepare` for `key`, else the jitted `fallback`."""
+        self._wait()
         return self._compiled.get(key, fallback)
 
     def _theta(self, theta: np.ndarray) -> jax.Array:
@@ -164,13 +218,13 @@ class JaxEngine(Engine):
 
     def evaluate(self, theta: np.ndarray) -> Evaluation:
         with x64(self._wide):
-            program = self._program("evaluate", _value_and_grad)
+            program = self._program("evaluate", self._evaluate)
             loss, gradient = program(self._theta(theta), self.X, self.y)
             return Evaluation(float(loss), np.asarray(gradient, dtype=np.float64))
 
     def hessian(self, theta: np.ndarray) -> np.ndarray:
         with x64(self._wide):
-            program = self._program("hessian", _hessian)
+            program = self._program("hessian", self._hessian)
             return np.asarray(program(self._theta(theta), self.X, self.y), dtype=np.float64)
 
     def descend(
@@ -179,18 +233,17 @@ class JaxEngine(Engine):
         with x64(self._wide):
             started = time.perf_counter()
             lr_array = jnp.asarray(lr, dtype=self.dtype)
-            jitted = _descent[self.data.rows * iterations < QUICK_COMPILE_WORK]
-            compiled = self._program(("descent", iterations), None)
             arguments = (self._theta(theta), lr_array, self.X, self.y)
+            compiled = self._program(("descent", iterations), None)
             if compiled is not None:
-                thetas, losses = compiled(*arguments)
+                final, losses = compiled(*arguments)
             else:
-                thetas, losses = jitted(*arguments, iterations)
-            thetas, losses = np.asarray(thetas), np.asarray(losses)
+                jitted = self._descent[self._quick(iterations)]
+                final, losses = jitted(*arguments, iterations=iterations)
+            final, losses = np.asarray(final), np.asarray(losses, dtype=np.float64)
             seconds = time.perf_counter() - started
-        trajectory = finish_trajectory(thetas[-1], losses, seconds)
+        trajectory = finish_trajectory(final, losses, seconds)
         if trajectory.diverged_at is not None:  # stop where the step-by-step engines stop
-            k = trajectory.diverged_at
-            trajectory.theta = thetas[k].astype(np.float64)
-            trajectory.losses = trajectory.losses[: k + 1]
+            trajectory.losses = trajectory.losses[: trajectory.diverged_at + 1]
         return trajectory
+

@@ -1,9 +1,12 @@
-"""`loop`: the hand-derived formulas as the reference example's per-point loop.
+"""`loop`: the hand-derived MSE formulas as the reference example's per-point loop.
 
 It accumulates the gradient one point at a time, in file order, with the same expressions in the
 same order as the reference, so it reproduces the published figures bit for bit. It is the
 reference for descent comparisons. In float64 it runs on Python floats (which are IEEE doubles);
-in float32 on numpy float32 scalars.
+in float32 on numpy float32 scalars. Past CHUNK_ROWS points the running totals restart for each
+chunk and the chunks' totals are added (the reference's data has 100 points, one chunk): like
+every other engine, no running total adds more than CHUNK_ROWS numbers. It computes the MSE
+of the linear model only: for other models it is skipped, with that reason.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from verifiers.data import Dataset
 from verifiers.engines.base import (
     Engine,
     Evaluation,
@@ -22,8 +24,8 @@ from verifiers.engines.base import (
     Trajectory,
     diverged,
     finish_trajectory,
-    row_chunks,
 )
+from verifiers.models.base import Model
 
 # Speed of the per-point loop, in points per second for one evaluation (a gradient pass and a
 # loss pass) with one feature; with d > 1 features a point costs about 1.4·d times as much.
@@ -35,26 +37,34 @@ POINTS_PER_SECOND = 700_000
 class LoopEngine(Engine):
     name = "loop"
     summary = "the hand formulas accumulated point by point, exactly as the reference example"
+    gradient_rank = 40
+    hessian_rank = 50
+    descent_rank = 0  # the reference example's own arithmetic
 
-    def __init__(self, data: Dataset, device: str = "auto") -> None:
-        super().__init__(data, device)
-        self._chunks = row_chunks(data.rows)
-        self._n = float(data.rows)
-        self._one_feature = data.features == 1
+    def __init__(self, model: Model, device: str = "auto") -> None:
+        super().__init__(model, device)
+        self._n = float(self.data.rows)
+        self._one_feature = self.data.features == 1
 
-    def _points(self) -> Iterator[tuple[float | list, float]]:
-        """(x_i, y_i) in file order, converted a chunk at a time to keep memory small.
+    @classmethod
+    def unsupported(cls, model: Model) -> str | None:
+        if model.name != "mse":
+            return f"it is the reference example's per-point MSE loop, not the {model.name} loss"
+        return None
+
+    def _chunks(self) -> Iterator[Iterator[tuple[float | list, float]]]:
+        """The points (x_i, y_i) in file order, a chunk at a time (converted per chunk).
 
         x_i is a number for one feature, else a list. Python floats are IEEE doubles; float32
         needs numpy's float32 scalars to stay float32.
         """
         X, y = self.data.X, self.data.y
         features = X[:, 0] if self._one_feature else X
-        for rows in self._chunks:
+        for rows in self.model.chunks:
             if self.dtype == np.float64:
-                yield from zip(features[rows].tolist(), y[rows].tolist(), strict=True)
+                yield zip(features[rows].tolist(), y[rows].tolist(), strict=True)
             else:
-                yield from zip(list(features[rows]), list(y[rows]), strict=True)
+                yield zip(list(features[rows]), list(y[rows]), strict=True)
 
     def seconds_per_evaluation(self) -> float:
         """The expected time of one gradient and one loss pass over the data."""
@@ -76,32 +86,40 @@ class LoopEngine(Engine):
 
     def _gradient(self, b: float, w: list[float]) -> tuple[float, list[float]]:
         n = self._n
-        b_grad = self._zero()
-        if self._one_feature:  # the reference's own lines, with m renamed w
-            m = w[0]
-            m_grad = b_grad
-            for x, y in self._points():
-                b_grad += -(2 / n) * (y - ((m * x) + b))
-                m_grad += -(2 / n) * x * (y - ((m * x) + b))
-            return b_grad, [m_grad]
-        w_grad = [b_grad] * len(w)
-        for x, y in self._points():
-            prediction = _dot(w, x) + b
-            b_grad += -(2 / n) * (y - prediction)
-            for j in range(len(w)):
-                w_grad[j] += -(2 / n) * x[j] * (y - prediction)
-        return b_grad, w_grad
+        b_total, w_total = self._zero(), [self._zero()] * len(w)
+        for points in self._chunks():
+            b_grad = self._zero()
+            if self._one_feature:  # the reference's own lines, with m renamed w
+                m = w[0]
+                m_grad = b_grad
+                for x, y in points:
+                    b_grad += -(2 / n) * (y - ((m * x) + b))
+                    m_grad += -(2 / n) * x * (y - ((m * x) + b))
+                w_grad = [m_grad]
+            else:
+                w_grad = [b_grad] * len(w)
+                for x, y in points:
+                    prediction = _dot(w, x) + b
+                    b_grad += -(2 / n) * (y - prediction)
+                    for j in range(len(w)):
+                        w_grad[j] += -(2 / n) * x[j] * (y - prediction)
+            b_total += b_grad
+            w_total = [t + g for t, g in zip(w_total, w_grad, strict=True)]
+        return b_total, w_total
 
     def _error(self, b: float, w: list[float]) -> float:
         total = self._zero()
         try:
-            if self._one_feature:
-                m = w[0]
-                for x, y in self._points():
-                    total += (y - (m * x + b)) ** 2
-            else:
-                for x, y in self._points():
-                    total += (y - (_dot(w, x) + b)) ** 2
+            for points in self._chunks():
+                chunk = self._zero()
+                if self._one_feature:
+                    m = w[0]
+                    for x, y in points:
+                        chunk += (y - (m * x + b)) ** 2
+                else:
+                    for x, y in points:
+                        chunk += (y - (_dot(w, x) + b)) ** 2
+                total += chunk
         except OverflowError:  # Python's float ** raises where numpy's gives inf
             return math.inf
         return total / self._n

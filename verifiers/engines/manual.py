@@ -1,65 +1,156 @@
-"""`manual`: the hand-derived formulas, vectorised with numpy; the reference for gradients.
+"""`manual`: the hand-derived formulas, vectorised with numpy; or yours, the formula under test.
 
-By default it uses :func:`verifiers.formulas.gradient`. A user's own formula, a function
-``(b, w, X, y) -> (dL/db, dL/dw)``, can replace it (``--manual file.py:function``): it then is
-the thing under test.
+By default it runs the model's own hand formulas (:meth:`verifiers.models.base.Model.hand_gradient`).
+A user's formula replaces them (``--manual file.py:function``) and then is the thing under test:
+
+- for the (b, w) models, ``gradient(b, w, X, y) -> (dL/db, dL/dw)`` with b a float, w of shape
+  (d,), X of shape (N, d) and y of shape (N,);
+- for models with matrix parameters, ``gradient(params, X, y) -> dict`` mapping each parameter's
+  name to its gradient, shaped like the parameter.
+
+The formula may compute with numpy, torch or jax: whatever it returns is turned into numpy
+(tensors are detached, jax runs with 64-bit floats when the check is float64). It gets private,
+read-only copies of the data, so it cannot change what the other engines see; a formula that
+makes them writeable is stopped with an error saying so.
 """
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from verifiers import formulas
-from verifiers.data import Dataset
 from verifiers.engines.base import Engine, Evaluation
+from verifiers.models.base import Model
 
-GradientFormula = Callable[[float, np.ndarray, np.ndarray, np.ndarray], tuple[float, np.ndarray]]
+__all__ = ["FormulaError", "GradientFormula", "ManualEngine", "to_numpy"]
+
+GradientFormula = Callable[..., Any]
 
 
 class FormulaError(ValueError):
-    """A user's gradient formula raised or returned something other than (float, (d,) array)."""
+    """A user's formula raised, or returned something that is not a gradient (exit status 2)."""
+
+
+def to_numpy(value: Any) -> np.ndarray:
+    """A numpy array from a numpy, torch or jax array, or a Python number or list."""
+    detach = getattr(value, "detach", None)
+    if callable(detach) and hasattr(value, "cpu"):  # a torch tensor, maybe requiring grad
+        value = detach().cpu()
+        return np.asarray(value.numpy())
+    return np.asarray(value)
+
+
+def _x64_for_jax(enabled: bool) -> contextlib.AbstractContextManager:
+    """jax's 64-bit mode around a user's call, when the formula may use jax (already imported)."""
+    if "jax" not in sys.modules or not enabled:
+        return contextlib.nullcontext()
+    from verifiers.engines.jax import x64
+
+    return x64(True)
 
 
 class ManualEngine(Engine):
     name = "manual"
     summary = "the hand formulas (or yours, with --manual) vectorised with numpy"
+    gradient_rank = 90  # the formula under test is trusted last
+    hessian_rank = 0  # the built-in closed form is exact
+    descent_rank = 90
 
     def __init__(
         self,
-        data: Dataset,
+        model: Model,
         device: str = "auto",
         formula: GradientFormula | None = None,
         formula_name: str | None = None,
     ) -> None:
-        super().__init__(data, device)
-        self.formula = formula or formulas.gradient
+        super().__init__(model, device)
+        self.formula = formula
         self.formula_name = formula_name or "the built-in hand formula"
-        # Read-only views: a formula under test must not be able to change the data.
-        self._X, self._y = data.X.view(), data.y.view()
-        self._X.flags.writeable = self._y.flags.writeable = False
+        self.under_test = formula is not None
+        # dtypes the formula returned (a float32 result in a float64 check is worth saying)
+        self.result_dtypes: set[str] = set()
+        if formula is not None:
+            self._X = _private_read_only(model.data.X)
+            self._y = _private_read_only(model.data.y)
+
+    @classmethod
+    def unsupported(cls, model: Model) -> str | None:
+        if not model.has_hand_gradient:
+            return "there is no built-in hand formula for this loss: give yours with --manual"
+        return None
 
     def evaluate(self, theta: np.ndarray) -> Evaluation:
-        X, y = self.data.X, self.data.y
         theta = np.asarray(theta, dtype=self.dtype)
-        b, w = theta[0], theta[1:].copy()
-        loss = formulas.loss(b, w, X, y)
-        return Evaluation(float(loss), self._gradient(b, w))
+        loss = self.model.hand_loss(theta)
+        params = self.model.unflatten(theta.copy())
+        if self.formula is None:
+            gradient = self.model.flatten(self.model.hand_gradient(params))
+        else:
+            gradient = self._user_gradient(params)
+        return Evaluation(float(loss), gradient)
 
-    def _gradient(self, b: np.floating, w: np.ndarray) -> np.ndarray:
+    def hessian(self, theta: np.ndarray) -> np.ndarray | None:
+        H = self.model.hand_hessian(np.asarray(theta, dtype=self.dtype))
+        return None if H is None else np.asarray(H, dtype=np.float64)
+
+    # ---- the user's formula -------------------------------------------------------------------
+    def _user_gradient(self, params: dict[str, np.ndarray]) -> np.ndarray:
+        linear = self.model.linear
+        try:
+            with _x64_for_jax(self.dtype == np.float64), np.errstate(all="ignore"):
+                if linear:
+                    result = self.formula(float(params["b"]), params["w"], self._X, self._y)
+                else:
+                    result = self.formula(dict(params), self._X, self._y)
+        except (Exception, SystemExit) as error:
+            raise FormulaError(
+                f"{self.formula_name}: the function raised {_name(error)}: {error}"
+            ) from None
+        finally:
+            self._check_data_untouched()
+        return self._flat(result) if linear else self._flat_named(result)
+
+    def _check_data_untouched(self) -> None:
+        for array, name in ((self._X, "X"), (self._y, "y")):
+            if array.flags.writeable or (array.base is not None and array.base.flags.writeable):
+                raise FormulaError(
+                    f"{self.formula_name}: the function made its input {name} writeable; a "
+                    "gradient formula must not modify the data it is given (work on a copy)"
+                )
+
+    def _convert(self, value: Any, what: str) -> np.ndarray:
+        try:
+            array = to_numpy(value)
+        except Exception as error:
+            raise FormulaError(
+                f"{self.formula_name}: {what} cannot be read as numbers ({_name(error)}: {error})"
+            ) from None
+        if array.dtype.kind == "c":
+            raise FormulaError(
+                f"{self.formula_name}: {what} has complex numbers; a gradient of a real loss "
+                "is real (look for a square root or log of a negative number)"
+            )
+        if array.dtype.kind not in "fiub" or array.dtype == object:
+            raise FormulaError(
+                f"{self.formula_name}: {what} is {array.dtype} data, not numbers"
+            )
+        if array.dtype.kind == "f":
+            self.result_dtypes.add(str(array.dtype))
+        return array.astype(np.float64)
+
+    def _flat(self, result: Any) -> np.ndarray:
         d = self.data.features
         try:
-            result = self.formula(float(b), w, self._X, self._y)
-        except Exception as error:
-            message = f"{self.formula_name}: the function raised {type(error).__name__}: {error}"
-            raise FormulaError(message) from None
-        try:
             grad_b, grad_w = result
-            grad_b = np.asarray(grad_b, dtype=np.float64)
-            grad_w = np.asarray(grad_w, dtype=np.float64)
         except (TypeError, ValueError):
             grad_b = grad_w = None
+        if grad_b is not None:
+            grad_b = self._convert(grad_b, "dL/db")
+            grad_w = self._convert(grad_w, "dL/dw")
         # With one feature a plain number for dL/dw is accepted too.
         w_shapes = [(d,), ()] if d == 1 else [(d,)]
         if grad_b is None or grad_b.size != 1 or grad_w.shape not in w_shapes:
@@ -69,12 +160,47 @@ class ManualEngine(Engine):
             )
         return np.concatenate([grad_b.reshape(1), grad_w.reshape(d)])
 
-    def hessian(self, theta: np.ndarray) -> np.ndarray:
-        return formulas.hessian(self.data.X)
+    def _flat_named(self, result: Any) -> np.ndarray:
+        expected = {p.name: p.shape for p in self.model.parameters}
+        wanted = ", ".join(f"{n}: {s}" for n, s in expected.items())
+        if not isinstance(result, dict) or set(result) != set(expected):
+            raise FormulaError(
+                f"{self.formula_name}: the function must return a dict of gradients by "
+                f"parameter name ({wanted}); it returned {_describe(result)}"
+            )
+        arrays = {}
+        for name, shape in expected.items():
+            array = self._convert(result[name], f"the gradient of {name}")
+            if array.shape != shape:
+                raise FormulaError(
+                    f"{self.formula_name}: the gradient of {name} has shape {array.shape}, "
+                    f"but {name} has shape {shape}"
+                )
+            arrays[name] = array
+        return self.model.flatten(arrays)
+
+
+def _private_read_only(array: np.ndarray) -> np.ndarray:
+    """A read-only view of a private copy: the caller's array is out of reach."""
+    copy = np.array(array, copy=True)
+    copy.flags.writeable = False
+    view = copy.view()
+    view.flags.writeable = False
+    return view
+
+
+def _name(error: BaseException) -> str:
+    if isinstance(error, SystemExit):
+        return f"SystemExit (it called sys.exit({error.code!r}))"
+    return type(error).__name__
 
 
 def _describe(value: object) -> str:
     if isinstance(value, tuple):
         return "(" + ", ".join(_describe(v) for v in value) + ")"
+    if isinstance(value, dict):
+        return "a dict with keys " + ", ".join(map(repr, value)) if value else "an empty dict"
     shape = getattr(value, "shape", None)
-    return f"{type(value).__name__} of shape {shape}" if shape is not None else type(value).__name__
+    return f"{type(value).__name__} of shape {tuple(shape)}" if shape is not None else (
+        type(value).__name__
+    )

@@ -1,8 +1,10 @@
-"""`minigrad`: the loss built from minigrad operations, its gradient by reverse mode.
+"""`minigrad`: the model's loss run on this project's engine, its gradient by reverse mode.
 
-The data is taken in chunks of CHUNK_ROWS points: the loss of each chunk is
-``((y - (w·x + b))²).sum() / N``, and the loss and gradient are the sums over chunks. With one
-chunk (N ≤ 65,536) that is exactly the reference's ``((y - (w * x + b)) ** 2).mean()``.
+The loss is the model's own, written once against the array API: here ``xp`` is minigrad's
+namespace (:mod:`minigrad.numpy`). Each parameter is a leaf tensor. For losses that are a mean
+over rows the data is taken CHUNK_ROWS rows at a time: the loss of each chunk is
+``row_sum(chunk) / N``, and the loss and gradient are the sums over chunks (with one chunk,
+N ≤ 65,536, that is the plain whole-array loss).
 """
 
 from __future__ import annotations
@@ -10,50 +12,69 @@ from __future__ import annotations
 import numpy as np
 
 from minigrad import Tensor, grad
-from verifiers.data import Dataset
-from verifiers.engines.base import Engine, Evaluation, row_chunks
+from verifiers.engines.base import Engine, Evaluation
+from verifiers.models.base import Model
+
+try:
+    from minigrad import numpy as xp
+except ImportError:  # TEMPORARY until minigrad's namespace lands
+    from types import SimpleNamespace
+
+    xp = SimpleNamespace(sum=lambda x, axis=None: x.sum(axis=axis))
 
 
 class MinigradEngine(Engine):
     name = "minigrad"
-    summary = "this project's reverse-mode engine (minigrad/), loss written from its operations"
+    summary = "this project's reverse-mode engine (minigrad/), the loss run on its namespace"
+    gradient_rank = 10
+    hessian_rank = 10
+    descent_rank = 20
 
-    def __init__(self, data: Dataset, device: str = "auto") -> None:
-        super().__init__(data, device)
-        self.one_feature = data.features == 1
-        # One feature: the reference expression w * x + b, with x a column of its own (a view).
-        features = data.X[:, 0] if self.one_feature else data.X
-        self.chunks = [(Tensor(features[s]), Tensor(data.y[s])) for s in row_chunks(data.rows)]
+    def __init__(self, model: Model, device: str = "auto") -> None:
+        super().__init__(model, device)
+        X, y = model.data.X, model.prepared_targets
+        rows = model.chunks if model.additive else [slice(0, model.data.rows)]
+        self.chunks = [(Tensor(X[r]), Tensor(y[r])) for r in rows]
 
-    def _parameters(self, theta: np.ndarray) -> tuple[Tensor, Tensor]:
-        theta = np.asarray(theta, dtype=self.dtype)
-        b = Tensor(theta[0], requires_grad=True, name="b")
-        w = Tensor(theta[1] if self.one_feature else theta[1:].copy(), requires_grad=True, name="w")
-        return b, w
+    def _leaves(self, theta: np.ndarray) -> dict[str, Tensor]:
+        params = self.model.unflatten(np.asarray(theta, dtype=self.dtype).copy())
+        return {name: Tensor(value, requires_grad=True, name=name) for name, value in params.items()}
 
-    def loss(self, b: Tensor, w: Tensor, x: Tensor, y: Tensor) -> Tensor:
-        """This chunk's share of the mean squared error: ``((y - (w·x + b))²).sum() / N``."""
-        prediction = w * x + b if self.one_feature else x @ w + b
-        return ((y - prediction) ** 2).sum() / self.data.rows
+    def _pieces(self, params: dict[str, Tensor]):
+        """The loss as a sum of pieces, one per chunk (and the penalty), each differentiated
+        on its own so that only one chunk's graph is alive at a time."""
+        model = self.model
+        if not model.additive:
+            yield model.loss(params, *self.chunks[0], xp)
+            return
+        for X, y in self.chunks:
+            yield model.row_sum(params, X, y, xp) / self.data.rows
+        extra = model.penalty(params, xp)
+        if extra is not None:
+            yield extra
 
     def evaluate(self, theta: np.ndarray) -> Evaluation:
-        b, w = self._parameters(theta)
-        total, gradient = 0.0, np.zeros(theta.size)
-        for x, y in self.chunks:
-            loss = self.loss(b, w, x, y)
-            grad_b, grad_w = grad(loss, (b, w))
-            total += loss.item()
-            gradient += np.concatenate([grad_b.data.ravel(), grad_w.data.ravel()])
+        params = self._leaves(theta)
+        leaves = list(params.values())
+        total, gradient = 0.0, np.zeros(self.model.size)
+        for piece in self._pieces(params):
+            total += piece.item()
+            gradient += _flat(grad(piece, leaves))
         return Evaluation(total, gradient)
 
     def hessian(self, theta: np.ndarray) -> np.ndarray:
         """Second derivatives by differentiating the gradient again (``create_graph=True``)."""
-        b, w = self._parameters(theta)
-        H = np.zeros((theta.size, theta.size))
-        for x, y in self.chunks:
-            grad_b, grad_w = grad(self.loss(b, w, x, y), (b, w), create_graph=True)
-            components = [grad_b] + ([grad_w] if self.one_feature else list(grad_w))
+        params = self._leaves(theta)
+        leaves = list(params.values())
+        H = np.zeros((self.model.size, self.model.size))
+        for piece in self._pieces(params):
+            grads = grad(piece, leaves, create_graph=True)
+            components = [g.reshape(-1)[k] for g in grads for k in range(g.size)]
             for i, component in enumerate(components):
-                row_b, row_w = grad(component, (b, w))
-                H[i] += np.concatenate([row_b.data.ravel(), row_w.data.ravel()])
+                if component.requires_grad:  # a component that is constant has no second term
+                    H[i] += _flat(grad(component, leaves))
         return H
+
+
+def _flat(grads: tuple[Tensor, ...]) -> np.ndarray:
+    return np.concatenate([np.asarray(g.data, dtype=np.float64).reshape(-1) for g in grads])

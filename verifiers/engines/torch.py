@@ -1,16 +1,18 @@
 """`torch`: ``torch.autograd`` on CUDA when a GPU is present (``--device auto``), else the CPU.
 
-The descent runs entirely on the device: one transfer in, one out, no synchronisation per step.
+The loss is the model's own, run on torch through array-api-compat's namespace. The descent runs
+entirely on the device: one transfer in, one out, and a synchronisation only every CHECK_EVERY
+steps to look for divergence.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import torch
 
-from verifiers.data import Dataset
 from verifiers.engines.base import (
     DIVERGENCE_FACTOR,
     Engine,
@@ -19,14 +21,16 @@ from verifiers.engines.base import (
     Progress,
     Trajectory,
     finish_trajectory,
-    row_chunks,
 )
+from verifiers.models.base import Model
+
+try:
+    import array_api_compat.torch as xp
+except ImportError:  # pragma: no cover - array-api-compat is a dependency
+    xp = torch
 
 # Divergence is checked (one device synchronisation) every this many steps.
 CHECK_EVERY = 256
-# On the CPU the graph's intermediate arrays are kept to this many rows (memory on large inputs);
-# on a GPU the whole data set is one chunk.
-CPU_CHUNK_ROWS = 1 << 18
 
 
 def select_device(device: str) -> torch.device:
@@ -49,78 +53,97 @@ def describe_device(device: torch.device) -> str:
 class TorchEngine(Engine):
     name = "torch"
     summary = "torch.autograd (CUDA when available, else CPU)"
+    gradient_rank = 20
+    hessian_rank = 20
+    descent_rank = 30
 
-    def __init__(self, data: Dataset, device: str = "auto") -> None:
-        super().__init__(data, device)
+    def __init__(self, model: Model, device: str = "auto") -> None:
+        super().__init__(model, device)
         self.torch_device = select_device(device)
         self.device = describe_device(self.torch_device)
-        self.torch_dtype = torch.float64 if self.dtype == np.float64 else torch.float32
-        X = torch.as_tensor(data.X, device=self.torch_device)  # shares memory on the CPU
-        y = torch.as_tensor(data.y, device=self.torch_device)
-        size = data.rows if self.torch_device.type == "cuda" else CPU_CHUNK_ROWS
-        self.chunks = [(X[rows], y[rows]) for rows in row_chunks(data.rows, size)]
+        X = torch.as_tensor(model.data.X, device=self.torch_device)  # shares memory on the CPU
+        y = torch.as_tensor(model.prepared_targets, device=self.torch_device)
+        # On a GPU the whole data set is one chunk; on the CPU the rows go a chunk at a time.
+        whole = not model.additive or self.torch_device.type == "cuda"
+        rows = [slice(0, model.data.rows)] if whole else model.chunks
+        self.chunks = [(X[r], y[r]) for r in rows]
 
-    def _theta(self, theta: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(theta, dtype=self.dtype), device=self.torch_device)
+    def _tensor(self, values: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(values, dtype=self.dtype), device=self.torch_device)
 
-    def loss(self, theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """A chunk's share of the MSE, ``((y - (X·w + b))²).sum() / N``, with ``θ = (b, w)``."""
-        return ((y - (X @ theta[1:] + theta[0])) ** 2).sum() / self.data.rows
+    def _leaves(self, theta: np.ndarray) -> dict[str, torch.Tensor]:
+        params = self.model.unflatten(np.asarray(theta, dtype=self.dtype).copy())
+        return {n: self._tensor(v).requires_grad_(True) for n, v in params.items()}
 
-    def _loss_and_gradient(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Loss and gradient summed over the chunks, each chunk's graph freed after its pass."""
-        if len(self.chunks) == 1:  # the common case, without the additions
-            loss = self.loss(t, *self.chunks[0])
-            return loss.detach(), torch.autograd.grad(loss, t)[0]
-        loss, gradient = 0, 0
+    def _pieces(self, params: dict[str, torch.Tensor]) -> Iterator[torch.Tensor]:
+        """The loss as a sum of pieces (one per chunk, and the penalty)."""
+        model = self.model
+        if not model.additive:
+            yield model.loss(params, *self.chunks[0], xp)
+            return
         for X, y in self.chunks:
-            chunk_loss = self.loss(t, X, y)
-            (chunk_gradient,) = torch.autograd.grad(chunk_loss, t)
-            loss, gradient = loss + chunk_loss.detach(), gradient + chunk_gradient
-        return loss, gradient
+            yield model.row_sum(params, X, y, xp) / self.data.rows
+        extra = model.penalty(params, xp)
+        if extra is not None:
+            yield extra
+
+    def _loss_and_gradient(
+        self, params: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Loss and gradients summed over the pieces, each piece's graph freed after its pass."""
+        leaves = list(params.values())
+        loss, gradients = None, None
+        for piece in self._pieces(params):
+            parts = torch.autograd.grad(piece, leaves, allow_unused=True)
+            parts = [torch.zeros_like(v) if p is None else p for p, v in zip(parts, leaves)]
+            if loss is None:
+                loss, gradients = piece.detach(), list(parts)
+            else:
+                loss = loss + piece.detach()
+                gradients = [a + b for a, b in zip(gradients, parts, strict=True)]
+        return loss, gradients
 
     def evaluate(self, theta: np.ndarray) -> Evaluation:
-        loss, gradient = self._loss_and_gradient(self._theta(theta).requires_grad_(True))
-        return Evaluation(loss.item(), gradient.cpu().numpy().astype(np.float64))
+        loss, gradients = self._loss_and_gradient(self._leaves(theta))
+        flat = torch.cat([g.reshape(-1) for g in gradients])
+        return Evaluation(loss.item(), flat.cpu().numpy().astype(np.float64))
 
     def hessian(self, theta: np.ndarray) -> np.ndarray:
-        t = self._theta(theta)
-        H = sum(
-            torch.autograd.functional.hessian(lambda p, X=X, y=y: self.loss(p, X, y), t)
-            for X, y in self.chunks
-        )
+        def loss(flat: torch.Tensor) -> torch.Tensor:
+            return sum(self._pieces(self.model.unflatten(flat)))
+
+        H = torch.autograd.functional.hessian(loss, self._tensor(theta))
         return H.cpu().numpy().astype(np.float64)
 
     def descend(
         self, theta: np.ndarray, lr: float, iterations: int, progress: Progress | None = None
     ) -> Trajectory:
         started = time.perf_counter()
-        t = self._theta(theta).clone().requires_grad_(True)
+        params = self._leaves(theta)
         losses: list[torch.Tensor] = []  # stacked every CHECK_EVERY steps: no copy per step
         limit, checked = None, 0
         for k in range(iterations + 1):
-            loss, gradient = self._loss_and_gradient(t)
+            loss, gradients = self._loss_and_gradient(params)
             losses.append(loss)
             if k == iterations:
                 break
-            with torch.no_grad():
-                t -= lr * gradient
             if k % CHECK_EVERY == 0 or k == iterations - 1:
                 recent = torch.stack(losses[checked:])
                 checked = len(losses)
                 limit = DIVERGENCE_FACTOR * abs(losses[0].item()) if limit is None else limit
                 if not bool(torch.isfinite(recent).all()) or bool((recent > limit).any()):
-                    break  # stop soon after divergence; the exact iteration is found below
+                    break  # the exact iteration is found below
                 if progress:
-                    progress(k + 1)
+                    progress(k)
+            with torch.no_grad():
+                for value, gradient in zip(params.values(), gradients, strict=True):
+                    value -= lr * gradient
         history = torch.stack(losses).cpu().numpy()
+        final = torch.cat([v.detach().reshape(-1) for v in params.values()]).cpu().numpy()
         if self.torch_device.type == "cuda":
             torch.cuda.synchronize()
-        seconds = time.perf_counter() - started
-        trajectory = finish_trajectory(t.detach().cpu().numpy(), history, seconds)
-        if trajectory.diverged_at is not None and trajectory.diverged_at < k:
-            # Replay up to the first divergent step: θ where the step-by-step engines stop.
-            replay = self.descend(theta, lr, trajectory.diverged_at)
-            trajectory.theta = replay.theta
-            trajectory.losses = replay.losses
+        trajectory = finish_trajectory(final, history, time.perf_counter() - started)
+        if trajectory.diverged_at is not None and trajectory.diverged_at < trajectory.steps:
+            # Losses were recorded past the divergence: replay to stop exactly where it began.
+            return self.descend(theta, lr, trajectory.diverged_at)
         return trajectory

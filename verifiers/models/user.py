@@ -1,0 +1,150 @@
+"""A loss of the linear model written once by the user, run on every engine (``--loss``).
+
+The user writes ``loss(b, w, X, y, xp) -> scalar`` against the Python array API standard: `xp` is
+the namespace of the engine running it (numpy, torch through array-api-compat, ``jax.numpy``,
+minigrad's), `b` a scalar array, `w` of shape (d,), `X` (N, d) and `y` (N,). For example::
+
+    def huber(b, w, X, y, xp):
+        r = y - (X @ w + b)
+        return xp.mean(xp.where(xp.abs(r) <= 1.0, 0.5 * r**2, xp.abs(r) - 0.5))
+
+The engines differentiate it (minigrad, torch, jax, finite differences); the user's hand
+gradient, given with ``--manual``, is the thing under test. Nothing is known about the loss's
+structure, so it runs on the whole data at once, and the sizes of its summed terms (which set
+the tolerance, see :mod:`verifiers.compare`) are estimated: the data and θ are perturbed at random
+by a relative η, and the change in the loss and gradient, divided by η and multiplied by √(3N),
+bounds Σ|terms| from above (a change of random sign adds up like √Σt², and Σ|t| ≤ √N·√Σt²).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from verifiers.data import Dataset
+from verifiers.models.base import Model, ModelOptions, Optimum, Parameter, Params, Scales
+
+__all__ = ["UserLossError", "UserLossModel"]
+
+# The relative size of the perturbations that estimate the terms' sizes.
+PERTURBATION = 1e-7
+
+
+class UserLossError(ValueError):
+    """The user's loss raised, or returned something that is not one real number."""
+
+
+class UserLossModel(Model):
+    """``y ≈ X·w + b`` with the user's loss (see the module docstring)."""
+
+    name = "loss"
+    summary = "your loss of the linear model, written once for every engine (--loss)"
+    additive = False
+    has_hand_gradient = False
+
+    def __init__(
+        self,
+        data: Dataset,
+        function: Callable[..., Any],
+        label: str,
+        options: ModelOptions | None = None,
+    ) -> None:
+        self.function = function
+        self.label = label
+        self.formula = f"model y ≈ X·w + b, loss L = {label}"
+        super().__init__(data, options)
+
+    def parameter_shapes(self) -> list[Parameter]:
+        return [Parameter("b", ()), Parameter("w", (self.data.features,))]
+
+    def labels(self) -> list[str]:
+        return ["b", "w"] if self.data.features == 1 else [
+            "b", *(f"w[{j}]" for j in range(self.data.features))
+        ]  # fmt: skip
+
+    def row_sum(self, params: Params, X: Any, y: Any, xp: Any) -> Any:
+        raise NotImplementedError("a user's loss is not split by rows")
+
+    def loss(self, params: Params, X: Any, y: Any, xp: Any) -> Any:
+        try:
+            value = self.function(params["b"], params["w"], X, y, xp)
+        except AttributeError as error:
+            missing = getattr(error, "name", None)
+            namespace = getattr(xp, "__name__", type(xp).__name__)
+            if missing:
+                raise UserLossError(
+                    f"{self.label}: the array namespace {namespace} has no function {missing!r}"
+                ) from None
+            raise
+        shape = getattr(value, "shape", ())
+        if tuple(shape) not in ((), (1,)):
+            raise UserLossError(
+                f"{self.label}: the loss must be one number, but it has shape {tuple(shape)}"
+            )
+        return value.reshape(()) if tuple(shape) == (1,) else value
+
+    def hand_loss(self, theta: np.ndarray) -> float:
+        from verifiers.engines.numeric import real_numpy
+
+        params = self.unflatten(np.asarray(theta, dtype=self.data.dtype))
+        with np.errstate(all="ignore"):
+            return float(np.real(self.loss(params, self.data.X, self.data.y, real_numpy())))
+
+    def hand_gradient(self, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        raise NotImplementedError("a user's loss has no built-in hand formula: give --manual")
+
+    def optimum(self) -> Optimum:
+        return Optimum(None, "")
+
+    # ---- tolerance scales, estimated -----------------------------------------------------------
+    def _gradient(self, theta: np.ndarray, X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        """The loss and its central-difference gradient on the given data (float64)."""
+        from verifiers.engines.numeric import real_numpy
+
+        xp = real_numpy()
+        theta = np.asarray(theta, dtype=np.float64)
+
+        def value(t: np.ndarray) -> float:
+            with np.errstate(all="ignore"):
+                return float(np.real(self.loss(self.unflatten(t), X, y, xp)))
+
+        gradient = np.empty(theta.size)
+        for j in range(theta.size):
+            h = 1e-5 * max(1.0, abs(theta[j]))
+            up, down = theta.copy(), theta.copy()
+            up[j] += h
+            down[j] -= h
+            gradient[j] = (value(up) - value(down)) / (up[j] - down[j])
+        return value(theta), gradient
+
+    def scales(self, theta: np.ndarray) -> Scales:
+        cache = self.__dict__.setdefault("_scales", {})
+        key = np.asarray(theta, dtype=np.float64).tobytes()
+        if key in cache:
+            return cache[key]
+        X = self.data.X.astype(np.float64)
+        y = self.data.y.astype(np.float64)
+        loss, gradient = self._gradient(theta, X, y)
+        rng = np.random.default_rng(0)
+        loss_change, gradient_change = 0.0, np.zeros(theta.size)
+        for _ in range(2):
+            moved_X = X * (1 + PERTURBATION * rng.uniform(-1, 1, X.shape))
+            moved_y = y * (1 + PERTURBATION * rng.uniform(-1, 1, y.shape))
+            moved_theta = theta * (1 + PERTURBATION * rng.uniform(-1, 1, theta.shape))
+            moved_loss, moved_gradient = self._gradient(moved_theta, moved_X, moved_y)
+            loss_change = max(loss_change, abs(moved_loss - loss))
+            gradient_change = np.maximum(gradient_change, np.abs(moved_gradient - gradient))
+        bound = np.sqrt(3 * self.data.rows) / PERTURBATION
+        scales = Scales(
+            abs(loss) + bound * loss_change, np.abs(gradient) + bound * gradient_change
+        )
+        cache[key] = scales
+        return scales
+
+    def hessian_scales(self, theta: np.ndarray) -> np.ndarray:
+        """Every entry as large as the largest gradient scale per unit of θ's size."""
+        g = self.scales(theta).gradient
+        size = 1.0 + float(np.abs(theta).max())
+        return np.full((self.size, self.size), float(g.max()) / size)
