@@ -60,7 +60,9 @@ def verify(
     settings = settings or Settings()
     check_settings(settings, ENGINE_NAMES)
     if loss is not None and settings.model != "mse":
-        raise UsageError(f"--loss replaces the model: it cannot be combined with --model {settings.model}")
+        raise UsageError(
+            f"--loss replaces the model: it cannot be combined with --model {settings.model}"
+        )
     if not isinstance(data, Dataset):
         data = load_csv(data, settings.dtype)
     model = build_model(settings, data, loss)
@@ -230,8 +232,9 @@ def _build_engines(report: Report, formula: GradientFormula | None) -> dict[str,
                 raise UsageError(str(error)) from None
             if settings.device == "cuda" and name == "torch":
                 raise UsageError(f"--device cuda is for torch, but {error}") from None
-            entry.status, entry.reason = "skipped", error.reason + (
-                f" (install with: {error.install})" if error.install else ""
+            entry.status, entry.reason = (
+                "skipped",
+                error.reason + (f" (install with: {error.install})" if error.install else ""),
             )
             continue
         entry.setup_seconds = time.perf_counter() - started
@@ -240,7 +243,9 @@ def _build_engines(report: Report, formula: GradientFormula | None) -> dict[str,
         engines[name] = engine
     _bound_engines(report, engines)
     if formula is not None and "manual" not in engines:
-        raise UsageError("the formula under test is run by the manual engine: add manual to --engines")
+        raise UsageError(
+            "the formula under test is run by the manual engine: add manual to --engines"
+        )
     if len(engines) < 2:
         only = ", ".join(engines) or "no engine"
         hint = "numeric" if "numeric" not in engines else "minigrad"
@@ -278,11 +283,11 @@ def _bound_engines(report: Report, engines: dict[str, Engine]) -> None:
                 entry.notes.append(
                     f"checked at the start point only, and its descent capped at "
                     f"{entry.capped_iterations:,} of {iterations:,} iterations (about "
-                    f"{budget:.0f} s at {seconds:.2g} s per step); compared over those only"
+                    f"{budget:.2g} s at {seconds:.2g} s per step); compared over those only"
                 )
             else:
                 entry.capped_iterations = None
-                entry.notes.append(f"checked at the start point only (about {budget:.0f} s)")
+                entry.notes.append(f"checked at the start point only (about {budget:.2g} s)")
         hessian_cost = engine.hessian_evaluations() * seconds
         if hessian_cost > budget:
             entry.notes.append(
@@ -365,7 +370,10 @@ def _stability(report: Report, engines: dict[str, Engine]):
     H = model.hand_hessian(np.asarray(theta, dtype=model.data.dtype))
     if H is None:
         order = sorted(engines, key=lambda n: type(engines[n]).hessian_rank)
-        H = next((report.engines[n].hessian for n in order if report.engines[n].hessian is not None), None)
+        H = next(
+            (report.engines[n].hessian for n in order if report.engines[n].hessian is not None),
+            None,
+        )
     if H is None or not np.isfinite(H).all():
         return None
     where = "at the optimum" if theta is not report.points[0].theta else "at the start"
@@ -373,9 +381,7 @@ def _stability(report: Report, engines: dict[str, Engine]):
     return analyse(H, report.lr, report.points[0].theta, optimum, model.constant_hessian, where)
 
 
-def _descend(
-    report: Report, name: str, engine: Engine, progress: ProgressFactory | None
-) -> None:
+def _descend(report: Report, name: str, engine: Engine, progress: ProgressFactory | None) -> None:
     entry = report.engines[name]
     if entry.status == "error":
         return
@@ -389,14 +395,16 @@ def _descend(
     )
 
 
-# ---- judging --------------------------------------------------------------------------------------
+# ---- judging ------------------------------------------------------------------------------------
 def _judge(report: Report, engines: dict[str, Engine]) -> None:
     _compare_gradients(report, engines)
     _compare_hessians(report, engines)
     _compare_descents(report, engines)
     under_test = report.engines.get("manual")
-    if under_test is not None and under_test.status == "mismatch" and "gradient" in " ".join(
-        under_test.problems
+    if (
+        under_test is not None
+        and under_test.status == "mismatch"
+        and "gradient" in " ".join(under_test.problems)
     ):
         report.diagnosis = _diagnose(report, engines)
     _finish(report)
@@ -425,10 +433,8 @@ def _compare_gradients(report: Report, engines: dict[str, Engine]) -> None:
         scales.append(np.concatenate([[s.loss], s.gradient]))
         labels.append([f"loss at {point.label}"] + [f"dL/d{n} at {point.label}" for n in names])
     noise = {
-        n: [np.concatenate([[0.0], np.broadcast_to(engines[n].gradient_noise(p.theta), (model.size,))])
-            for p in report.points]
-        for n in ran
-    }  # fmt: skip
+        n: [_gradient_noise(engines[n], p.theta, model.size) for p in report.points] for n in ran
+    }
     evaluations = {n: report.engines[n].evaluations for n in ran}
 
     def compare(a: str, b: str) -> Difference:
@@ -461,6 +467,11 @@ def _compare_gradients(report: Report, engines: dict[str, Engine]) -> None:
     for name, difference in consensus.differences.items():
         report.engines[name].vs_consensus = difference
         _flag(report.engines[name], "gradient", consensus.pivot, difference)
+
+
+def _gradient_noise(engine: Engine, theta: np.ndarray, size: int) -> np.ndarray:
+    """The engine's own error scale for the loss (none) and each gradient component."""
+    return np.concatenate([[0.0], np.broadcast_to(engine.gradient_noise(theta), (size,))])
 
 
 def _compare_hessians(report: Report, engines: dict[str, Engine]) -> None:

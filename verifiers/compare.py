@@ -127,7 +127,6 @@ def worst_difference(
         ratio = np.where(
             same, 0.0, np.where(np.isnan(absolute) | (allowed == 0), np.inf, absolute / allowed)
         )
-        relative = np.where(same, 0.0, absolute / np.abs(e))
     ratio = np.nan_to_num(ratio, nan=np.inf)
     worst = int(np.flatnonzero(ratio >= _tie_floor(float(ratio.max())))[0])
     return Difference(labels[worst], float(a[worst]), float(e[worst]), float(allowed[worst]))

@@ -168,7 +168,9 @@ def _float32_only(got: np.ndarray, want: np.ndarray, dtypes: set[str] | None, mo
     scale = np.abs(want)
     with np.errstate(invalid="ignore"):
         close = np.abs(got - want) <= 4 * (float32.atol * scale + float32.rtol * scale)
-    return bool(close.all()) and (bool(dtypes and "float32" in dtypes) or _relative(got, want) > 1e-9)
+    return bool(close.all()) and (
+        bool(dtypes and "float32" in dtypes) or _relative(got, want) > 1e-9
+    )
 
 
 def _small_key(got, want, dtypes, model) -> str:

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from verifiers import formulas
-from verifiers.api import Report
 from verifiers.output import write_atomically
+from verifiers.results import Report
 
 __all__ = ["PlotUnavailable", "save_plot"]
 
@@ -58,8 +57,8 @@ def _sample(rows: int) -> np.ndarray:
 def _draw_losses(axes, report: Report) -> None:
     # Plotted above the least-squares minimum: on a log scale the slow crawl after the first
     # few steps shows as a line instead of a flat plateau.
-    optimum = report.optimum
-    minimum = formulas.loss(optimum[0], optimum[1:], report.data.X, report.data.y)
+    optimum = report.optimum.theta
+    minimum = 0.0 if optimum is None else report.model.hand_loss(optimum)
     styles = ["-", "--", ":", "-.", (0, (5, 1)), (0, (1, 3))]
     for index, entry in enumerate(report.engines.values()):
         if entry.trajectory is None:
@@ -72,7 +71,7 @@ def _draw_losses(axes, report: Report) -> None:
     axes.set_yscale("log")
     axes.set_xlabel("iteration")
     axes.set_ylabel(f"loss - minimum loss ({minimum:.6g})")
-    axes.set_title(f"Gradient descent, lr {report.settings.lr:g} (log scale)")
+    axes.set_title(f"Gradient descent, lr {report.lr:g} (log scale)")
     axes.legend()
 
 
@@ -85,7 +84,7 @@ def _draw_fit(axes, report: Report) -> None:
     axes.scatter(x[shown], y[shown], s=10, color="gray", label=label)
     grid = np.linspace(x.min(), x.max(), 2)
     final = next((e.trajectory.theta for e in report.engines.values() if e.trajectory), None)
-    b_star, w_star = report.optimum[0], report.optimum[1]
+    b_star, w_star = report.optimum.theta[0], report.optimum.theta[1]
     if data.features == 1:
         if final is not None:
             axes.plot(grid, final[1] * grid + final[0], label="after the descent")
@@ -98,7 +97,10 @@ def _draw_fit(axes, report: Report) -> None:
                 grid, final[1] * grid + final[0] + rest @ final[2:], label="after the descent"
             )
         axes.plot(
-            grid, w_star * grid + b_star + rest @ report.optimum[2:], "--", label="least squares"
+            grid,
+            w_star * grid + b_star + rest @ report.optimum.theta[2:],
+            "--",
+            label="least squares",
         )
         axes.set_xlabel("first feature (others at their mean)")
     axes.set_ylabel("y")

@@ -29,9 +29,7 @@ def _nested(array: np.ndarray) -> Any:
     return [_nested(part) for part in array]
 
 
-def _theta(
-    theta: np.ndarray | None, report: Report, params: bool = False
-) -> dict[str, Any] | None:
+def _theta(theta: np.ndarray | None, report: Report, params: bool = False) -> dict[str, Any] | None:
     """θ by parameter name: ``b`` and ``w`` for the (b, w) models; ``params``, a dict of every
     parameter by name, for the other models (and for every model's gradients)."""
     if theta is None:
@@ -217,7 +215,7 @@ def verdict(report: Report) -> str:
 
 
 def _print_tables(report: Report, console: Console) -> None:
-    data, settings = report.data, report.settings
+    data = report.data
     names = report.parameter_names
     console.print(
         f"[bold]{data.path}[/bold]: {data.rows} rows, {data.features} feature(s), {data.dtype}; "
@@ -288,8 +286,7 @@ def _print_descents(report: Report, console: Console, names: list[str]) -> None:
     settings, stability = report.settings, report.stability
     start = ", ".join(f"{n}={v:g}" for n, v in zip(names, report.points[0].theta, strict=True))
     descents = Table(
-        title=f"Gradient descent: lr {report.lr:g}, {settings.iterations} iterations "
-        f"from {start}",
+        title=f"Gradient descent: lr {report.lr:g}, {settings.iterations} iterations from {start}",
         title_justify="left",
     )
     for column in ["engine", *names, "loss", "|θ - θ*|", "seconds", "worst vs consensus"]:

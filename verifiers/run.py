@@ -39,8 +39,10 @@ def reference_csv() -> Path:
 def program_name() -> str:
     """``verify-gradients`` when run as that console script, else ``python -m verifiers.run``."""
     invoked = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
-    return "verify-gradients" if invoked.startswith("verify-gradients") else (
-        "python -m verifiers.run"
+    return (
+        "verify-gradients"
+        if invoked.startswith("verify-gradients")
+        else ("python -m verifiers.run")
     )
 
 
@@ -79,9 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
         flag = meta.get("flag") or f"--{field.name.replace('_', '-')}"
         kwargs = dict(meta.get("argparse", {}))
         default = getattr(defaults, field.name)
-        kwargs.setdefault("type", _PARSERS.get(field.name, type(default) if default is not None else str))
+        kwargs.setdefault(
+            "type", _PARSERS.get(field.name, type(default) if default is not None else str)
+        )
         shown = "" if default is None else f" (default: {default})"
-        parser.add_argument(flag, dest=field.name, default=default, help=meta["help"] + shown, **kwargs)
+        parser.add_argument(
+            flag, dest=field.name, default=default, help=meta["help"] + shown, **kwargs
+        )
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the full report as JSON")
     parser.add_argument(
         "--plot",
@@ -190,7 +196,7 @@ def _check_outputs(args: argparse.Namespace, csv: Path) -> None:
             import matplotlib  # noqa: F401
         except ImportError:
             raise UsageError(
-                f'--plot {args.plot}: plotting needs matplotlib: pip install '
+                f"--plot {args.plot}: plotting needs matplotlib: pip install "
                 '"minigrad-verifiers[plot]"'
             ) from None
 
@@ -203,9 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser()
         raw = list(sys.argv[1:] if argv is None else argv)
         args = parser.parse_args(_join_negative_values(parser, raw))
-        settings = Settings(
-            **{f.name: getattr(args, f.name) for f in dataclasses.fields(Settings)}
-        )
+        settings = Settings(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Settings)})
         check_settings(settings, ENGINE_NAMES)  # before the data is loaded, which may take a while
         csv = args.csv if args.csv is not None else reference_csv()
         _check_outputs(args, csv)

@@ -195,9 +195,12 @@ def check_settings(settings: Settings, engine_names: tuple[str, ...]) -> None:
         raise UsageError(f"--hidden must be between 1 and 10,000, not {settings.hidden}")
     if settings.start is not None and not np.isfinite(np.asarray(settings.start)).all():
         raise UsageError("--start values must be finite")
-    if settings.manual is not None and settings.engines is not None:
-        if "manual" not in settings.engines:
-            raise UsageError(
-                f"--manual {settings.manual} is run by the manual engine, which --engines "
-                "leaves out: add manual to --engines"
-            )
+    if (
+        settings.manual is not None
+        and settings.engines is not None
+        and ("manual" not in settings.engines)
+    ):
+        raise UsageError(
+            f"--manual {settings.manual} is run by the manual engine, which --engines "
+            "leaves out: add manual to --engines"
+        )

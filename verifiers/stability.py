@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-
 __all__ = ["Stability", "analyse", "iterations_to_reach"]
 
 # The distance from the optimum that counts as "there".

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from pathlib import Path
-
 from collections.abc import Callable
+from pathlib import Path
 
 __all__ = ["FormulaLoadError", "load_formula", "load_function"]
 

@@ -54,7 +54,11 @@ def test_json_report(tmp_path):
     assert set(document["engines"]) == {"loop", "manual", "minigrad", "numeric"}
     for name, entry in document["engines"].items():
         assert entry["status"] == "ok", name
-        assert set(entry["gradient"]) == {"loss", "b", "w"}
+        assert set(entry["gradient"]) == {"loss", "b", "w", "params"}
+        assert entry["gradient"]["params"] == {
+            "b": entry["gradient"]["b"],
+            "w": entry["gradient"]["w"],
+        }
         assert {"b", "w", "loss", "seconds"} <= set(entry["descent"])
         assert isinstance(entry["reason"], str)
         assert isinstance(entry["device"], str)
@@ -116,9 +120,9 @@ def test_a_correct_manual_formula_passes(tmp_path):
         (["--lr", "0"], "--lr must be a positive finite number"),
         (["--lr=-1e-4"], "--lr must be a positive finite number"),
         (["--lr", "inf"], "--lr must be a positive finite number"),
-        (["--iterations", "-5"], "--iterations must be 0 or more"),
+        (["--iterations", "-5"], "--iterations must be between 0 and 10,000,000, not -5"),
         (["--engines", "manual,tensorflow"], "unknown engine 'tensorflow'"),
-        (["--start", "1,2,3"], "--start needs 2 values (b,w) for 1 feature(s), got 3"),
+        (["--start", "1,2,3"], "--start needs 2 values (b,w) for 1 feature, got 3"),
         (["--start", "1,x"], "expected comma-separated numbers"),
         (["--manual", "nowhere.py:f"], "nowhere.py does not exist"),
         (["--manual", "verifiers/formulas.py:nothing"], "has no function named 'nothing'"),
@@ -165,7 +169,8 @@ def test_values_whose_squares_overflow_are_refused(tmp_path):
     result = run_cli(str(path), *FAST)
     assert result.returncode == 2
     assert result.stderr == (
-        f"error: {path}: values up to 7e+154 are too large: their squares overflow float64 "
+        f"error: {path}: values up to 7e+154 are too large: the sums of their squares overflow "
+        "float64 "
         "(rescale the data)\n"
     )
 

@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verifiers.models import mse as formulas
 from verifiers.compare import Tolerance, worst_difference
 from verifiers.data import load_csv
 from verifiers.engines import ENGINE_NAMES, EngineUnavailable, engine_class
+from verifiers.models import mse as formulas
 
 from .helpers import ALL_ENGINES, DATA_CSV, PUBLISHED, datasets, has, make_engine
 

@@ -9,10 +9,11 @@ import pytest
 from hypothesis import given, settings
 
 from verifiers import Settings, UsageError, verify
-from verifiers.models import mse as formulas
 from verifiers.data import Dataset, load_csv
 from verifiers.engines.minigrad import MinigradEngine
+from verifiers.models import mse as formulas
 from verifiers.report import to_json
+from verifiers.settings import Limits
 from verifiers.stability import iterations_to_reach
 
 from .helpers import DATA_CSV, NUMPY_ENGINES, PUBLISHED, datasets
@@ -46,9 +47,10 @@ def test_default_run_agrees_and_reproduces_the_figures(full_report):
 def test_optimum_and_stability_facts(full_report, data):
     x, y = data.X[:, 0], data.y
     w_star, b_star = np.polyfit(x, y, 1)
-    np.testing.assert_allclose(full_report.optimum, [b_star, w_star], rtol=1e-10)
-    assert full_report.optimum[0] == pytest.approx(7.991, abs=1e-3)
-    assert full_report.optimum[1] == pytest.approx(1.3224, abs=1e-4)
+    optimum = full_report.optimum.theta
+    np.testing.assert_allclose(optimum, [b_star, w_star], rtol=1e-10)
+    assert optimum[0] == pytest.approx(7.991, abs=1e-3)
+    assert optimum[1] == pytest.approx(1.3224, abs=1e-4)
     # An independent eigenvalue computation of H = 2 [[1, mean x], [mean x, mean x²]].
     H = 2 * np.array([[1, x.mean()], [x.mean(), (x**2).mean()]])
     largest = max(np.linalg.eigvals(H).real)
@@ -73,7 +75,7 @@ def test_json_report_has_the_documented_keys(full_report):
     assert loop["status"] == "ok"
     assert loop["device"] == "cpu"
     assert loop["gradient"]["loss"] == PUBLISHED["start_error"]
-    assert set(loop["gradient"]) == {"loss", "b", "w"}
+    assert set(loop["gradient"]) == {"loss", "b", "w", "params"}
     assert loop["descent"]["b"] == PUBLISHED["b"]  # full precision survives the round trip
     assert loop["descent"]["w"] == [PUBLISHED["w"]]
     assert loop["descent"]["loss"] == PUBLISHED["error"]
@@ -86,7 +88,7 @@ def test_json_report_has_the_documented_keys(full_report):
 
 
 def test_long_loss_histories_are_thinned_in_json(data):
-    report = verify(data, Settings(engines=("manual",), iterations=5000, points=0))
+    report = verify(data, Settings(engines=("manual", "jax"), iterations=5000, points=2))
     history = to_json(report)["engines"]["manual"]["descent"]["loss_history"]
     assert len(history["iteration"]) == 1001
     assert history["iteration"][:3] == [0, 5, 10]
@@ -226,7 +228,7 @@ def test_float32_runs_agree_across_engines():
 @pytest.mark.parametrize("factor", [1.02, 0.98])
 def test_divergence_just_above_the_stable_rate_and_not_just_below(data, factor, full_report):
     lr = full_report.stability.max_stable_lr * factor
-    report = verify(data, Settings(lr=lr, iterations=3000, points=0))
+    report = verify(data, Settings(lr=lr, iterations=3000, points=2))
     steps = {n: e.trajectory.diverged_at for n, e in report.engines.items() if e.trajectory}
     assert len(steps) >= 4
     assert report.ok, report.failures  # every engine diverges at the same iteration, or none does
@@ -250,7 +252,7 @@ def test_an_engine_diverging_at_another_iteration_is_a_disagreement(data, monkey
         return trajectory
 
     monkeypatch.setattr(MinigradEngine, "descend", late)
-    report = verify(data, Settings(engines=("loop", "manual", "minigrad"), lr=1e-3, points=0))
+    report = verify(data, Settings(engines=("loop", "manual", "minigrad"), lr=1e-3, points=2))
     assert report.engines["minigrad"].status == "mismatch"
     assert "diverged" in report.engines["minigrad"].reason
 
@@ -280,29 +282,32 @@ def test_the_reference_rate_needs_millions_of_iterations(full_report):
 # --- notes, caps, settings ----------------------------------------------------------------------
 def test_the_loop_is_capped_on_big_inputs_and_says_so(monkeypatch, data):
     # 100 rows at 700,000 points per second: 0.02 s buys 140 evaluations, not 5 + 1001.
-    monkeypatch.setattr("verifiers.api.LOOP_SECONDS_BUDGET", 0.02)
+    monkeypatch.setattr("verifiers.api.LIMITS", Limits(seconds=0.02))
     report = verify(data, Settings(engines=("loop", "manual"), iterations=1000))
     loop = report.engines["loop"]
-    assert loop.capped_iterations == 138
-    assert loop.trajectory.steps == 138
+    # 0.02 s / (100 / 700,000 s) = 140 evaluations: the start, and a descent of 139 steps
+    assert loop.capped_iterations == 139
+    assert loop.trajectory.steps == 139
     assert loop.evaluations[0] is not None
     assert loop.evaluations[1:] == [None] * 4  # checked at the start only
     assert report.ok, report.failures
     assert any(
-        "loop: checked at the start point only, and its descent capped at 138 of 1000" in note
+        "loop: checked at the start point only, and its descent capped at 139 of 1,000" in note
         for note in report.notes
     )
     document = to_json(report)
     assert [c["point"] for c in document["engines"]["loop"]["checks"]] == ["start"]
-    assert document["engines"]["loop"]["descent"]["capped_iterations"] == 138
+    assert document["engines"]["loop"]["descent"]["capped_iterations"] == 139
 
 
 def test_the_loop_is_skipped_with_a_reason_when_one_gradient_is_too_slow(monkeypatch, data):
-    monkeypatch.setattr("verifiers.api.LOOP_SECONDS_BUDGET", 1e-5)
-    report = verify(data, Settings(engines=("loop", "manual", "numeric"), iterations=10))
+    monkeypatch.setattr("verifiers.api.LIMITS", Limits(seconds=1e-5))
+    report = verify(data, Settings(engines=("loop", "manual", "minigrad"), iterations=10))
     loop = report.engines["loop"]
     assert loop.status == "skipped"
-    assert loop.reason.startswith("one gradient over 100 rows would take about 0.00014 s")
+    assert loop.reason.startswith(
+        "one gradient over 100 rows and 2 parameters would take about 0.00014 s"
+    )
     assert report.ok
     assert any(note.startswith("loop skipped: one gradient over 100 rows") for note in report.notes)
 
@@ -319,10 +324,10 @@ def test_singular_data_is_verified_with_a_note():
     [
         ({"lr": 0.0}, "--lr must be a positive finite number"),
         ({"lr": float("nan")}, "--lr must be a positive finite number"),
-        ({"iterations": -1}, "--iterations must be 0 or more"),
+        ({"iterations": -1}, "--iterations must be between 0 and 10,000,000, not -1"),
         ({"engines": ("manual", "bogus")}, "unknown engine 'bogus'"),
         ({"engines": ()}, "no engines to run"),
-        ({"start": np.zeros(3)}, "--start needs 2 values (b,w) for 1 feature(s), got 3"),
+        ({"start": np.zeros(3)}, "--start needs 2 values (b,w) for 1 feature, got 3"),
         ({"rtol": -1.0}, "--rtol must be a finite number >= 0"),
     ],
 )

@@ -136,7 +136,7 @@ class Engine(ABC):
         """
         return False
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - most engines hold nothing
         """Wait for background work and release what the engine holds (always called)."""
 
     @abstractmethod

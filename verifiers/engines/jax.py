@@ -246,4 +246,3 @@ class JaxEngine(Engine):
         if trajectory.diverged_at is not None:  # stop where the step-by-step engines stop
             trajectory.losses = trajectory.losses[: trajectory.diverged_at + 1]
         return trajectory
-

@@ -1,6 +1,6 @@
 """`manual`: the hand-derived formulas, vectorised with numpy; or yours, the formula under test.
 
-By default it runs the model's own hand formulas (:meth:`verifiers.models.base.Model.hand_gradient`).
+By default it runs the model's own hand formulas (``Model.hand_gradient``).
 A user's formula replaces them (``--manual file.py:function``) and then is the thing under test:
 
 - for the (b, w) models, ``gradient(b, w, X, y) -> (dL/db, dL/dw)`` with b a float, w of shape
@@ -135,9 +135,7 @@ class ManualEngine(Engine):
                 "is real (look for a square root or log of a negative number)"
             )
         if array.dtype.kind not in "fiub" or array.dtype == object:
-            raise FormulaError(
-                f"{self.formula_name}: {what} is {array.dtype} data, not numbers"
-            )
+            raise FormulaError(f"{self.formula_name}: {what} is {array.dtype} data, not numbers")
         if array.dtype.kind == "f":
             self.result_dtypes.add(str(array.dtype))
         return array.astype(np.float64)
@@ -201,6 +199,8 @@ def _describe(value: object) -> str:
     if isinstance(value, dict):
         return "a dict with keys " + ", ".join(map(repr, value)) if value else "an empty dict"
     shape = getattr(value, "shape", None)
-    return f"{type(value).__name__} of shape {tuple(shape)}" if shape is not None else (
-        type(value).__name__
+    return (
+        f"{type(value).__name__} of shape {tuple(shape)}"
+        if shape is not None
+        else (type(value).__name__)
     )

@@ -38,7 +38,9 @@ class MinigradEngine(Engine):
 
     def _leaves(self, theta: np.ndarray) -> dict[str, Tensor]:
         params = self.model.unflatten(np.asarray(theta, dtype=self.dtype).copy())
-        return {name: Tensor(value, requires_grad=True, name=name) for name, value in params.items()}
+        return {
+            name: Tensor(value, requires_grad=True, name=name) for name, value in params.items()
+        }
 
     def _pieces(self, params: dict[str, Tensor]):
         """The loss as a sum of pieces, one per chunk (and the penalty), each differentiated

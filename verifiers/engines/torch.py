@@ -95,7 +95,9 @@ class TorchEngine(Engine):
         loss, gradients = None, None
         for piece in self._pieces(params):
             parts = torch.autograd.grad(piece, leaves, allow_unused=True)
-            parts = [torch.zeros_like(v) if p is None else p for p, v in zip(parts, leaves)]
+            parts = [
+                torch.zeros_like(v) if p is None else p for p, v in zip(parts, leaves, strict=True)
+            ]
             if loss is None:
                 loss, gradients = piece.detach(), list(parts)
             else:

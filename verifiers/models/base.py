@@ -207,7 +207,7 @@ class Model(ABC):
         """The classic mistakes of this model's hand derivation (beyond constant factors)."""
         return []
 
-    def check_data(self) -> None:
+    def check_data(self) -> None:  # noqa: B027 - most models take any data
         """Raise DataError for data this model cannot use (labels out of range...)."""
 
     # ---- helpers ------------------------------------------------------------------------------

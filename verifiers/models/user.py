@@ -99,7 +99,9 @@ class UserLossModel(Model):
         return Optimum(None, "")
 
     # ---- tolerance scales, estimated -----------------------------------------------------------
-    def _gradient(self, theta: np.ndarray, X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    def _gradient(
+        self, theta: np.ndarray, X: np.ndarray, y: np.ndarray
+    ) -> tuple[float, np.ndarray]:
         """The loss and its central-difference gradient on the given data (float64)."""
         from verifiers.engines.numeric import real_numpy
 
@@ -137,9 +139,7 @@ class UserLossModel(Model):
             loss_change = max(loss_change, abs(moved_loss - loss))
             gradient_change = np.maximum(gradient_change, np.abs(moved_gradient - gradient))
         bound = np.sqrt(3 * self.data.rows) / PERTURBATION
-        scales = Scales(
-            abs(loss) + bound * loss_change, np.abs(gradient) + bound * gradient_change
-        )
+        scales = Scales(abs(loss) + bound * loss_change, np.abs(gradient) + bound * gradient_change)
         cache[key] = scales
         return scales
 
