@@ -289,7 +289,7 @@ def _bound_engines(report: Report, engines: dict[str, Engine]) -> None:
                 entry.capped_iterations = None
                 entry.notes.append(f"checked at the start point only (about {budget:.2g} s)")
         hessian_cost = engine.hessian_evaluations() * seconds
-        if hessian_cost > budget:
+        if engine.computes_hessian and hessian_cost > budget:
             entry.notes.append(
                 f"Hessian skipped: about {engine.hessian_evaluations():.3g} evaluations "
                 f"({hessian_cost:.2g} s)"

@@ -24,8 +24,11 @@ from verifiers.models.base import Model
 __all__ = ["Diagnosis", "diagnose"]
 
 # How much looser than the gradient check a catalogue match may be: a wrong formula written
-# differently from ours rounds differently, and factors like N magnify the rounding.
+# differently from ours rounds differently, and factors like N magnify the rounding. A match is
+# never looser than _LOOSEST (per unit of Σ|terms|), or in float32 on large data any small
+# error would match some slip.
 _SLACK = 1e3
+_LOOSEST = 1e-5
 
 
 @dataclass
@@ -76,7 +79,9 @@ def diagnose(
     scales = np.array([model.scales(t).gradient for t in thetas])
 
     def allowed(candidate: np.ndarray, scale: np.ndarray, slack: float) -> np.ndarray:
-        return slack * (tolerance.atol * scale + tolerance.rtol * np.abs(candidate))
+        atol = min(slack * tolerance.atol, max(tolerance.atol, _LOOSEST))
+        rtol = min(slack * tolerance.rtol, max(tolerance.rtol, _LOOSEST))
+        return atol * scale + rtol * np.abs(candidate)
 
     def matches(values: np.ndarray, candidate: np.ndarray, scale: np.ndarray) -> bool:
         with np.errstate(invalid="ignore"):
@@ -120,16 +125,15 @@ def diagnose(
             ((k, t) for k, t, v, s in candidates if matches(got[:, j], v, s)),
             None,
         )
-        if found is None and matches(got[:, j], want[:, j], scales[:, j]):
-            found = ("small", _small(got[:, j], want[:, j], result_dtypes, model))
+        if found is None:
+            found = _small(got[:, j], want[:, j], scales[:, j], result_dtypes, model)
         findings[names[j]] = found or ("none", "no simple pattern")
 
     parameters = {name: f"dL/d{name}: {text}" for name, (_, text) in findings.items()}
     keys = {key for key, _ in findings.values()}
-    if keys == {"small"}:
-        text = _small(got[:, wrong], want[:, wrong], result_dtypes, model)
-        return Diagnosis(text, _small_key(got[:, wrong], want[:, wrong], result_dtypes, model),
-                         parameters)  # fmt: skip
+    if keys <= {"small", "float32"} and len(keys) == 1:
+        key, text = _small(got[:, wrong], want[:, wrong], scales[:, wrong], result_dtypes, model)
+        return Diagnosis(text, key, parameters)
     if "none" in keys:
         explained = [parameters[p] for p, (key, _) in findings.items() if key != "none"]
         unexplained = [p for p, (key, _) in findings.items() if key == "none"]
@@ -155,44 +159,45 @@ def _join(names: list[str]) -> str:
 
 
 def _relative(got: np.ndarray, want: np.ndarray) -> float:
+    """The largest difference as a share of the largest true value (per derivative)."""
+    largest = np.max(np.abs(want), axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        relative = np.abs(got - want) / np.maximum(np.abs(want), np.finfo(np.float64).tiny)
-    return float(np.nanmax(relative))
+        relative = np.max(np.abs(got - want), axis=0) / largest
+    return float(np.nanmax(np.where(largest > 0, relative, np.inf)))
 
 
-def _float32_only(got: np.ndarray, want: np.ndarray, dtypes: set[str] | None, model: Model) -> bool:
-    """Whether the difference is float32 rounding in a float64 check."""
-    if model.data.dtype != np.float64:
-        return False
-    float32 = Tolerance.for_dtype("float32", model.data.rows)
-    scale = np.abs(want)
-    with np.errstate(invalid="ignore"):
-        close = np.abs(got - want) <= 4 * (float32.atol * scale + float32.rtol * scale)
-    return bool(close.all()) and (
-        bool(dtypes and "float32" in dtypes) or _relative(got, want) > 1e-9
-    )
+def _small(
+    got: np.ndarray,
+    want: np.ndarray,
+    scales: np.ndarray,
+    dtypes: set[str] | None,
+    model: Model,
+) -> tuple[str, str] | None:
+    """(key, sentence) for an error too small to be a classic slip; None if it is not small.
 
-
-def _small_key(got, want, dtypes, model) -> str:
-    return "float32" if _float32_only(got, want, dtypes, model) else "small"
-
-
-def _small(got: np.ndarray, want: np.ndarray, dtypes: set[str] | None, model: Model) -> str:
-    """A sentence for an error too small to be a classic slip."""
+    Float32 rounding in a float64 check is recognised: within float32's tolerance, and either
+    float32 numbers returned or differences too large for float64 arithmetic (over 1e-9).
+    """
     relative = _relative(got, want)
-    if _float32_only(got, want, dtypes, model):
-        where = (
-            "it returns float32 numbers"
-            if dtypes and "float32" in dtypes
-            else "it computes in float32 somewhere (a torch tensor made from a Python float, "
-            "or jax without 64-bit mode)"
+    if model.data.dtype == np.float64:
+        float32 = Tolerance.for_dtype("float32", model.data.rows)
+        within = np.abs(got - want) <= 4 * (float32.atol * scales + float32.rtol * np.abs(want))
+        returned32 = bool(dtypes and "float32" in dtypes)
+        if bool(within.all()) and (returned32 or relative > 1e-9):
+            where = (
+                "it returns float32 numbers"
+                if returned32
+                else "it computes in float32 somewhere (a torch tensor made from a Python float, "
+                "or jax without 64-bit mode)"
+            )
+            return "float32", (
+                f"it agrees only to float32 accuracy (relative error up to {relative:.2g}): "
+                f"{where}; a float64 check needs float64 arithmetic throughout"
+            )
+    if relative < 1e-2:
+        return "small", (
+            f"it is close but not equal: off by up to {relative:.2g} of the largest value, more "
+            "than rounding allows and less than any classic slip (a slightly wrong constant, or "
+            "a term that almost cancels?)"
         )
-        return (
-            f"it agrees only to float32 accuracy (relative error up to {relative:.2g}): {where}; "
-            "a float64 check needs float64 arithmetic throughout"
-        )
-    return (
-        f"it is close but not equal: off by up to {relative:.2g} relative, more than rounding "
-        "allows and less than any classic slip (a slightly wrong constant, or a term that "
-        "almost cancels?)"
-    )
+    return None

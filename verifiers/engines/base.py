@@ -116,6 +116,8 @@ class Engine(ABC):
     descent_rank: ClassVar[int] = 50
     # The engine that runs the formula under test (a user's --manual formula).
     under_test: ClassVar[bool] = False
+    # The engine computes Hessians (the per-point loop does not).
+    computes_hessian: ClassVar[bool] = True
 
     def __init__(self, model: Model, device: str = "auto") -> None:
         self.model = model

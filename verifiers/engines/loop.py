@@ -40,6 +40,7 @@ class LoopEngine(Engine):
     gradient_rank = 40
     hessian_rank = 50
     descent_rank = 0  # the reference example's own arithmetic
+    computes_hessian = False
 
     def __init__(self, model: Model, device: str = "auto") -> None:
         super().__init__(model, device)
