@@ -29,6 +29,7 @@ LAUNCHERS = [
         ({"iterations": -1}, "iterations must be 0 or more"),
         ({"dtype": "int64"}, "dtype must be float64 or float32"),
         ({"model": "svm"}, "unknown model 'svm'"),
+        ({"device": "tpu"}, "device must be auto, cpu or cuda, not 'tpu'"),
         ({"theta0": np.zeros(3)}, "θ0 needs 2 values"),
         ({"fail_rank": 2}, "fail_rank must be a rank, 0 to 1, not 2"),
         ({"fail_mode": "explode"}, "fail_mode must be one of raise, exit, hang"),

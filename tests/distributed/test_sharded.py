@@ -163,7 +163,7 @@ def test_mean_of_means_explained_in_words(runs: Runs) -> None:
         scale=gradient_scale(CASES[0]),
     )
     assert "each row of the 34-row shard by 1/102" in check.explanation
-    assert "each row of the 2 33-row shards by 1/99" in check.explanation
+    assert "each row of the two 33-row shards by 1/99" in check.explanation
     assert "instead of every row by 1/100" in check.explanation
     assert "dL/dw = " in check.explanation
     assert "%" in check.explanation
