@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from verifiers.compare import Tolerance
 from verifiers.data import load_csv
@@ -27,6 +28,11 @@ ITERATIONS = 20
 
 def has(package: str) -> bool:
     return importlib.util.find_spec(package) is not None
+
+
+def needs(package: str) -> pytest.MarkDecorator:
+    """Skip, with the reason, where `package` is not installed."""
+    return pytest.mark.skipif(not has(package), reason=f"{package} is not installed")
 
 
 def labels(features: int) -> list[str]:

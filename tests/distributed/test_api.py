@@ -7,14 +7,14 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from tests.distributed.helpers import DATA_CSV, compare, has
+from tests.distributed.helpers import DATA_CSV, compare, has, needs
 from tests.distributed.helpers import Case as DataCase
 from verifiers.compare import Tolerance, worst_difference
 from verifiers.data import load_csv
 from verifiers.distributed import run_jax, run_torch, shard_rows
 
 LAUNCHERS = [
-    pytest.param(launcher, marks=[] if has(name) else pytest.mark.skip(reason=f"{name} missing"))
+    pytest.param(launcher, marks=needs(name), id=name)
     for name, launcher in (("torch", run_torch), ("jax", run_jax))
 ]
 

@@ -20,8 +20,8 @@ from tests.distributed.helpers import (
     Case,
     compare,
     gradient_scale,
-    has,
     labels,
+    needs,
     processes_mentioning,
 )
 from verifiers.compare import Tolerance, worst_difference
@@ -40,10 +40,7 @@ except ImportError:
     from verifiers.formulas import gradient_scales, loss_scale
 
 LAUNCHERS = {"torch": run_torch, "jax": run_jax}
-ENGINES = [
-    pytest.param(name, marks=[] if has(name) else pytest.mark.skip(reason=f"{name} is missing"))
-    for name in LAUNCHERS
-]
+ENGINES = [pytest.param(name, marks=needs(name)) for name in LAUNCHERS]
 
 
 class Runs:
