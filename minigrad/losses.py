@@ -4,9 +4,44 @@ from __future__ import annotations
 
 from typing import Any
 
-from minigrad.tensor import Tensor, _tensor
+import numpy as np
+
+from minigrad.functional import log_softmax
+from minigrad.tensor import Tensor, _tensor, maximum
+
+__all__ = ["binary_cross_entropy_with_logits", "cross_entropy", "mse_loss"]
 
 
 def mse_loss(prediction: Tensor, target: Any) -> Tensor:
     """Mean squared error ``mean((target - prediction)²)``, the loss of the reference example."""
     return ((_tensor(target, prediction) - prediction) ** 2).mean()
+
+
+def binary_cross_entropy_with_logits(logits: Tensor, targets: Any) -> Tensor:
+    """Mean of ``ln(1 + eᶻ) - y·z`` for logits z and targets y in [0, 1] (as torch's).
+
+    Written as ``max(z, 0) + ln(1 + e^-|z|) - y·z``, which never overflows. At z = 0 the maximum
+    passes half its gradient and |z| none, so the gradient is σ(0) - y, as it should be (relu,
+    whose kink passes 0, would give -y there).
+    """
+    z, y = logits, _tensor(targets, logits)
+    return (maximum(z, 0.0) + (-z.abs()).exp().log1p() - y * z).mean()
+
+
+def cross_entropy(logits: Tensor, labels: Any) -> Tensor:
+    """Mean of ``-ln softmax(logits)[label]`` over the rows: logits (..., C), integer labels (...).
+
+    Labels may be an integer array, or a tensor or float array holding whole numbers.
+    """
+    values = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
+    if values.dtype.kind == "f":
+        if not np.all(values == np.round(values)):
+            raise ValueError("minigrad.cross_entropy: labels must be whole numbers (class indices)")
+        values = values.astype(np.intp)
+    if values.shape != logits.shape[:-1]:
+        raise ValueError(
+            f"minigrad.cross_entropy: labels of shape {values.shape} do not match logits of "
+            f"shape {logits.shape} (expected {logits.shape[:-1]})"
+        )
+    picked = log_softmax(logits, axis=-1)[(*np.indices(values.shape, sparse=True), values)]
+    return -picked.mean()

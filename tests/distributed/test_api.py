@@ -7,14 +7,14 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from tests.distributed.helpers import DATA_CSV, compare, has
+from tests.distributed.helpers import DATA_CSV, compare, has, needs
 from tests.distributed.helpers import Case as DataCase
 from verifiers.compare import Tolerance, worst_difference
 from verifiers.data import load_csv
 from verifiers.distributed import run_jax, run_torch, shard_rows
 
 LAUNCHERS = [
-    pytest.param(launcher, marks=[] if has(name) else pytest.mark.skip(reason=f"{name} missing"))
+    pytest.param(launcher, marks=needs(name), id=name)
     for name, launcher in (("torch", run_torch), ("jax", run_jax))
 ]
 
@@ -29,6 +29,7 @@ LAUNCHERS = [
         ({"iterations": -1}, "iterations must be 0 or more"),
         ({"dtype": "int64"}, "dtype must be float64 or float32"),
         ({"model": "svm"}, "unknown model 'svm'"),
+        ({"device": "tpu"}, "device must be auto, cpu or cuda, not 'tpu'"),
         ({"theta0": np.zeros(3)}, "θ0 needs 2 values"),
         ({"fail_rank": 2}, "fail_rank must be a rank, 0 to 1, not 2"),
         ({"fail_mode": "explode"}, "fail_mode must be one of raise, exit, hang"),

@@ -20,8 +20,8 @@ from tests.distributed.helpers import (
     Case,
     compare,
     gradient_scale,
-    has,
     labels,
+    needs,
     processes_mentioning,
 )
 from verifiers.compare import Tolerance, worst_difference
@@ -40,10 +40,7 @@ except ImportError:
     from verifiers.formulas import gradient_scales, loss_scale
 
 LAUNCHERS = {"torch": run_torch, "jax": run_jax}
-ENGINES = [
-    pytest.param(name, marks=[] if has(name) else pytest.mark.skip(reason=f"{name} is missing"))
-    for name in LAUNCHERS
-]
+ENGINES = [pytest.param(name, marks=needs(name)) for name in LAUNCHERS]
 
 
 class Runs:
@@ -163,7 +160,7 @@ def test_mean_of_means_explained_in_words(runs: Runs) -> None:
         scale=gradient_scale(CASES[0]),
     )
     assert "each row of the 34-row shard by 1/102" in check.explanation
-    assert "each row of the 2 33-row shards by 1/99" in check.explanation
+    assert "each row of the two 33-row shards by 1/99" in check.explanation
     assert "instead of every row by 1/100" in check.explanation
     assert "dL/dw = " in check.explanation
     assert "%" in check.explanation

@@ -51,9 +51,11 @@ def test_shapes_that_cannot_broadcast_name_the_op_and_both_shapes(
 def test_matmul_shape_errors() -> None:
     with pytest.raises(ValueError, match=r"\(3, 4\) @ \(3, 4\)"):
         Tensor(np.ones((3, 4))) @ Tensor(np.ones((3, 4)))
-    with pytest.raises(ValueError, match=r"1-D and 2-D.*\(2, 3, 4\)"):
-        Tensor(np.ones((2, 3, 4))) @ Tensor(np.ones(4))
-    with pytest.raises(ValueError, match=r"\(\) @ \(4,\)"):
+    with pytest.raises(ValueError, match=r"\(2, 3, 4\) @ \(3,\)"):
+        Tensor(np.ones((2, 3, 4))) @ Tensor(np.ones(3))
+    with pytest.raises(ValueError, match=r"\(2, 3, 4\) @ \(3, 4, 5\)"):
+        Tensor(np.ones((2, 3, 4))) @ Tensor(np.ones((3, 4, 5)))  # batch axes 2 and 3 differ
+    with pytest.raises(ValueError, match=r"at least 1-D.*\(\) @ \(4,\)"):
         Tensor(2.0) @ Tensor(np.ones(4))
 
 

@@ -1,12 +1,12 @@
 """Is the sharded result the single-process result? The project's tolerance rules, applied.
 
-Sharded and single-process runs do the same arithmetic in a different order: each worker sums
-its own rows, then the all-reduce adds K partial sums. That is a different bracketing of the same
-sum, whose rounding error is bounded like any other order's, ``O(ε Σ|terms|)``. So no extra
-allowance is needed: the gradient at θ0 is judged with the run's tolerance
-(:meth:`verifiers.compare.Tolerance.for_dtype`: ``rtol = 64ε``, ``atol = 64√N ε × Σ|terms|``),
-and the descent with that tolerance widened by ``√(iterations + 1)``, exactly as the engines
-are judged against each other.
+A sharded run does the same arithmetic as a single process in another order: each worker sums
+its own rows, then the all-reduce adds the K partial sums. That is one more way of bracketing
+the same sum, and no running total is longer than in the single process, so its rounding error
+has the same bound, a multiple of ``ε Σ|terms|``. No extra allowance is needed: the loss and
+gradient at θ0 are judged with the run's tolerance (:meth:`Tolerance.for_dtype
+<verifiers.compare.Tolerance.for_dtype>`, whatever it is at the time), and the descent with that
+tolerance widened by ``√(iterations + 1)``, exactly as the engines are judged against each other.
 """
 
 from __future__ import annotations

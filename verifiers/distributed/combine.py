@@ -20,6 +20,7 @@ numpy only.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from verifiers.compare import Difference, Tolerance, worst_difference
-from verifiers.distributed.shards import ShardPart
+from verifiers.distributed.shards import ShardPart, shard_rows
 from verifiers.engines.base import Evaluation
 
 __all__ = [
@@ -203,12 +204,13 @@ def explain_mean_of_means(
     labels = _labels(names, expected.size)
     if len(set(sizes)) == 1:
         off = _largest_relative(wrong, expected)
+        every = "Both" if k == 2 else f"All {_number(k)}"
         return (
-            f"All {k} shards have {sizes[0]} rows, so the mean of their mean gradients weights "
+            f"{every} shards have {sizes[0]} rows, so the mean of their mean gradients weights "
             f"every row by 1/{n}, exactly as the mean over all rows does: it is right here "
             f"(off by rounding only, {off:.1e} relative). It goes wrong as soon as the shards "
             f"differ in size, as {n + 1} rows over {k} workers would "
-            f"({'/'.join(map(str, _uneven(n + 1, k)))})."
+            f"({'/'.join(map(str, shard_rows(n + 1, k)))})."
         )
     weights = ", ".join(
         f"each row of {_shards(size, count)} by 1/{k * size}"
@@ -218,17 +220,23 @@ def explain_mean_of_means(
         _effect(label, w, e) for label, w, e in zip(labels, wrong, expected, strict=True)
     )
     text = (
-        f"The {k} shards differ in size ({'/'.join(map(str, sizes))} rows), so averaging their "
-        f"mean gradients weights {weights}, instead of every row by 1/{n}: rows in smaller "
-        f"shards count more. Here that gives {effects}. The fix: add up the shards' sums and "
-        f"divide by the total row count, {n}."
+        f"The {_number(k)} shards differ in size ({'/'.join(map(str, sizes))} rows), so "
+        f"averaging their mean gradients weights {weights}, instead of every row by 1/{n}: rows "
+        f"in smaller shards count more. Here that gives {effects}."
     )
     if difference is not None and difference.ok:
         text += (
             " These shards' mean gradients happen to be close, so the error stays within "
             "tolerance on this data; on other data it would not."
         )
-    return text
+    elif difference is not None and math.isfinite(difference.ratio):
+        times = (
+            f"{difference.ratio:,.0f} times"
+            if difference.ratio < 1e6
+            else "more than a million times"
+        )
+        text += f" That is {times} what rounding can explain: a real error, not noise."
+    return text + f" The fix: add up the shards' sums and divide by the total row count, {n}."
 
 
 def _labels(names: list[str] | None, size: int) -> list[str]:
@@ -246,17 +254,20 @@ def _scale(parts: Sequence[ShardPart], scale: np.ndarray | None) -> np.ndarray:
 
 
 def _shards(size: int, count: int) -> str:
-    return f"the {size}-row shard" if count == 1 else f"the {count} {size}-row shards"
+    return f"the {size}-row shard" if count == 1 else f"the {_number(count)} {size}-row shards"
 
 
-def _uneven(rows: int, workers: int) -> list[int]:
-    base, extra = divmod(rows, workers)
-    return [base + (i < extra) for i in range(workers)]
+_NUMBERS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
+
+
+def _number(count: int) -> str:
+    """Small counts in words, as people write them."""
+    return _NUMBERS[count] if count < len(_NUMBERS) else str(count)
 
 
 def _effect(label: str, wrong: float, expected: float) -> str:
     off = abs(wrong - expected)
-    share = f", {off / abs(expected):.2%}" if expected != 0 else ""
+    share = f", {100 * off / abs(expected):.2g}%" if expected != 0 else ""
     return f"{label} = {wrong:.6g} instead of {expected:.6g} (off by {off:.3g}{share})"
 
 

@@ -119,7 +119,7 @@ def run(job: dict, X: np.ndarray, y: np.ndarray) -> dict:
 
     # θ goes in as one copy per device: the gradient with respect to a replicated input would
     # come back already summed over the devices, and the shards' own sums would be lost.
-    per_device = jax.shard_map(block_sums, mesh=mesh, in_specs=P("rows"), out_specs=P("rows"))
+    per_device = _shard_map()(block_sums, mesh=mesh, in_specs=P("rows"), out_specs=P("rows"))
     copies = jax.device_put(jnp.broadcast_to(theta0, (workers, theta0.size)), by_rows)
     arguments = (theta0, Xp, yp, weight)
     evaluate = jax.jit(loss_and_gradient).lower(*arguments).compile()
@@ -145,6 +145,15 @@ def run(job: dict, X: np.ndarray, y: np.ndarray) -> dict:
         "losses": losses[: last + 1].tolist(),
         "seconds": seconds,
     }
+
+
+def _shard_map():
+    """``jax.shard_map`` (jax 0.6 and later), else the experimental one it came from."""
+    if hasattr(jax, "shard_map"):
+        return jax.shard_map
+    from jax.experimental.shard_map import shard_map
+
+    return shard_map
 
 
 def _inject_failure(mode: str | None) -> None:

@@ -15,6 +15,7 @@ processes, wait for them under a timeout, read the result and always clean up (s
 
 from __future__ import annotations
 
+import datetime
 import importlib.util
 import json
 import math
@@ -65,7 +66,7 @@ def run_torch(
     Raises ShardedError when a worker fails, dies or the run takes longer than `timeout`
     seconds; EngineUnavailable when torch or torch.distributed is missing.
     """
-    X, y, theta0, dtype = _check(X, y, theta0, workers, lr, iterations, dtype, model)
+    X, y, theta0, dtype = _check(X, y, theta0, workers, lr, iterations, dtype, model, device)
     _check_failure(fail_rank, fail_mode, workers)
     try:
         import torch.distributed as dist
@@ -81,17 +82,14 @@ def run_torch(
     try:
         backend, where = choose_backend(device, workers)
     except RuntimeError as error:
-        raise ShardedError(_TORCH_BACKEND, f"cannot start: {error}") from None
-    workdir = processes.make_workdir(workdir)
+        raise EngineUnavailable("torch", str(error)) from None
     # The rendezvous store lives here, so its port is known before any worker starts.
     store = dist.TCPStore(
         "127.0.0.1", 0, workers, True, wait_for_workers=False, timeout=_delta(timeout)
     )
     try:
-        with processes.WorkerGroup(_TORCH_BACKEND, workdir) as group:
-            np.save(workdir / "X.npy", X)
-            np.save(workdir / "y.npy", y)
-            progress = processes.Progress(workdir / "progress.npy", workers)
+        with processes.WorkerGroup(_TORCH_BACKEND, processes.make_workdir(workdir)) as group:
+            progress = processes.Progress(group.workdir / "progress.npy", workers)
             job = Job(
                 rows=len(y),
                 workers=workers,
@@ -108,17 +106,18 @@ def run_torch(
                 fail_rank=fail_rank,
                 fail_mode=fail_mode,
             )
-            processes.write_json(workdir / "job.json", job.__dict__)
+            _stage(group.workdir, X, y, job.__dict__)
             env = processes.worker_environment(_local_network(backend))
+            # K processes share the cores: each gets its share of threads (unless told).
             env.setdefault("OMP_NUM_THREADS", str(max((os.cpu_count() or 1) // workers, 1)))
             module = "verifiers.distributed.torch_worker"
             for rank in range(workers):
-                argv = ["-m", module, "--job", str(workdir), "--rank", str(rank)]
+                argv = ["-m", module, "--job", str(group.workdir), "--rank", str(rank)]
                 group.start(rank, argv, env)
             group.wait(timeout, progress)
-            result = _read_result(workdir, _TORCH_BACKEND)
+            result = _read_result(group.workdir, _TORCH_BACKEND)
     finally:
-        del store
+        del store  # stops serving the port
     sizes = shard_rows(len(y), workers)
     return _sharded_result("torch", backend, where, sizes, result, time.perf_counter() - started)
 
@@ -146,16 +145,13 @@ def run_jax(
     backend (a GPU) has that many devices. The same arguments as :func:`run_torch`; a failure
     hook makes the jax process fail (it has no ranks, so `fail_rank` only switches it on).
     """
-    X, y, theta0, dtype = _check(X, y, theta0, workers, lr, iterations, dtype, model)
+    X, y, theta0, dtype = _check(X, y, theta0, workers, lr, iterations, dtype, model, device)
     _check_failure(fail_rank, fail_mode, workers)
     if importlib.util.find_spec("jax") is None:
         raise EngineUnavailable("jax", "the jax package is not installed", "pip install jax jaxlib")
     label = f"jax.sharding ({workers} devices)"
     started = time.perf_counter()
-    workdir = processes.make_workdir(workdir)
-    with processes.WorkerGroup(label, workdir, ranked=False) as group:
-        np.save(workdir / "X.npy", X)
-        np.save(workdir / "y.npy", y)
+    with processes.WorkerGroup(label, processes.make_workdir(workdir), ranked=False) as group:
         job = {
             "workers": workers,
             "dtype": dtype.name,
@@ -167,11 +163,11 @@ def run_jax(
             "parent_pid": os.getpid(),
             "fail_mode": fail_mode if fail_rank is not None else None,
         }
-        processes.write_json(workdir / "job.json", job)
-        argv = ["-m", "verifiers.distributed.jax_worker", str(workdir)]
+        _stage(group.workdir, X, y, job)
+        argv = ["-m", "verifiers.distributed.jax_worker", str(group.workdir)]
         group.start(0, argv, _jax_env(workers, device))
         group.wait(timeout)
-        result = _read_result(workdir, label)
+        result = _read_result(group.workdir, label)
     sizes = shard_rows(len(y), workers)
     seconds = time.perf_counter() - started
     return _sharded_result("jax", result["backend"], result["device"], sizes, result, seconds)
@@ -186,6 +182,7 @@ def _check(
     iterations: int,
     dtype: str | np.dtype | None,
     model: str,
+    device: str,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.dtype]:
     """The arrays in the run's dtype, after checking every argument (ValueError if wrong)."""
     dtype = np.dtype(dtype if dtype is not None else np.asarray(X).dtype)
@@ -207,6 +204,8 @@ def _check(
         raise ValueError(f"iterations must be 0 or more, not {iterations}")
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
+    if device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda, not {device!r}")
     return X, y, theta0, dtype
 
 
@@ -217,10 +216,15 @@ def _check_failure(fail_rank: int | None, fail_mode: str, workers: int) -> None:
         raise ValueError(f"fail_mode must be one of {', '.join(_FAIL_MODES)}, not {fail_mode!r}")
 
 
-def _delta(seconds: float):
-    import datetime
-
+def _delta(seconds: float) -> datetime.timedelta:
     return datetime.timedelta(seconds=seconds)
+
+
+def _stage(workdir: Path, X: np.ndarray, y: np.ndarray, job: dict) -> None:
+    """Write the data (read by the workers, each its own rows, through a memory map) and job."""
+    np.save(workdir / "X.npy", X)
+    np.save(workdir / "y.npy", y)
+    processes.write_json(workdir / "job.json", job)
 
 
 def _local_network(backend: str) -> dict[str, str]:

@@ -151,6 +151,7 @@ class WorkerGroup:
             _signal_group(process, signal.SIGKILL)
         for process in unreaped:
             process.wait()
+        _wait_until_gone([p.pid for p in unreaped])
 
     def close(self) -> None:
         """Stop the workers, close their logs and remove the work directory."""
@@ -221,6 +222,24 @@ def _ranks(ranks: list[int]) -> str:
     if len(ranks) == 1:
         return f"rank {ranks[0]}"
     return "ranks " + ", ".join(map(str, ranks))
+
+
+def _wait_until_gone(groups: list[int]) -> None:
+    """Wait, briefly, until these process groups are empty.
+
+    A process killed with SIGKILL takes a moment to die, and a worker's own children are not
+    ours to reap; without this wait they could still be seen running when the run returns.
+    """
+    if not hasattr(os, "killpg"):  # pragma: no cover - not POSIX
+        return
+    deadline = time.monotonic() + _GRACE_SECONDS
+    for group in groups:
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(group, 0)  # signal 0: only asks whether anyone is left
+            except (ProcessLookupError, PermissionError):
+                break
+            time.sleep(_POLL_SECONDS)
 
 
 def _exit_status(process: subprocess.Popen) -> int | None:

@@ -37,7 +37,7 @@ import torch
 import torch.distributed as dist
 
 from verifiers.distributed import processes
-from verifiers.distributed.shards import shard_bounds
+from verifiers.distributed.shards import shard_bounds, shard_rows
 from verifiers.engines.base import diverged
 
 # ---- the model: one function per model, the loss of every row ----
@@ -148,11 +148,15 @@ class Job:
 
 
 def work(
-    job: Job, rank: int, X: np.ndarray, y: np.ndarray, collectives: Collectives, device: str
+    job: Job, rank: int, X: np.ndarray, y: np.ndarray, collectives: Collectives
 ) -> dict | None:
-    """Loss and gradient at θ0, per-shard sums and the descent; rank 0 returns them."""
+    """Loss and gradient at θ0, per-shard sums and the descent; rank 0 returns them.
+
+    `X` and `y` are this rank's shard of rows.
+    """
     dtype = getattr(torch, job.dtype)
-    where = torch.device(device, _local_rank(rank)) if device == "cuda" else torch.device("cpu")
+    cuda = job.device == "cuda"
+    where = torch.device("cuda", _local_rank(rank)) if cuda else torch.device("cpu")
     X_shard = torch.as_tensor(np.ascontiguousarray(X), dtype=dtype, device=where)
     y_shard = torch.as_tensor(np.ascontiguousarray(y), dtype=dtype, device=where)
     theta = torch.tensor(job.theta0, dtype=dtype, device=where)
@@ -171,7 +175,7 @@ def work(
         if k == job.iterations or diverged(losses[k], losses[0]):
             break
         theta = theta - job.lr * total[1:]
-    if device == "cuda":
+    if cuda:
         torch.cuda.synchronize()
     seconds = time.perf_counter() - started
 
@@ -239,7 +243,7 @@ def run_local(workdir: Path, rank: int) -> None:
         X = np.load(workdir / "X.npy", mmap_mode="r")[rows]
         y = np.load(workdir / "y.npy", mmap_mode="r")[rows]
         progress = processes.Progress(workdir / "progress.npy")
-        result = work(job, rank, X, y, Collectives(rank, progress), job.device)
+        result = work(job, rank, X, y, Collectives(rank, progress))
         if result is not None:
             processes.write_json(workdir / "result.json", result)
         dist.destroy_process_group()
@@ -274,15 +278,14 @@ def run_torchrun(args: argparse.Namespace) -> None:
         device=device,
         timeout=args.timeout,
     )
-    result = work(job, rank, data.X[rows], data.y[rows], Collectives(rank, None), device)
+    result = work(job, rank, data.X[rows], data.y[rows], Collectives(rank, None))
     dist.destroy_process_group()
     if result is None:
         return
-    sizes = [s.stop - s.start for s in shard_bounds(data.rows, workers)]
     summary = {
         "workers": workers,
         "backend": backend,
-        "shard_rows": sizes,
+        "shard_rows": shard_rows(data.rows, workers),
         "loss": result["loss"],
         "gradient": result["gradient"],
         "final_theta": result["theta"],
