@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from verifiers.output import write_atomically
+from verifiers.output import write_output
 from verifiers.results import Report
 
 __all__ = ["PlotUnavailable", "save_plot"]
@@ -23,7 +23,7 @@ class PlotUnavailable(RuntimeError):
     """matplotlib is not installed."""
 
 
-def save_plot(report: Report, path: Path) -> None:
+def save_plot(report: Report, path: Path | str) -> None:
     """Write the two-panel figure for `report` to `path` (PNG)."""
     try:
         import matplotlib
@@ -39,7 +39,7 @@ def save_plot(report: Report, path: Path) -> None:
         _draw_losses(losses, report)
         _draw_fit(fit, report)
         figure.tight_layout()
-        write_atomically(path, lambda temporary: figure.savefig(temporary, format="png"))
+        write_output(path, lambda file: figure.savefig(file, format="png"), option="--plot")
     finally:
         plt.close(figure)
 

@@ -22,7 +22,7 @@ from rich.console import Console
 from verifiers.api import verify
 from verifiers.data import DataError, load_csv
 from verifiers.engines import ENGINE_NAMES
-from verifiers.output import OutputError, check_output_path, write_atomically
+from verifiers.output import OutputError, check_outputs, write_output
 from verifiers.settings import Settings, UsageError, check_settings
 from verifiers.user_formula import FormulaLoadError, load_function
 
@@ -88,10 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument(
             flag, dest=field.name, default=default, help=meta["help"] + shown, **kwargs
         )
-    parser.add_argument("--json", type=Path, metavar="PATH", help="write the full report as JSON")
+    parser.add_argument(
+        "--json",
+        metavar="PATH",
+        help="write the full report as JSON (- for standard output); an existing file is "
+        "replaced whole, keeping its permissions; a device or pipe is written through",
+    )
     parser.add_argument(
         "--plot",
-        type=Path,
         metavar="PATH.png",
         help="draw the fit, the losses and each engine's difference from the consensus "
         "(needs matplotlib)",
@@ -180,17 +184,15 @@ def _source(spec: str | None) -> Path | None:
 
 
 def _check_outputs(args: argparse.Namespace, csv: Path) -> None:
-    """Refuse bad output paths before any work is done."""
-    protected = [p for p in (csv, _source(args.manual), _source(args.loss)) if p is not None]
-    outputs = {option: getattr(args, option[2:]) for option in ("--json", "--plot")}
-    chosen = {o: p for o, p in outputs.items() if p is not None}
-    for option, path in chosen.items():
-        check_output_path(path, option, protected)
-    if len(chosen) == 2:
-        first, second = chosen.values()
-        same = str(first) == str(second) or first.resolve() == second.resolve()
-        if same:
-            raise OutputError(f"--json and --plot both name {first}: give them different paths")
+    """Refuse bad output paths, and plots without matplotlib, before any work is done."""
+    check_outputs(
+        {"--json": args.json, "--plot": args.plot},
+        {
+            "the input data file": csv,
+            "the --manual source": _source(args.manual),
+            "the --loss source": _source(args.loss),
+        },
+    )
     if args.plot is not None:
         try:
             import matplotlib  # noqa: F401
@@ -238,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_report(report, out, quiet=args.quiet)
         if args.json is not None:
             document = json.dumps(to_json(report), indent=2, allow_nan=False) + "\n"
-            write_atomically(args.json, lambda path: path.write_text(document))
+            write_output(args.json, document, option="--json")
         if args.plot is not None:
             from verifiers.plot import save_plot
 

@@ -13,6 +13,7 @@ from .helpers import DATA_CSV, NUMPY_ENGINES
 
 pytest.importorskip("matplotlib", reason="matplotlib is not installed")
 
+from verifiers.output import OutputError
 from verifiers.plot import save_plot
 
 
@@ -33,14 +34,13 @@ def test_png_of_the_expected_size(report, tmp_path):
 def test_a_failure_while_writing_leaves_no_file(report, tmp_path, monkeypatch):
     import matplotlib.figure
 
-    def broken_savefig(self, path, **kwargs):
-        with open(path, "wb") as file:
-            file.write(b"\x89PNG half a file")
+    def broken_savefig(self, file, **kwargs):
+        file.write(b"\x89PNG half a file")
         raise OSError("disk full")
 
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", broken_savefig)
     target = tmp_path / "plot.png"
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OutputError, match="disk full"):
         save_plot(report, target)
     assert list(tmp_path.iterdir()) == []
 
