@@ -178,7 +178,7 @@ def _check_magnitudes(model: Model, points: list[CheckPoint], optimum: Optimum) 
 
     def sizes(theta: np.ndarray) -> np.ndarray:
         with np.errstate(all="ignore"):
-            scales = model.scales(theta)
+            scales = model.scales_at(theta)
         return np.concatenate([[scales.loss], scales.gradient]) * n
 
     reference = optimum.theta if optimum.theta is not None else np.zeros(model.size)
@@ -429,7 +429,7 @@ def _compare_gradients(report: Report, engines: dict[str, Engine]) -> None:
     model = report.model
     scales, labels = [], []
     for point in report.points:
-        s = model.scales(point.theta)
+        s = model.scales_at(point.theta)
         scales.append(np.concatenate([[s.loss], s.gradient]))
         labels.append([f"loss at {point.label}"] + [f"dL/d{n} at {point.label}" for n in names])
     noise = {
@@ -524,7 +524,7 @@ def _compare_descents(report: Report, engines: dict[str, Engine]) -> None:
         steps = min(ta.steps, tb.steps)
         finite = [t for t in (start, tb.theta) if np.isfinite(t).all()]
         with np.errstate(all="ignore"):
-            loss_scale = max(model.scales(t).loss for t in finite)
+            loss_scale = max(model.scales_at(t).loss for t in finite)
         worst = worst_difference(
             ta.losses[: steps + 1], tb.losses[: steps + 1], loss_scale, tolerance,
             [f"loss after {k} step{'s' if k != 1 else ''}" for k in range(steps + 1)],

@@ -76,7 +76,7 @@ def diagnose(
     names = model.labels()
     got = np.array([under_test(t) for t in thetas], dtype=np.float64)
     want = np.array([trusted(t) for t in thetas], dtype=np.float64)
-    scales = np.array([model.scales(t).gradient for t in thetas])
+    scales = np.array([model.scales_at(t).gradient for t in thetas])
 
     def allowed(candidate: np.ndarray, scale: np.ndarray, slack: float) -> np.ndarray:
         atol = min(slack * tolerance.atol, max(tolerance.atol, _LOOSEST))

@@ -125,7 +125,7 @@ def test_a_correct_manual_formula_passes(tmp_path):
         (["--start", "1,2,3"], "--start needs 2 values (b,w) for 1 feature, got 3"),
         (["--start", "1,x"], "expected comma-separated numbers"),
         (["--manual", "nowhere.py:f"], "nowhere.py does not exist"),
-        (["--manual", "verifiers/formulas.py:nothing"], "has no function named 'nothing'"),
+        (["--manual", "verifiers/models/mse.py:nothing"], "has no function named 'nothing'"),
         (["--dtype", "float16"], "invalid choice: 'float16'"),
         (["--bogus"], "unrecognized arguments: --bogus"),
     ],

@@ -100,12 +100,18 @@ class ManualEngine(Engine):
     # ---- the user's formula -------------------------------------------------------------------
     def _user_gradient(self, params: dict[str, np.ndarray]) -> np.ndarray:
         linear = self.model.linear
-        try:
+
+        def call() -> Any:
             with _x64_for_jax(self.dtype == np.float64), np.errstate(all="ignore"):
                 if linear:
-                    result = self.formula(float(params["b"]), params["w"], self._X, self._y)
-                else:
-                    result = self.formula(dict(params), self._X, self._y)
+                    return self.formula(float(params["b"]), params["w"], self._X, self._y)
+                return self.formula(dict(params), self._X, self._y)
+
+        try:
+            had_jax = "jax" in sys.modules
+            result = call()
+            if not had_jax and "jax" in sys.modules:  # it imported jax just now: redo in x64
+                result = call()
         except (Exception, SystemExit) as error:
             raise FormulaError(
                 f"{self.formula_name}: the function raised {_name(error)}: {error}"

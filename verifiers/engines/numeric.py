@@ -166,7 +166,7 @@ class NumericEngine(Engine):
 
     def _noise(self, theta: np.ndarray) -> np.ndarray:
         """Σ|terms|-like size of a central difference's error, per component: L's scale / h."""
-        scale = self.model.scales(np.asarray(theta, dtype=np.float64)).loss
+        scale = self.model.scales_at(np.asarray(theta, dtype=np.float64)).loss
         return np.array([scale / self._step(t) for t in np.asarray(theta, dtype=np.float64)])
 
     def gradient_noise(self, theta: np.ndarray) -> np.ndarray | float:
@@ -190,7 +190,7 @@ class NumericEngine(Engine):
     def hessian_noise(self, theta: np.ndarray) -> np.ndarray:
         """Column j divides gradient errors (of size ~ Σ|terms| of row i) by the step h_j."""
         theta = np.asarray(theta, dtype=np.float64)
-        scales = self.model.scales(theta).gradient + np.asarray(self.gradient_noise(theta))
+        scales = self.model.scales_at(theta).gradient + np.asarray(self.gradient_noise(theta))
         steps = np.array([self._step(t) for t in theta])
         noise = scales[:, None] / steps[None, :]
         return (noise + noise.T) / 2

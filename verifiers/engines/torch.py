@@ -7,6 +7,7 @@ steps to look for divergence.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 
@@ -31,6 +32,19 @@ except ImportError:  # pragma: no cover - array-api-compat is a dependency
 
 # Divergence is checked (one device synchronisation) every this many steps.
 CHECK_EVERY = 256
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """torch on one CPU thread for this engine's calls: its work comes in chunks too small to
+    share, and other engines (jax compiling, or running at the same time) use the other cores.
+    With two threads fighting for a busy core, every small operation waits for the slower one."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def select_device(device: str) -> torch.device:
@@ -106,7 +120,8 @@ class TorchEngine(Engine):
         return loss, gradients
 
     def evaluate(self, theta: np.ndarray) -> Evaluation:
-        loss, gradients = self._loss_and_gradient(self._leaves(theta))
+        with self._threads():
+            loss, gradients = self._loss_and_gradient(self._leaves(theta))
         flat = torch.cat([g.reshape(-1) for g in gradients])
         return Evaluation(loss.item(), flat.cpu().numpy().astype(np.float64))
 
@@ -114,11 +129,21 @@ class TorchEngine(Engine):
         def loss(flat: torch.Tensor) -> torch.Tensor:
             return sum(self._pieces(self.model.unflatten(flat)))
 
-        H = torch.autograd.functional.hessian(loss, self._tensor(theta))
+        with self._threads():
+            H = torch.autograd.functional.hessian(loss, self._tensor(theta))
         return H.cpu().numpy().astype(np.float64)
 
     def descend(
         self, theta: np.ndarray, lr: float, iterations: int, progress: Progress | None = None
+    ) -> Trajectory:
+        with self._threads():
+            return self._descend(theta, lr, iterations, progress)
+
+    def _threads(self) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext() if self.torch_device.type == "cuda" else _one_thread()
+
+    def _descend(
+        self, theta: np.ndarray, lr: float, iterations: int, progress: Progress | None
     ) -> Trajectory:
         started = time.perf_counter()
         params = self._leaves(theta)
@@ -147,5 +172,5 @@ class TorchEngine(Engine):
         trajectory = finish_trajectory(final, history, time.perf_counter() - started)
         if trajectory.diverged_at is not None and trajectory.diverged_at < trajectory.steps:
             # Losses were recorded past the divergence: replay to stop exactly where it began.
-            return self.descend(theta, lr, trajectory.diverged_at)
+            return self._descend(theta, lr, trajectory.diverged_at, None)
         return trajectory

@@ -192,6 +192,17 @@ class Model(ABC):
     def scales(self, theta: np.ndarray) -> Scales:
         """Σ|terms| of the loss and of each gradient component at θ (float64)."""
 
+    def scales_at(self, theta: np.ndarray) -> Scales:
+        """:meth:`scales`, remembered for the last few θ (each costs a pass over the data)."""
+        key = np.asarray(theta, dtype=np.float64).tobytes()
+        cache = self.__dict__.setdefault("_scales_cache", {})
+        if key not in cache:
+            if len(cache) >= 64:
+                cache.pop(next(iter(cache)))
+            with np.errstate(all="ignore"):
+                cache[key] = self.scales(np.asarray(theta, dtype=np.float64))
+        return cache[key]
+
     def hessian_scales(self, theta: np.ndarray) -> np.ndarray:
         """Σ|terms| of each Hessian entry at θ.
 

@@ -122,10 +122,6 @@ class UserLossModel(Model):
         return value(theta), gradient
 
     def scales(self, theta: np.ndarray) -> Scales:
-        cache = self.__dict__.setdefault("_scales", {})
-        key = np.asarray(theta, dtype=np.float64).tobytes()
-        if key in cache:
-            return cache[key]
         X = self.data.X.astype(np.float64)
         y = self.data.y.astype(np.float64)
         loss, gradient = self._gradient(theta, X, y)
@@ -139,12 +135,10 @@ class UserLossModel(Model):
             loss_change = max(loss_change, abs(moved_loss - loss))
             gradient_change = np.maximum(gradient_change, np.abs(moved_gradient - gradient))
         bound = np.sqrt(3 * self.data.rows) / PERTURBATION
-        scales = Scales(abs(loss) + bound * loss_change, np.abs(gradient) + bound * gradient_change)
-        cache[key] = scales
-        return scales
+        return Scales(abs(loss) + bound * loss_change, np.abs(gradient) + bound * gradient_change)
 
     def hessian_scales(self, theta: np.ndarray) -> np.ndarray:
         """Every entry as large as the largest gradient scale per unit of θ's size."""
-        g = self.scales(theta).gradient
+        g = self.scales_at(theta).gradient
         size = 1.0 + float(np.abs(theta).max())
         return np.full((self.size, self.size), float(g.max()) / size)
