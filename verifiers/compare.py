@@ -2,7 +2,7 @@
 
 An element passes when ``|actual - expected| <= atol * scale + rtol * |expected|``. `scale` is the
 size of the terms that were summed to make the value (``Σ|terms|``, see
-:func:`verifiers.formulas.gradient_scales`): rounding error grows with it, not with the result,
+:func:`verifiers.models.mse.gradient_scales`): rounding error grows with it, not with the result,
 which near the optimum is almost zero. The worst element (largest difference as a share of what
 is allowed) is kept with both values so a failure can say exactly where and by how much.
 """

@@ -14,11 +14,7 @@ from verifiers.compare import Tolerance
 from verifiers.data import load_csv
 from verifiers.distributed import ShardedComparison, ShardedResult, compare_with_single
 from verifiers.engines.base import DIVERGENCE_FACTOR, Evaluation, finish_trajectory
-
-try:  # the project's Σ|terms| scales (the model refactor moves them out of formulas.py)
-    from verifiers.models.mse import gradient_scales, loss_scale
-except ImportError:
-    from verifiers.formulas import gradient_scales, loss_scale
+from verifiers.models.mse import gradient_scales, loss_scale
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_CSV = REPO_ROOT / "data" / "data.csv"

@@ -26,11 +26,7 @@ from verifiers.distributed import (
     shard_inputs,
     shard_rows,
 )
-
-try:  # the project's hand formula and Σ|terms| scales (moving out of formulas.py)
-    from verifiers.models.mse import gradient, gradient_scales, loss
-except ImportError:
-    from verifiers.formulas import gradient, gradient_scales, loss
+from verifiers.models.mse import gradient, gradient_scales, loss
 
 
 def parts_of(X: np.ndarray, y: np.ndarray, theta: np.ndarray, workers: int) -> list[ShardPart]:

@@ -33,11 +33,7 @@ from verifiers.distributed import (
     run_torch,
     shard_rows,
 )
-
-try:  # the project's Σ|terms| scales (the model refactor moves them out of formulas.py)
-    from verifiers.models.mse import gradient_scales, loss_scale
-except ImportError:
-    from verifiers.formulas import gradient_scales, loss_scale
+from verifiers.models.mse import gradient_scales, loss_scale
 
 LAUNCHERS = {"torch": run_torch, "jax": run_jax}
 ENGINES = [pytest.param(name, marks=needs(name)) for name in LAUNCHERS]

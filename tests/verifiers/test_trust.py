@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import platform
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -401,9 +402,17 @@ def test_the_reference_csv_ships_with_the_package_and_matches_data():
 
 @pytest.mark.skipif(not has("setuptools"), reason="building a wheel needs setuptools")
 def test_an_installed_wheel_runs_from_anywhere_without_a_csv(tmp_path):
+    # Built from a copy, so that the build leaves nothing in the checkout.
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO_ROOT / name, source / name)
+    for package in ("minigrad", "verifiers"):
+        ignore = shutil.ignore_patterns("__pycache__")
+        shutil.copytree(REPO_ROOT / package, source / package, ignore=ignore)
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(tmp_path / "wheel"), str(REPO_ROOT)],
+         "-w", str(tmp_path / "wheel"), str(source)],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert built.returncode == 0, built.stderr
