@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -177,3 +178,30 @@ def test_nccl_on_gpus() -> None:
     comparison = compare(case, result)
     assert comparison.gradient.ok, comparison.gradient.describe()
     assert comparison.descent.ok, comparison.descent.describe()
+
+
+def listening_addresses(port: int) -> list[str]:
+    """Local addresses (hex, as /proc/net shows them) listening on `port`, IPv4 and IPv6."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as lines:
+            for line in list(lines)[1:]:
+                local, state = line.split()[1], line.split()[3]
+                address, local_port = local.rsplit(":", 1)
+                if state == "0A" and int(local_port, 16) == port:  # 0A: LISTEN
+                    found.append(address)
+    return found
+
+
+@pytest.mark.skipif(not has("torch"), reason="torch is not installed")
+@pytest.mark.skipif(not os.path.exists("/proc/net/tcp"), reason="reads /proc/net/tcp")
+def test_the_rendezvous_store_listens_on_127_0_0_1_only() -> None:
+    import torch.distributed as dist
+
+    from verifiers.distributed.launch import _local_store
+
+    store = _local_store(dist, 2, 10)
+    try:
+        assert listening_addresses(store.port) == ["0100007F"]  # 127.0.0.1, nothing else
+    finally:
+        del store

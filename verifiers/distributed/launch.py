@@ -83,10 +83,7 @@ def run_torch(
         backend, where = choose_backend(device, workers)
     except RuntimeError as error:
         raise EngineUnavailable("torch", str(error)) from None
-    # The rendezvous store lives here, so its port is known before any worker starts.
-    store = dist.TCPStore(
-        "127.0.0.1", 0, workers, True, wait_for_workers=False, timeout=_delta(timeout)
-    )
+    store = _local_store(dist, workers, timeout)
     try:
         with processes.WorkerGroup(_TORCH_BACKEND, processes.make_workdir(workdir)) as group:
             progress = processes.Progress(group.workdir / "progress.npy", workers)
@@ -216,8 +213,28 @@ def _check_failure(fail_rank: int | None, fail_mode: str, workers: int) -> None:
         raise ValueError(f"fail_mode must be one of {', '.join(_FAIL_MODES)}, not {fail_mode!r}")
 
 
-def _delta(seconds: float) -> datetime.timedelta:
-    return datetime.timedelta(seconds=seconds)
+def _local_store(dist, workers: int, timeout: float):
+    """The rendezvous store, served by this process on 127.0.0.1 and a port the system picks.
+
+    It lives here so that its port is known before any worker starts (no port is guessed, so
+    runs at once cannot collide). TCPStore would listen on every interface; it is handed a
+    socket already bound to 127.0.0.1, so that nothing beyond this machine can reach it.
+    """
+    limit = datetime.timedelta(seconds=timeout)
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(128)
+        port = listener.getsockname()[1]
+        store = dist.TCPStore(
+            "127.0.0.1", port, workers, True, timeout=limit, wait_for_workers=False,
+            master_listen_fd=listener.fileno(), use_libuv=True,
+        )  # fmt: skip
+    except Exception:  # a torch without this option: listen on port 0 of every interface
+        listener.close()
+        return dist.TCPStore("127.0.0.1", 0, workers, True, timeout=limit, wait_for_workers=False)
+    listener.detach()  # the store owns the socket now, and closes it
+    return store
 
 
 def _stage(workdir: Path, X: np.ndarray, y: np.ndarray, job: dict) -> None:

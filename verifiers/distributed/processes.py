@@ -29,6 +29,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -86,7 +87,7 @@ class WorkerGroup:
         self.workdir = workdir
         self.ranked = ranked  # whether messages name ranks (one jax process has none)
         self.processes: dict[int, subprocess.Popen] = {}
-        self._logs: list = []
+        self._logs: list[IO[bytes]] = []
 
     def __enter__(self) -> WorkerGroup:
         return self
