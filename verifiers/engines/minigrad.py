@@ -15,12 +15,7 @@ from minigrad import Tensor, grad
 from verifiers.engines.base import Engine, Evaluation
 from verifiers.models.base import Model
 
-try:
-    from minigrad import numpy as xp
-except ImportError:  # TEMPORARY until minigrad's namespace lands
-    from types import SimpleNamespace
-
-    xp = SimpleNamespace(sum=lambda x, axis=None: x.sum(axis=axis))
+from minigrad import numpy as xp
 
 
 class MinigradEngine(Engine):
