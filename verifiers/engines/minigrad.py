@@ -12,10 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from minigrad import Tensor, grad
+from minigrad import numpy as xp
 from verifiers.engines.base import Engine, Evaluation
 from verifiers.models.base import Model
-
-from minigrad import numpy as xp
 
 
 class MinigradEngine(Engine):
