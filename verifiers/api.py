@@ -42,6 +42,7 @@ def verify(
     *,
     formula: GradientFormula | None = None,
     loss: Callable | None = None,
+    combination: Callable | None = None,
     progress: ProgressFactory | None = None,
     warn: Callable[[str], None] | None = None,
 ) -> Report:
@@ -50,6 +51,8 @@ def verify(
     `formula` replaces the model's built-in hand formula in the `manual` engine and becomes the
     thing under test (see :mod:`verifiers.engines.manual`); `loss` replaces the model with a
     user's loss of the linear model, ``loss(b, w, X, y, xp)`` (see :mod:`verifiers.models.user`).
+    `combination` is the user's combination of the shards' results (with ``settings.shards``,
+    see :mod:`verifiers.sharded`).
     `progress(engine, iterations)` may return a callback that receives the iterations done;
     `warn(message)` hears warnings (an unstable learning rate) before the descents start; they
     are in the report's notes too.
@@ -91,7 +94,7 @@ def verify(
     finally:
         for engine in engines.values():
             engine.close()
-    _judge(report, engines)
+    _judge(report, engines, combination)
     return report
 
 
@@ -396,7 +399,7 @@ def _descend(report: Report, name: str, engine: Engine, progress: ProgressFactor
 
 
 # ---- judging ------------------------------------------------------------------------------------
-def _judge(report: Report, engines: dict[str, Engine]) -> None:
+def _judge(report: Report, engines: dict[str, Engine], combination: Callable | None) -> None:
     _compare_gradients(report, engines)
     _compare_hessians(report, engines)
     _compare_descents(report, engines)
@@ -407,6 +410,10 @@ def _judge(report: Report, engines: dict[str, Engine]) -> None:
         and "gradient" in " ".join(under_test.problems)
     ):
         report.diagnosis = _diagnose(report, engines)
+    if report.settings.shards:  # judged against each engine's own single-process run
+        from verifiers.sharded import check_sharded
+
+        check_sharded(report, engines, combination)
     _finish(report)
 
 

@@ -111,7 +111,58 @@ def _engine_json(entry: EngineReport, report: Report) -> dict[str, Any]:
             "loss_history": _history(t.losses),
         }
         result["vs_reference_descent"] = _difference(entry.vs_reference_descent)
+    if entry.sharded is not None:
+        result["sharded"] = _sharded_json(entry, report)
     return result
+
+
+def _sharded_json(entry: EngineReport, report: Report) -> dict[str, Any]:
+    """The data-parallel run of one engine (--shards) and how it compares with one process."""
+    run, comparison = entry.sharded, entry.vs_single_process
+    t = run.descent
+    return {
+        "workers": run.workers,
+        "backend": run.backend,
+        "device": run.device,
+        "shard_rows": run.shard_rows,
+        "seconds": run.seconds,
+        "gradient": {"loss": _number(run.loss), **_theta(run.gradient, report, params=True)},
+        "per_shard": [
+            {
+                "rows": p.rows,
+                "loss_sum": _number(p.loss_sum),
+                **_theta(p.gradient_sum, report, params=True),
+            }
+            for p in run.per_shard
+        ],  # fmt: skip
+        "descent": {
+            **_theta(t.theta, report),
+            "loss": _number(t.losses[-1]),
+            "steps": t.steps,
+            "diverged_at": t.diverged_at,
+            "seconds": t.seconds,
+            "loss_history": _history(t.losses),
+        },
+        "vs_single_process": None
+        if comparison is None
+        else {
+            "gradient": _difference(comparison.gradient),
+            "descent": _difference(comparison.descent),
+            "ok": comparison.ok,
+        },
+    }
+
+
+def _combination_json(check: Any, report: Report) -> dict[str, Any]:
+    return {
+        "name": check.name,
+        "gradient": None if check.gradient is None else _theta(check.gradient, report, True),
+        "expected": _theta(check.expected, report, params=True),
+        "difference": _difference(check.difference),
+        "ok": check.ok,
+        "explanation": check.explanation,
+        "error": check.error,
+    }
 
 
 def to_json(report: Report) -> dict[str, Any]:
@@ -163,6 +214,7 @@ def to_json(report: Report) -> dict[str, Any]:
             "pattern": report.diagnosis.pattern,
             "parameters": report.diagnosis.parameters,
         },
+        "combinations": [_combination_json(c, report) for c in report.combinations],
         "notes": report.notes,
         "failures": report.failures,
     }
@@ -185,6 +237,8 @@ def print_report(report: Report, console: Console, quiet: bool = False) -> None:
         _print_tables(report, console)
     for note in report.notes:
         console.print(note if note.startswith("warning:") else f"note: {note}", highlight=False)
+    for line in _sharding_lines(report):
+        console.print(line, highlight=False)
     if report.diagnosis is not None:
         console.print(f"diagnosis: {report.diagnosis.summary}", highlight=False)
     if report.ok:
@@ -192,6 +246,26 @@ def print_report(report: Report, console: Console, quiet: bool = False) -> None:
     else:
         for failure in report.failures:
             console.print(f"MISMATCH: {failure}", style="bold red", highlight=False)
+
+
+def _sharding_lines(report: Report) -> list[str]:
+    """What the data-parallel runs and the combinations of shards found (--shards)."""
+    lines = []
+    for entry in report.engines.values():
+        run, comparison = entry.sharded, entry.vs_single_process
+        if run is None or comparison is None:
+            continue
+        shards = "/".join(map(str, run.shard_rows))
+        worst = max((comparison.gradient, comparison.descent), key=lambda d: d.ratio)
+        verdict = "agrees with" if comparison.ok else "DISAGREES with"
+        lines.append(
+            f"sharded: {entry.name} over {run.workers} workers ({run.backend}; shards of "
+            f"{shards} rows) {verdict} {entry.name} in one process: worst {worst.relative:.1e} "
+            f"relative ({worst.where})"
+        )
+    for check in report.combinations:
+        lines.append(f"{check.name}: {check.explanation}")
+    return lines
 
 
 def verdict(report: Report) -> str:

@@ -17,6 +17,7 @@ from verifiers.settings import Settings
 
 if TYPE_CHECKING:
     from verifiers.diagnosis import Diagnosis
+    from verifiers.distributed import CombinationCheck, ShardedComparison, ShardedResult
     from verifiers.models.base import Model, Optimum
     from verifiers.stability import Stability
 
@@ -52,7 +53,9 @@ class EngineReport:
     vs_reference_descent: Difference | None = None
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)  # e.g. the sharded run
+    sharded: ShardedResult | None = None  # the data-parallel run (--shards)
+    vs_single_process: ShardedComparison | None = None  # and how it compares
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ran(self) -> bool:
@@ -80,6 +83,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     compared: dict[str, list[str]] = field(default_factory=dict)  # check -> engines compared
+    combinations: list[CombinationCheck] = field(default_factory=list)  # --shards
 
     @property
     def ok(self) -> bool:

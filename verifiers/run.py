@@ -21,6 +21,7 @@ from rich.console import Console
 
 from verifiers.api import verify
 from verifiers.data import DataError, load_csv
+from verifiers.distributed.shards import ShardedError
 from verifiers.engines import ENGINE_NAMES
 from verifiers.output import OutputError, check_outputs, write_output
 from verifiers.settings import Settings, UsageError, check_settings
@@ -127,6 +128,7 @@ _PARSERS: dict[str, Callable] = {
     "engines": _engine_list,
     "start": _float_list,
     "lr": float,
+    "shards": int,
     "rtol": float,
     "atol": float,
 }
@@ -191,6 +193,7 @@ def _check_outputs(args: argparse.Namespace, csv: Path) -> None:
             "the input data file": csv,
             "the --manual source": _source(args.manual),
             "the --loss source": _source(args.loss),
+            "the --combine source": _source(args.combine),
         },
     )
     if args.plot is not None:
@@ -217,6 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _check_outputs(args, csv)
         formula = load_function(args.manual, "--manual") if args.manual else None
         loss = load_function(args.loss, "--loss") if args.loss else None
+        combination = load_function(args.combine, "--combine") if args.combine else None
         data = load_csv(csv, args.dtype)
         show_progress = (
             sys.stderr.isatty()
@@ -230,6 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 settings,
                 formula=formula,
                 loss=loss,
+                combination=combination,
                 progress=factory,
                 warn=lambda message: print(message, file=sys.stderr),
             )
@@ -245,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from verifiers.plot import save_plot
 
             save_plot(report, args.plot)
-    except (DataError, UsageError, FormulaLoadError, OutputError) as error:
+    except (DataError, UsageError, FormulaLoadError, OutputError, ShardedError) as error:
         print(f"error: {error}", file=sys.stderr)  # verbatim: no markup or emoji codes
         return 2
     except KeyboardInterrupt:

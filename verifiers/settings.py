@@ -150,6 +150,26 @@ class Settings:
             "floating-point type of every engine, end to end", choices=("float64", "float32")
         ),
     )
+    shards: int | None = field(
+        default=None,
+        metadata=option(
+            "also compute the loss, gradient and descent data-parallel over K workers "
+            "(torch.distributed with gloo, or NCCL on GPUs; jax sharding over K devices), with "
+            "contiguous shards of rows, and compare them with the single-process results; the "
+            "classic 'mean of per-shard means' is checked too (mse and logistic)",
+            metavar="K",
+        ),
+    )
+    combine: str | None = field(
+        default=None,
+        metadata=option(
+            "with --shards: your own combination of the shards' results, a function "
+            "(shards) -> (dL/db, dL/dw) receiving one dict per shard (rows, loss_sum, "
+            "grad_b_sum, grad_w_sum, loss_mean, grad_b_mean, grad_w_mean), checked against the "
+            "true gradient",
+            metavar="FILE.py:FUNCTION",
+        ),
+    )
     l2: float = field(default=0.1, metadata=option("ridge: the weight λ of the penalty λ·|w|²"))
     hidden: int = field(default=8, metadata=option("mlp: the number of hidden units"))
 
@@ -195,6 +215,10 @@ def check_settings(settings: Settings, engine_names: tuple[str, ...]) -> None:
         raise UsageError(f"--hidden must be between 1 and 10,000, not {settings.hidden}")
     if settings.start is not None and not np.isfinite(np.asarray(settings.start)).all():
         raise UsageError("--start values must be finite")
+    if settings.shards is not None and not 2 <= settings.shards <= 64:
+        raise UsageError(f"--shards must be between 2 and 64 workers, not {settings.shards}")
+    if settings.combine is not None and settings.shards is None:
+        raise UsageError("--combine checks a combination of shards: give --shards K too")
     if (
         settings.manual is not None
         and settings.engines is not None

@@ -169,6 +169,12 @@ class Engine(ABC):
         """Extra Σ|terms|-like scale of this engine's own Hessian error (finite differences)."""
         return 0.0
 
+    def run_sharded(self, theta: np.ndarray, lr: float, iterations: int, workers: int):
+        """The loss, gradient and descent data-parallel over `workers` (``--shards``), as a
+        :class:`verifiers.distributed.ShardedResult`; None for engines without a distributed
+        form (only torch.distributed and jax sharding have one)."""
+        return None
+
     def descend(
         self,
         theta: np.ndarray,

@@ -227,6 +227,17 @@ class JaxEngine(Engine):
             program = self._program("hessian", self._hessian)
             return np.asarray(program(self._theta(theta), self.X, self.y), dtype=np.float64)
 
+    def run_sharded(self, theta: np.ndarray, lr: float, iterations: int, workers: int):
+        """The rows sharded over K jax devices (in a fresh process: jax fixes its device count
+        when it starts)."""
+        from verifiers.distributed import run_jax
+
+        device = "cpu" if self._device.platform == "cpu" else "auto"
+        return run_jax(
+            self.data.X, self.data.y, np.asarray(theta), workers=workers, lr=lr,
+            iterations=iterations, dtype=self.dtype, device=device, model=self.model.name,
+        )  # fmt: skip
+
     def descend(
         self, theta: np.ndarray, lr: float, iterations: int, progress: Progress | None = None
     ) -> Trajectory:

@@ -133,6 +133,16 @@ class TorchEngine(Engine):
             H = torch.autograd.functional.hessian(loss, self._tensor(theta))
         return H.cpu().numpy().astype(np.float64)
 
+    def run_sharded(self, theta: np.ndarray, lr: float, iterations: int, workers: int):
+        """K processes joined by torch.distributed (gloo; NCCL when every worker has a GPU)."""
+        from verifiers.distributed import run_torch
+
+        device = "cpu" if self.torch_device.type == "cpu" else "auto"
+        return run_torch(
+            self.data.X, self.data.y, np.asarray(theta), workers=workers, lr=lr,
+            iterations=iterations, dtype=self.dtype, device=device, model=self.model.name,
+        )  # fmt: skip
+
     def descend(
         self, theta: np.ndarray, lr: float, iterations: int, progress: Progress | None = None
     ) -> Trajectory:

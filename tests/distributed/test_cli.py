@@ -1,0 +1,109 @@
+"""``--shards K`` at the command line: the table, the JSON, combinations, and failing workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.verifiers.helpers import DATA_CSV, REPO_ROOT, has, run_cli
+
+pytestmark = pytest.mark.skipif(
+    not (has("torch") and has("jax")), reason="--shards needs torch and jax installed"
+)
+
+MEAN_OF_MEANS = """
+def combine(shards):
+    k = len(shards)
+    return (sum(s["grad_b_mean"] for s in shards) / k, sum(s["grad_w_mean"] for s in shards) / k)
+"""
+TRUE = """
+def combine(shards):
+    n = sum(s["rows"] for s in shards)
+    return (sum(s["grad_b_sum"] for s in shards) / n, sum(s["grad_w_sum"] for s in shards) / n)
+"""
+
+
+def test_three_uneven_shards_agree_and_mean_of_means_is_explained(tmp_path):
+    target = tmp_path / "report.json"
+    result = run_cli(str(DATA_CSV), "--shards", "3", "--iterations", "50", "--json", str(target),
+                     "--quiet")  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "torch over 3 workers (gloo; shards of 34/33/33 rows) agrees" in result.stdout
+    assert "jax over 3 workers (jax.sharding" in result.stdout
+    assert "weights each row of the 34-row shard by 1/102" in result.stdout
+    document = json.loads(target.read_text())
+    for name in ("torch", "jax"):
+        sharded = document["engines"][name]["sharded"]
+        assert sharded["workers"] == 3
+        assert sharded["shard_rows"] == [34, 33, 33]
+        assert {"loss", "b", "w"} <= set(sharded["gradient"])
+        assert sharded["descent"]["steps"] == 50
+        assert sharded["vs_single_process"]["ok"] is True
+        assert sharded["gradient"]["w"][0] == pytest.approx(-7370.7029735910555, rel=1e-12)
+    assert document["engines"]["torch"]["sharded"]["backend"] == "gloo"
+    mean_of_means = document["combinations"][0]
+    assert mean_of_means["name"] == "mean of per-shard means"
+    assert mean_of_means["ok"] is False  # uneven shards: it is wrong, and said to be
+
+
+def test_a_user_combination_is_checked_like_a_formula(tmp_path):
+    wrong, right = tmp_path / "wrong.py", tmp_path / "right.py"
+    wrong.write_text(MEAN_OF_MEANS)
+    right.write_text(TRUE)
+    common = ["--engines", "manual,torch", "--shards", "3", "--iterations", "5", "--quiet"]
+    result = run_cli(str(DATA_CSV), *common, "--combine", f"{wrong}:combine")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"MISMATCH: --combine {wrong}:combine" in result.stdout
+    assert "it is the mean of the shards' means" in result.stdout
+    result = run_cli(str(DATA_CSV), *common, "--combine", f"{right}:combine")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_even_shards_make_mean_of_means_right(tmp_path):
+    result = run_cli(str(DATA_CSV), "--engines", "manual,jax", "--shards", "2", "--iterations",
+                     "5", "--quiet")  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Both shards have 50 rows" in result.stdout
+
+
+def _workers_alive() -> list[str]:
+    """Command lines of this machine's distributed workers (from the process table)."""
+    alive = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if "verifiers.distributed." in command and "_worker" in command:
+            alive.append(command)
+    return alive
+
+
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs /proc for the process table")
+def test_a_failing_worker_ends_the_run_with_exit_2_and_no_processes_left():
+    before = _workers_alive()
+    code = (
+        "import functools, sys\n"
+        "import verifiers.distributed as d\n"
+        "d.run_torch = functools.partial(d.run_torch, fail_rank=1)\n"  # the tests' failure hook
+        "from verifiers.run import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    import subprocess
+
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(DATA_CSV), "--engines", "manual,torch", "--shards", "3",
+         "--iterations", "5"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=dict(os.environ),
+    )  # fmt: skip
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: torch.distributed rank 1 failed: ValueError")
+    assert _workers_alive() == before
