@@ -153,6 +153,12 @@ def _sharded_json(entry: EngineReport, report: Report) -> dict[str, Any]:
     }
 
 
+def _shard_json(part: Any, report: Report) -> dict[str, Any]:
+    """One shard's sums at the start: its rows, Σ loss and Σ gradient over them."""
+    gradient = _theta(part.gradient_sum, report, params=True)
+    return {"rows": part.rows, "loss_sum": _number(part.loss_sum), **gradient}
+
+
 def _combination_json(check: Any, report: Report) -> dict[str, Any]:
     return {
         "name": check.name,
