@@ -127,14 +127,7 @@ def _sharded_json(entry: EngineReport, report: Report) -> dict[str, Any]:
         "shard_rows": run.shard_rows,
         "seconds": run.seconds,
         "gradient": {"loss": _number(run.loss), **_theta(run.gradient, report, params=True)},
-        "per_shard": [
-            {
-                "rows": p.rows,
-                "loss_sum": _number(p.loss_sum),
-                **_theta(p.gradient_sum, report, params=True),
-            }
-            for p in run.per_shard
-        ],  # fmt: skip
+        "per_shard": [_shard_json(p, report) for p in run.per_shard],
         "descent": {
             **_theta(t.theta, report),
             "loss": _number(t.losses[-1]),
@@ -151,6 +144,12 @@ def _sharded_json(entry: EngineReport, report: Report) -> dict[str, Any]:
             "ok": comparison.ok,
         },
     }
+
+
+def _shard_json(part: Any, report: Report) -> dict[str, Any]:
+    """One shard's sums at the start: its rows, Σ loss and Σ gradient over them."""
+    gradient = _theta(part.gradient_sum, report, params=True)
+    return {"rows": part.rows, "loss_sum": _number(part.loss_sum), **gradient}
 
 
 def _shard_json(part: Any, report: Report) -> dict[str, Any]:
