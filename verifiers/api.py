@@ -27,6 +27,7 @@ from verifiers.diagnosis import Diagnosis, diagnose
 from verifiers.engines import ENGINE_NAMES, Engine, EngineUnavailable, engine_class
 from verifiers.engines.manual import FormulaError, GradientFormula
 from verifiers.models import MODELS, Model, ModelOptions, Optimum
+from verifiers.models.user import UserLossError
 from verifiers.results import CheckPoint, EngineReport, Report
 from verifiers.settings import LIMITS, Settings, UsageError, check_settings
 from verifiers.stability import analyse
@@ -69,7 +70,7 @@ def verify(
     if not isinstance(data, Dataset):
         data = load_csv(data, settings.dtype)
     model = build_model(settings, data, loss)
-    lr = settings.lr if settings.lr is not None else MODELS.get(model.name, (None, 0.1))[1]
+    lr = settings.lr if settings.lr is not None else MODELS.get(model.name, (None, 1e-4))[1]
     _check_work(settings, data)
     start = _start(settings, model)
     optimum = model.optimum()
@@ -320,6 +321,15 @@ def _run(
         )
     for name in order:
         _evaluate(report, name, engines[name], hessians)
+    computed = [n for n in order if report.engines[n].status == "ok"]
+    if len(computed) < 2:
+        skipped = "; ".join(
+            f"{n}: {report.engines[n].reason}" for n in order if report.engines[n].status != "ok"
+        )
+        raise UsageError(
+            f"only {', '.join(computed) or 'no engine'} could compute the gradient, so there is "
+            f"nothing to compare it with ({skipped})"
+        )
     report.stability = _stability(report, engines) if hessians else None
     if report.stability is not None:
         report.notes.extend(report.stability.notes)
@@ -338,6 +348,11 @@ def _guarded(entry: EngineReport, action: Callable[[], object], what: str = "") 
             return action()
     except FormulaError as error:
         raise UsageError(str(error)) from None
+    except UserLossError as error:
+        if error.missing is None:
+            raise  # the user's loss is broken: a usage error for every engine
+        entry.status, entry.reason = "skipped", str(error)
+        return None
     except Exception as error:
         entry.status, entry.reason = "error", f"{what}{type(error).__name__}: {error}"
         return None
@@ -386,7 +401,7 @@ def _stability(report: Report, engines: dict[str, Engine]):
 
 def _descend(report: Report, name: str, engine: Engine, progress: ProgressFactory | None) -> None:
     entry = report.engines[name]
-    if entry.status == "error":
+    if entry.status in ("error", "skipped"):
         return
     iterations = report.settings.iterations
     if entry.capped_iterations is not None:

@@ -13,6 +13,7 @@ import dataclasses
 import importlib.resources
 import json
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -208,6 +209,10 @@ def _check_outputs(args: argparse.Namespace, csv: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    if not sys.warnoptions:
+        # Libraries' warnings (and those of a user's code probed with complex numbers, or traced
+        # by jax) are noise around a verdict; `python -W default -m verifiers.run` shows them.
+        warnings.simplefilter("ignore")
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:

@@ -100,8 +100,8 @@ class Settings:
     lr: float | None = field(
         default=None,
         metadata=option(
-            "learning rate of the descent (default: 0.0001 for mse and ridge, as in the "
-            "reference example; 0.1 for the other models)",
+            "learning rate of the descent (default: 0.0001 for mse, ridge and --loss, as in "
+            "the reference example; 0.1 for logistic, softmax and mlp)",
         ),
     )
     iterations: int = field(default=1000, metadata=option("descent steps"))

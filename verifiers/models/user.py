@@ -25,6 +25,7 @@ import numpy as np
 
 from verifiers.data import Dataset
 from verifiers.models.base import Model, ModelOptions, Optimum, Parameter, Params, Scales
+from verifiers.settings import UsageError
 
 __all__ = ["UserLossError", "UserLossModel"]
 
@@ -32,8 +33,21 @@ __all__ = ["UserLossError", "UserLossModel"]
 PERTURBATION = 1e-7
 
 
-class UserLossError(ValueError):
-    """The user's loss raised, or returned something that is not one real number."""
+class UserLossError(UsageError):
+    """The user's loss raised, or returned something that is not one real number.
+
+    `missing` names a function the engine's namespace does not have: that engine cannot run the
+    loss (it is skipped, saying so) while the others can.
+    """
+
+    def __init__(self, message: str, missing: str | None = None) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
+def _namespace_name(xp: Any) -> str:
+    name = getattr(xp, "__name__", None) or type(xp).__name__
+    return {"_ComplexSafe": "numpy (complex)"}.get(name, name)
 
 
 class UserLossModel(Model):
@@ -68,22 +82,30 @@ class UserLossModel(Model):
         raise NotImplementedError("a user's loss is not split by rows")
 
     def loss(self, params: Params, X: Any, y: Any, xp: Any) -> Any:
+        namespace = _namespace_name(xp)
         try:
             value = self.function(params["b"], params["w"], X, y, xp)
         except AttributeError as error:
             missing = getattr(error, "name", None)
-            namespace = getattr(xp, "__name__", type(xp).__name__)
-            if missing:
+            if missing and getattr(error, "obj", xp) is xp:
                 raise UserLossError(
                     f"{self.label}: the array namespace {namespace} has no function {missing!r}"
+                    " (the loss may use only functions of the array API standard)",
+                    missing=missing,
                 ) from None
-            raise
+            raise UserLossError(self._raised(error, namespace)) from None
+        except Exception as error:
+            raise UserLossError(self._raised(error, namespace)) from None
         shape = getattr(value, "shape", ())
         if tuple(shape) not in ((), (1,)):
             raise UserLossError(
                 f"{self.label}: the loss must be one number, but it has shape {tuple(shape)}"
             )
         return value.reshape(()) if tuple(shape) == (1,) else value
+
+    def _raised(self, error: Exception, namespace: str) -> str:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        return f"{self.label}: the loss raised {type(error).__name__} on {namespace}: {first}"
 
     def hand_loss(self, theta: np.ndarray) -> float:
         from verifiers.engines.numeric import real_numpy
