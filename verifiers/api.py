@@ -24,7 +24,13 @@ from verifiers.compare import Difference, Tolerance, worst_difference
 from verifiers.consensus import find_consensus
 from verifiers.data import DataError, Dataset, load_csv
 from verifiers.diagnosis import Diagnosis, diagnose
-from verifiers.engines import ENGINE_NAMES, Engine, EngineUnavailable, engine_class
+from verifiers.engines import (
+    ENGINE_NAMES,
+    Engine,
+    EngineUnavailable,
+    engine_class,
+    follows_device,
+)
 from verifiers.engines.manual import FormulaError, GradientFormula
 from verifiers.models import MODELS, Model, ModelOptions, Optimum
 from verifiers.models.user import UserLossError
@@ -222,11 +228,12 @@ def _build_engines(report: Report, formula: GradientFormula | None) -> dict[str,
         started = time.perf_counter()
         try:
             cls = engine_class(name)
-            # The user's formula makes the manual engine run whatever the model.
-            reason = None if name == "manual" and formula is not None else cls.unsupported(model)
+            given = formula is not None and cls.accepts_formula
+            # The user's formula makes its engine run whatever the model.
+            reason = None if given else cls.unsupported(model)
             if reason is not None:
                 raise EngineUnavailable(name, reason)
-            if name == "manual" and formula is not None:
+            if given:
                 label = f"--manual {settings.manual}" if settings.manual else "the given formula"
                 engine = cls(model, settings.device, formula=formula, formula_name=label)
             else:
@@ -234,8 +241,8 @@ def _build_engines(report: Report, formula: GradientFormula | None) -> dict[str,
         except EngineUnavailable as error:
             if explicit:
                 raise UsageError(str(error)) from None
-            if settings.device == "cuda" and name == "torch":
-                raise UsageError(f"--device cuda is for torch, but {error}") from None
+            if settings.device == "cuda" and follows_device(name):
+                raise UsageError(f"--device cuda is for {name}, but {error}") from None
             entry.status, entry.reason = (
                 "skipped",
                 error.reason + (f" (install with: {error.install})" if error.install else ""),
@@ -246,18 +253,32 @@ def _build_engines(report: Report, formula: GradientFormula | None) -> dict[str,
         entry.under_test = engine.under_test
         engines[name] = engine
     _bound_engines(report, engines)
-    if formula is not None and "manual" not in engines:
+    if formula is not None and not any(e.under_test for e in engines.values()):
+        takes = next(n for n in ENGINE_NAMES if engine_class(n).accepts_formula)
         raise UsageError(
-            "the formula under test is run by the manual engine: add manual to --engines"
+            f"the formula under test is run by the {takes} engine: add it to --engines"
         )
     if len(engines) < 2:
         only = ", ".join(engines) or "no engine"
-        hint = "numeric" if "numeric" not in engines else "minigrad"
+        hint = _suggestion(model, engines)
         raise UsageError(
             f"only {only} can compute the gradient here, so there is nothing to compare it "
             f"with: add another engine (for example --engines {','.join([*engines, hint])})"
         )
     return engines
+
+
+def _suggestion(model: Model, engines: dict[str, Engine]) -> str:
+    """The most independent engine not yet in `engines` that can run here."""
+    usable = []
+    for name in ENGINE_NAMES:
+        try:
+            cls = engine_class(name)
+        except EngineUnavailable:
+            continue
+        if name not in engines and cls.unsupported(model) is None:
+            usable.append((cls.gradient_rank, name))
+    return min(usable)[1] if usable else ENGINE_NAMES[-1]
 
 
 def _bound_engines(report: Report, engines: dict[str, Engine]) -> None:
@@ -418,13 +439,14 @@ def _judge(report: Report, engines: dict[str, Engine], combination: Callable | N
     _compare_gradients(report, engines)
     _compare_hessians(report, engines)
     _compare_descents(report, engines)
-    under_test = report.engines.get("manual")
+    hand = next((n for n, e in engines.items() if type(e).accepts_formula), None)
+    entry = report.engines.get(hand) if hand else None
     if (
-        under_test is not None
-        and under_test.status == "mismatch"
-        and "gradient" in " ".join(under_test.problems)
+        entry is not None
+        and entry.status == "mismatch"
+        and any(p.startswith("gradient") for p in entry.problems)
     ):
-        report.diagnosis = _diagnose(report, engines)
+        report.diagnosis = _diagnose(report, engines, hand)
     if report.settings.shards:  # judged against each engine's own single-process run
         from verifiers.sharded import check_sharded
 
@@ -480,12 +502,8 @@ def _compare_gradients(report: Report, engines: dict[str, Engine]) -> None:
 
     consensus = find_consensus(ran, compare, _ranks(engines, "gradient"))
     report.compared["gradient"] = ran
-    for name in ran:
-        entry = report.engines[name]
-        if name != "manual" and "manual" in evaluations:
-            entry.vs_manual = compare(name, "manual")
-        if name != "numeric" and "numeric" in evaluations:
-            entry.vs_numeric = compare(name, "numeric")
+    for (a, b), difference in consensus.pairs.items():
+        report.engines[a].against[b] = difference
     for name, difference in consensus.differences.items():
         report.engines[name].vs_consensus = difference
         _flag(report.engines[name], "gradient", consensus.pivot, difference)
@@ -572,12 +590,12 @@ def _divergence_difference(a: int | None, b: int | None) -> Difference:
     return Difference(where, -1.0 if a is None else float(a), -1.0 if b is None else float(b), 0.0)
 
 
-def _diagnose(report: Report, engines: dict[str, Engine]) -> Diagnosis:
-    """Compare the formula under test with an agreeing independent gradient at many points."""
+def _diagnose(report: Report, engines: dict[str, Engine], hand: str) -> Diagnosis:
+    """Compare the hand formula (engine `hand`) with an agreeing independent gradient."""
     trusted = [
         n
         for n in sorted(engines, key=lambda n: type(engines[n]).gradient_rank)
-        if n != "manual" and report.engines[n].status == "ok"
+        if n != hand and report.engines[n].status == "ok"
         and report.engines[n].checked_points == len(report.points)
     ]  # fmt: skip
     if not trusted:
@@ -588,7 +606,7 @@ def _diagnose(report: Report, engines: dict[str, Engine]) -> Diagnosis:
     )
     extra = more[2:] if report.optimum.theta is not None else more[1:]
     thetas = np.array([p.theta for p in report.points + extra])
-    manual = engines["manual"]
+    manual = engines[hand]
     with np.errstate(all="ignore"):
         return diagnose(
             lambda t: manual.evaluate(t).gradient,

@@ -19,9 +19,15 @@ __all__ = ["Consensus", "find_consensus"]
 class Consensus:
     """The pivot engine and each other engine's worst difference against it."""
 
-    def __init__(self, pivot: str, differences: dict[str, Difference]) -> None:
+    def __init__(
+        self,
+        pivot: str,
+        differences: dict[str, Difference],
+        pairs: dict[tuple[str, str], Difference],
+    ) -> None:
         self.pivot = pivot
         self.differences = differences
+        self.pairs = pairs  # (a, b): a's worst difference against b, for every pair
 
     @property
     def outliers(self) -> list[str]:
@@ -44,4 +50,4 @@ def find_consensus(
     agreements = {a: sum(differences[a, b].ok for b in names if b != a) for a in names}
     order = {name: i for i, name in enumerate(names)}
     pivot = min(names, key=lambda n: (-agreements[n], rank.get(n, 100), order[n]))
-    return Consensus(pivot, {n: differences[n, pivot] for n in names if n != pivot})
+    return Consensus(pivot, {n: differences[n, pivot] for n in names if n != pivot}, differences)

@@ -46,9 +46,9 @@ class EngineReport:
     hessian: np.ndarray | None = None
     trajectory: Trajectory | None = None
     capped_iterations: int | None = None  # set when the descent was shortened on purpose
-    vs_manual: Difference | None = None
-    vs_numeric: Difference | None = None
-    vs_consensus: Difference | None = None  # gradients, against the consensus's pivot engine
+    # gradients: this engine's worst difference against each other engine, and the consensus's
+    against: dict[str, Difference] = field(default_factory=dict)
+    vs_consensus: Difference | None = None
     vs_reference_hessian: Difference | None = None
     vs_reference_descent: Difference | None = None
     problems: list[str] = field(default_factory=list)
@@ -60,6 +60,16 @@ class EngineReport:
     @property
     def ran(self) -> bool:
         return self.status in ("ok", "mismatch")
+
+    @property
+    def vs_manual(self) -> Difference | None:
+        """The gradients' worst difference against the hand formula's engine."""
+        return self.against.get("manual")
+
+    @property
+    def vs_numeric(self) -> Difference | None:
+        """The gradients' worst difference against finite differences."""
+        return self.against.get("numeric")
 
     @property
     def checked_points(self) -> int:

@@ -88,7 +88,7 @@ def test_json_report_has_the_documented_keys(full_report):
 
 
 def test_long_loss_histories_are_thinned_in_json(data):
-    report = verify(data, Settings(engines=("manual", "jax"), iterations=5000, points=2))
+    report = verify(data, Settings(engines=("manual", "minigrad"), iterations=5000, points=2))
     history = to_json(report)["engines"]["manual"]["descent"]["loss_history"]
     assert len(history["iteration"]) == 1001
     assert history["iteration"][:3] == [0, 5, 10]

@@ -17,16 +17,19 @@ __all__ = [
     "Evaluation",
     "Trajectory",
     "engine_class",
+    "follows_device",
+    "install_hint",
 ]
 
-# name: (module, class, the package it needs, how to install that package)
+# name: (module, class, the package it needs, how to install that package, whether --device
+# cuda is meant for it). The package is known here, before the module (which imports it) loads.
 _REGISTRY = {
-    "loop": ("loop", "LoopEngine", None, None),
-    "manual": ("manual", "ManualEngine", None, None),
-    "minigrad": ("minigrad", "MinigradEngine", None, None),
-    "torch": ("torch", "TorchEngine", "torch", 'pip install "torch==2.13.0"'),
-    "jax": ("jax", "JaxEngine", "jax", "pip install jax jaxlib"),
-    "numeric": ("numeric", "NumericEngine", None, None),
+    "loop": ("loop", "LoopEngine", None, None, False),
+    "manual": ("manual", "ManualEngine", None, None, False),
+    "minigrad": ("minigrad", "MinigradEngine", None, None, False),
+    "torch": ("torch", "TorchEngine", "torch", 'pip install "torch==2.13.0"', True),
+    "jax": ("jax", "JaxEngine", "jax", "pip install jax jaxlib", False),
+    "numeric": ("numeric", "NumericEngine", None, None, False),
 }
 ENGINE_NAMES: tuple[str, ...] = tuple(_REGISTRY)
 
@@ -35,7 +38,7 @@ def engine_class(name: str) -> type[Engine]:
     """The Engine subclass for `name`, importing its module (and its package) now."""
     if name not in _REGISTRY:
         raise ValueError(f"unknown engine {name!r}; choose from {', '.join(ENGINE_NAMES)}")
-    module, cls, package, install = _REGISTRY[name]
+    module, cls, package, install, _ = _REGISTRY[name]
     try:
         loaded = importlib.import_module(f"verifiers.engines.{module}")
     except ImportError as error:
@@ -48,3 +51,8 @@ def engine_class(name: str) -> type[Engine]:
 def install_hint(name: str) -> str | None:
     """The command that installs what engine `name` needs, if it needs anything."""
     return _REGISTRY[name][3]
+
+
+def follows_device(name: str) -> bool:
+    """Whether ``--device cuda`` is a request for this engine (a GPU it must then find)."""
+    return _REGISTRY[name][4]

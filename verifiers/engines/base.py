@@ -114,8 +114,10 @@ class Engine(ABC):
     gradient_rank: ClassVar[int] = 50
     hessian_rank: ClassVar[int] = 50
     descent_rank: ClassVar[int] = 50
-    # The engine that runs the formula under test (a user's --manual formula).
-    under_test: ClassVar[bool] = False
+    # The engine that takes a user's hand formula (--manual) and then runs the formula under
+    # test; `under_test` is set on the instance that was given one.
+    accepts_formula: ClassVar[bool] = False
+    under_test: bool = False
     # The engine computes Hessians (the per-point loop does not).
     computes_hessian: ClassVar[bool] = True
 

@@ -56,6 +56,7 @@ def _x64_for_jax(enabled: bool) -> contextlib.AbstractContextManager:
 class ManualEngine(Engine):
     name = "manual"
     summary = "the hand formulas (or yours, with --manual) vectorised with numpy"
+    accepts_formula = True
     gradient_rank = 90  # the formula under test is trusted last
     hessian_rank = 0  # the built-in closed form is exact
     descent_rank = 90
