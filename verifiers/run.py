@@ -22,6 +22,7 @@ from rich.console import Console
 from verifiers.api import verify
 from verifiers.data import DataError, load_csv
 from verifiers.engines import ENGINE_NAMES
+from verifiers.layout import output_width
 from verifiers.output import OutputError, check_outputs, write_output
 from verifiers.settings import Settings, UsageError, check_settings
 from verifiers.user_formula import FormulaLoadError, load_function
@@ -99,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH.png",
         help="draw the fit, the losses and each engine's difference from the consensus "
         "(needs matplotlib)",
+    )
+    parser.add_argument(
+        "--animate",
+        metavar="PATH.gif",
+        help="animate the descent: the fitted line moving over the data, with the iteration "
+        "and the loss in the corner (an animated GIF; needs matplotlib)",
     )
     parser.add_argument(
         "--quiet", action="store_true", help="print only notes and the verdict, no tables"
@@ -184,28 +191,31 @@ def _source(spec: str | None) -> Path | None:
 
 
 def _check_outputs(args: argparse.Namespace, csv: Path) -> None:
-    """Refuse bad output paths, and plots without matplotlib, before any work is done."""
+    """Refuse bad output paths, and pictures without matplotlib, before any work is done."""
     check_outputs(
-        {"--json": args.json, "--plot": args.plot},
+        {"--json": args.json, "--plot": args.plot, "--animate": args.animate},
         {
             "the input data file": csv,
             "the --manual source": _source(args.manual),
             "the --loss source": _source(args.loss),
         },
     )
-    if args.plot is not None:
+    for option, path in (("--plot", args.plot), ("--animate", args.animate)):
+        if path is None:
+            continue
         try:
             import matplotlib  # noqa: F401
         except ImportError:
             raise UsageError(
-                f"--plot {args.plot}: plotting needs matplotlib: pip install "
+                f"{option} {path}: plotting needs matplotlib: pip install "
                 '"minigrad-verifiers[plot]"'
             ) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    # Laid out for COLUMNS, else the terminal's width, else (a file, a pipe) 80 columns.
+    out = Console(highlight=False, width=output_width(sys.stdout))
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         parser = build_parser()
@@ -218,8 +228,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         formula = load_function(args.manual, "--manual") if args.manual else None
         loss = load_function(args.loss, "--loss") if args.loss else None
         data = load_csv(csv, args.dtype)
+        # A live bar on stderr only when both outputs are a terminal: redirected or piped
+        # output (`> report.txt`, `| less`) gets none.
         show_progress = (
             sys.stderr.isatty()
+            and sys.stdout.isatty()
             and not args.quiet
             and data.rows * args.iterations >= PROGRESS_THRESHOLD
         )
@@ -245,6 +258,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from verifiers.plot import save_plot
 
             save_plot(report, args.plot)
+        if args.animate is not None:
+            from verifiers.animate import save_animation
+
+            save_animation(report, args.animate)
     except (DataError, UsageError, FormulaLoadError, OutputError) as error:
         print(f"error: {error}", file=sys.stderr)  # verbatim: no markup or emoji codes
         return 2
