@@ -148,9 +148,7 @@ def _trusted_source(report: Report, check: str, attribute: str) -> str | None:
         or getattr(report.engines[n], attribute).ok
     ]  # fmt: skip
     # The formula under test last: its values are what is being checked.
-    order = sorted(
-        agreeing, key=lambda n: (report.engines[n].under_test, n != "loop", n != pivot)
-    )
+    order = sorted(agreeing, key=lambda n: (report.engines[n].under_test, n != "loop", n != pivot))
     if check == "descent":
         order = [n for n in order if report.engines[n].capped_iterations is None]
     return order[0] if order else pivot
