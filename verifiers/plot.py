@@ -33,8 +33,10 @@ __all__ = [
     "can_draw_fit",
     "consensus_descent",
     "predict",
+    "require_matplotlib",
     "save_plot",
     "shown_iterations",
+    "view_range",
 ]
 
 FIGURE_SIZE = (15, 5)  # inches
@@ -51,7 +53,8 @@ class PlotUnavailable(RuntimeError):
     """matplotlib is not installed."""
 
 
-def _require_matplotlib() -> None:
+def require_matplotlib() -> None:
+    """Raise PlotUnavailable, with the install command, when matplotlib is missing."""
     try:
         import matplotlib  # noqa: F401
     except ImportError:
@@ -62,14 +65,14 @@ def _require_matplotlib() -> None:
 
 def save_plot(report: Report, path: Path | str) -> None:
     """Write the figure for `report` to `path` as a PNG."""
-    _require_matplotlib()
+    require_matplotlib()
     figure = build_figure(report)
     write_output(path, lambda file: figure.savefig(file, format="png"), option="--plot")
 
 
 def build_figure(report: Report) -> Figure:
     """The figure for `report`: the fit (when the model draws a line), the loss, the difference."""
-    _require_matplotlib()
+    require_matplotlib()
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=FIGURE_SIZE, dpi=DPI, layout="constrained")
@@ -241,7 +244,7 @@ def _draw_fit(axes: Axes, report: Report) -> None:
         axes.scatter(x[shown], y[shown], s=12, color="0.6", label=label, zorder=0)
         grid = np.linspace(x.min(), x.max(), 2)
         drawn = [predict(report, theta, grid[:, None]) for theta, _, _ in lines]
-        low, high = _view(y, drawn)
+        low, high = view_range(y, drawn)
         for values, (_, name, style) in zip(drawn, lines, strict=True):
             inside = np.isfinite(values).all() and low <= values.min() and values.max() <= high
             axes.plot(grid, values, label=name + ("" if inside else " (off the picture)"), **style)
@@ -258,11 +261,11 @@ def _draw_fit(axes: Axes, report: Report) -> None:
         axes.set_xlabel("target y")
         axes.set_ylabel("prediction")
         axes.set_title(f"The fit: {data.features} features, prediction against target")
-        axes.set_ylim(*_view(y))
+        axes.set_ylim(*view_range(y))
     axes.legend(fontsize="small", loc="best")
 
 
-def _view(y: np.ndarray, lines: list[np.ndarray] = ()) -> tuple[float, float]:
+def view_range(y: np.ndarray, lines: list[np.ndarray] = ()) -> tuple[float, float]:
     """The y range to show: the data, and the lines near it. A line far off (a diverged
     descent) must not shrink the data to a dot: it leaves the picture instead."""
     low, high = float(np.min(y)), float(np.max(y))
