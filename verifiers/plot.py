@@ -285,6 +285,7 @@ def _draw_losses(axes: Axes, report: Report) -> None:
     styles = _styles(report)
     pivot = _pivot(report)
     positive = True
+    marked: set[int] = set()
     for name, style in styles.items():
         entry = report.engines[name]
         losses = entry.trajectory.losses
@@ -293,27 +294,43 @@ def _draw_losses(axes: Axes, report: Report) -> None:
         finite = np.isfinite(values)
         positive &= bool((values[finite] > 0).all())
         axes.plot(k[finite], values[finite], label=_label(entry, pivot), **style)
-        if entry.trajectory.diverged_at is not None:
-            at = entry.trajectory.diverged_at
+        at = entry.trajectory.diverged_at
+        if at is not None:
             shown = losses[at] if np.isfinite(losses[at]) else np.nanmax(values[finite])
             axes.plot([at], [shown], marker="x", markersize=12, color=style["color"])
-            axes.annotate(f"diverged at {at:,}", (at, shown), textcoords="offset points",
-                          xytext=(-10, -18), ha="right", color=style["color"])  # fmt: skip
+            if at not in marked:  # engines that diverge together share one label
+                marked.add(at)
+                axes.annotate(f"diverged at {at:,}", (at, shown), textcoords="offset points",
+                              xytext=(-10, -18), ha="right", color=style["color"])  # fmt: skip
     optimum = report.optimum.theta
     if optimum is not None:
         minimum = report.model.hand_loss(optimum)
         if np.isfinite(minimum) and (minimum > 0 or not positive):
             axes.axhline(minimum, color="0.4", linestyle="--", linewidth=1,
                          label=f"least-squares minimum {minimum:.6g}")  # fmt: skip
-    axes.set_xscale("symlog", linthresh=1)
-    axes.set_xlim(left=0)
+    _iteration_axis(axes, report)
     if positive:
         axes.set_yscale("log")
-    axes.set_xlabel("iteration (log scale)")
     axes.set_ylabel("loss" + (" (log scale)" if positive else ""))
     axes.set_title("The loss along the descent")
     axes.legend(fontsize="small", loc="best", title="agreeing curves overlap",
                 title_fontsize="small")  # fmt: skip
+
+
+# Descents of at most this many steps get a linear iteration axis; longer ones a log one.
+LINEAR_STEPS = 50
+
+
+def _iteration_axis(axes: Axes, report: Report) -> None:
+    """Iterations on a log scale (0 included: linear up to 1), so that both the fast first steps
+    and the long crawl after them can be seen; a short descent keeps a linear axis."""
+    steps = max((e.trajectory.steps for e in report.engines.values() if e.trajectory), default=0)
+    if steps > LINEAR_STEPS:
+        axes.set_xscale("symlog", linthresh=1)
+        axes.set_xlabel("iteration (log scale)")
+    else:
+        axes.set_xlabel("iteration")
+    axes.set_xlim(0, max(steps, 1) * (1 if steps > LINEAR_STEPS else 1.03))  # room for a mark
 
 
 def _draw_differences(axes: Axes, report: Report) -> None:
@@ -344,8 +361,7 @@ def _draw_differences(axes: Axes, report: Report) -> None:
         axes.plot(k[finite], np.maximum(largest[finite], floor), label=_label(entry, pivot),
                   **style)  # fmt: skip
     axes.axhline(eps, color="0.4", linestyle="--", linewidth=1)
-    axes.set_xscale("symlog", linthresh=1)
-    axes.set_xlim(left=0)
+    _iteration_axis(axes, report)
     axes.set_yscale("log")
     # From below the rounding level up to 1 at least: agreement shows as a line at the bottom.
     axes.set_ylim(floor / 2, max(axes.get_ylim()[1], 1.0) * 10)
@@ -353,7 +369,6 @@ def _draw_differences(axes: Axes, report: Report) -> None:
     right = axes.secondary_yaxis("right")
     right.set_yticks([eps], labels=[f"ε = {eps:.2g}\n(rounding)"])
     right.tick_params(labelsize="small", colors="0.3")
-    axes.set_xlabel("iteration (log scale)")
     axes.set_ylabel(
         f"|loss - loss of {pivot}| / loss of {pivot}\n"
         f"(the largest in each stretch; identical: drawn at {floor:.0e})"
