@@ -45,6 +45,7 @@ REPLAY_ROW_STEPS = 2e8
 def frame_iterations(steps: int, frames: int = FRAMES) -> list[int]:
     """The iterations shown, from 0 to `steps`: every one for a short descent, else `frames`
     of them spread evenly on a log scale of (iteration + 1), so the first steps are not missed."""
+    frames = max(frames, 2)  # the start and the end at least
     if steps + 1 <= frames:
         return list(range(steps + 1))
     chosen = np.unique(np.geomspace(1, steps + 1, frames).round().astype(int) - 1)
@@ -87,8 +88,9 @@ def _gradient_function(report: Report) -> Callable[[np.ndarray], np.ndarray]:
     return lambda theta: engine.evaluate(theta).gradient
 
 
-def save_animation(report: Report, path: Path | str) -> None:
-    """Write the animation of `report`'s descent to `path` as a GIF."""
+def save_animation(report: Report, path: Path | str, frames: int = FRAMES) -> None:
+    """Write the animation of `report`'s descent to `path` as a GIF of at most `frames` frames
+    (see :func:`frame_iterations`)."""
     require_matplotlib()
     from matplotlib.animation import PillowWriter
     from matplotlib.figure import Figure
@@ -100,7 +102,7 @@ def save_animation(report: Report, path: Path | str) -> None:
     steps = reference.trajectory.steps
     affordable = max(int(REPLAY_ROW_STEPS // max(report.data.rows, 1)), 1)
     shown_steps = min(steps, affordable)
-    iterations = frame_iterations(shown_steps)
+    iterations = frame_iterations(shown_steps, frames)
     figure = Figure(figsize=FIGURE_SIZE, dpi=DPI, layout="constrained")
     axes = figure.subplots()
     if can_draw_fit(report):

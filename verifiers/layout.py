@@ -99,7 +99,9 @@ def _fit_widths(natural: list[int], smallest: list[int], room: int) -> list[int]
         return None
     widths = list(natural)
     while sum(widths) > room:
-        column = max(range(len(widths)), key=lambda i: widths[i] - smallest[i])
+        # The column with the most room to give; on a tie the later one (the first holds
+        # the rows' names).
+        column = max(reversed(range(len(widths))), key=lambda i: widths[i] - smallest[i])
         widths[column] -= 1
     return widths
 

@@ -168,6 +168,17 @@ def _join_negative_values(parser: argparse.ArgumentParser, argv: list[str]) -> l
     return joined
 
 
+def wants_progress(quiet: bool, row_steps: int) -> bool:
+    """A live progress bar (on stderr) for a long descent, only when both outputs are a
+    terminal: output redirected or piped (``> report.txt``, ``| less``) gets none."""
+    return (
+        not quiet
+        and row_steps >= PROGRESS_THRESHOLD
+        and sys.stderr.isatty()
+        and sys.stdout.isatty()
+    )
+
+
 def _progress_factory(console: Console) -> tuple[Callable | None, Callable[[], None]]:
     """A per-engine progress bar maker for long descents on a terminal, and a closer."""
     from rich.progress import Progress
@@ -228,14 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         formula = load_function(args.manual, "--manual") if args.manual else None
         loss = load_function(args.loss, "--loss") if args.loss else None
         data = load_csv(csv, args.dtype)
-        # A live bar on stderr only when both outputs are a terminal: redirected or piped
-        # output (`> report.txt`, `| less`) gets none.
-        show_progress = (
-            sys.stderr.isatty()
-            and sys.stdout.isatty()
-            and not args.quiet
-            and data.rows * args.iterations >= PROGRESS_THRESHOLD
-        )
+        show_progress = wants_progress(args.quiet, data.rows * args.iterations)
         factory, stop = _progress_factory(err) if show_progress else (None, lambda: None)
         try:
             report = verify(

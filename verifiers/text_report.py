@@ -173,9 +173,9 @@ def _rows(report: Report, check: str, attribute: str, pivot: str | None, cells) 
 
 def _engine_label(entry: EngineReport, check: str) -> str:
     if check == "Hessian" and entry.under_test:
-        return f"{entry.name} (built-in closed form)"
+        return glue(f"{entry.name} (built-in closed form)")
     if check in ("gradient", "descent") and entry.under_test:
-        return f"{entry.name} (your formula)"
+        return glue(f"{entry.name} (your formula)")
     return entry.name
 
 
@@ -362,8 +362,8 @@ def _end_words(report: Report, entry: EngineReport) -> str:
     """How an engine's descent ended, in words."""
     t = entry.trajectory
     if t.diverged_at is not None:
-        return f"diverged at iteration {t.diverged_at:,}"
-    loss = f"loss {_short(t.losses[-1], 6)}"
+        return glue(f"diverged at iteration {t.diverged_at:,}")
+    loss = glue(f"loss {_short(t.losses[-1], 6)}")
     if t.steps != report.settings.iterations:
         loss += f" after {plural(t.steps, 'step')}"
     return loss
