@@ -126,14 +126,14 @@ def save_animation(report: Report, path: Path | str, frames: int = FRAMES) -> No
     figure.draw_without_rendering()
     figure.set_layout_engine("none")
     writer = PillowWriter(fps=FPS)
-    with (
-        atomic_path(path, option="--animate", suffix=".gif") as temporary,
-        writer.saving(figure, str(temporary), DPI),
-    ):
+    with atomic_path(path, option="--animate", suffix=".gif") as temporary:
+        # Not writer.saving(): it finishes the file even after a failed frame, hiding the error.
+        writer.setup(figure, str(temporary), DPI)
         for frame, text in enumerate(texts):
             draw(frame)
             corner.set_text(text)
             writer.grab_frame()
+        writer.finish()
 
 
 def _corner(k: int, losses: np.ndarray, diverged: int | None) -> str:
