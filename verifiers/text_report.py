@@ -300,9 +300,12 @@ def _hessian_section(report: Report, width: int) -> list[str]:
     if stability is None and pivot is None:
         return []
     names = report.parameter_names
-    where = "constant for this loss" if stability is None or stability.constant else (
-        f"{stability.where}; it changes with θ"
-    )  # fmt: skip
+    if report.model.constant_hessian:
+        where = "constant for this loss"
+    elif stability is not None and stability.where:
+        where = f"{stability.where}; it changes with θ"
+    else:
+        where = "it changes with θ"
     lines = [f"Hessian ({where})"]
     if stability is not None:
         values = stability.eigenvalues
@@ -317,7 +320,7 @@ def _hessian_section(report: Report, width: int) -> list[str]:
             if math.isinf(stability.condition_number)
             else f"condition number {_short(stability.condition_number, 3)}"
         )
-        verdict = "stable" if stability.stable else "too large: the descent diverges"
+        verdict = "stable" if stability.stable else "too large: expect the descent to diverge"
         lines += wrap(
             f"{eigen}; {condition}; largest stable learning rate "
             + glue(f"2/λ_max = {_short(stability.max_stable_lr, 6)}")

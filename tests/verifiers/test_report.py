@@ -267,3 +267,41 @@ def test_the_width_comes_from_columns_then_the_terminal_then_80(
     monkeypatch.setenv("COLUMNS", columns)
     monkeypatch.setattr(os, "get_terminal_size", lambda fd: os.terminal_size((132, 40)))
     assert output_width(Stream()) == expected
+
+
+def test_an_engine_that_fails_is_named_with_its_error():
+    from dataclasses import replace
+
+    report = verify(load_csv(DATA_CSV), Settings(engines=NUMPY_ENGINES, iterations=5))
+    broken = replace(report.engines["minigrad"], status="error", reason="descent failed: boom")
+    report = replace(
+        report,
+        engines={**report.engines, "minigrad": broken},
+        failures=["minigrad failed: descent failed: boom"],
+    )
+    text = render(report, 60)
+    assert_fits(text, 60)
+    ending = text.split("\n\n")[-1]
+    assert ending.startswith("NOT OK: minigrad failed; the other engines agree")
+    assert "ERROR: minigrad failed: descent failed: boom" in ending
+    assert "MISMATCH" not in ending
+
+
+def test_a_descent_that_diverges_alone_is_told_in_words():
+    from dataclasses import replace
+
+    from verifiers.compare import Difference
+
+    report = verify(load_csv(DATA_CSV), Settings(engines=NUMPY_ENGINES, iterations=5))
+    mine = report.engines["minigrad"]
+    diverged = replace(mine.trajectory, diverged_at=3)
+    internal = Difference("the iteration where the descent diverged", 3.0, -1.0, 0.0)
+    broken = replace(mine, status="mismatch", trajectory=diverged, vs_reference_descent=internal)
+    report = replace(report, engines={**report.engines, "minigrad": broken}, failures=["x"])
+    text = render(report, 80)
+    assert_fits(text, 80)
+    assert "-1.0" not in text  # the internal stand-in for "did not diverge"
+    ending = text.split("\n\n")[-1]
+    assert ending.startswith("NOT OK: minigrad disagrees; the other engines agree")
+    assert "MISMATCH: minigrad disagrees: descent: minigrad diverged at iteration 3" in ending
+    assert "loop did not diverge" in ending
