@@ -24,6 +24,7 @@ from verifiers.api import verify
 from verifiers.data import DataError, load_csv
 from verifiers.distributed.shards import ShardedError
 from verifiers.engines import ENGINE_NAMES
+from verifiers.layout import output_width
 from verifiers.output import OutputError, check_outputs, write_output
 from verifiers.settings import Settings, UsageError, check_settings
 from verifiers.user_formula import FormulaLoadError, load_function
@@ -103,6 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(needs matplotlib)",
     )
     parser.add_argument(
+        "--animate",
+        metavar="PATH.gif",
+        help="animate the descent: the fitted line moving over the data, with the iteration "
+        "and the loss in the corner (an animated GIF; needs matplotlib)",
+    )
+    parser.add_argument(
         "--quiet", action="store_true", help="print only notes and the verdict, no tables"
     )
     return parser
@@ -164,6 +171,17 @@ def _join_negative_values(parser: argparse.ArgumentParser, argv: list[str]) -> l
     return joined
 
 
+def wants_progress(quiet: bool, row_steps: int) -> bool:
+    """A live progress bar (on stderr) for a long descent, only when both outputs are a
+    terminal: output redirected or piped (``> report.txt``, ``| less``) gets none."""
+    return (
+        not quiet
+        and row_steps >= PROGRESS_THRESHOLD
+        and sys.stderr.isatty()
+        and sys.stdout.isatty()
+    )
+
+
 def _progress_factory(console: Console) -> tuple[Callable | None, Callable[[], None]]:
     """A per-engine progress bar maker for long descents on a terminal, and a closer."""
     from rich.progress import Progress
@@ -187,9 +205,9 @@ def _source(spec: str | None) -> Path | None:
 
 
 def _check_outputs(args: argparse.Namespace, csv: Path) -> None:
-    """Refuse bad output paths, and plots without matplotlib, before any work is done."""
+    """Refuse bad output paths, and pictures without matplotlib, before any work is done."""
     check_outputs(
-        {"--json": args.json, "--plot": args.plot},
+        {"--json": args.json, "--plot": args.plot, "--animate": args.animate},
         {
             "the input data file": csv,
             "the --manual source": _source(args.manual),
@@ -197,12 +215,14 @@ def _check_outputs(args: argparse.Namespace, csv: Path) -> None:
             "the --combine source": _source(args.combine),
         },
     )
-    if args.plot is not None:
+    for option, path in (("--plot", args.plot), ("--animate", args.animate)):
+        if path is None:
+            continue
         try:
             import matplotlib  # noqa: F401
         except ImportError:
             raise UsageError(
-                f"--plot {args.plot}: plotting needs matplotlib: pip install "
+                f"{option} {path}: plotting needs matplotlib: pip install "
                 '"minigrad-verifiers[plot]"'
             ) from None
 
@@ -213,7 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Libraries' warnings (and those of a user's code probed with complex numbers, or traced
         # by jax) are noise around a verdict; `python -W default -m verifiers.run` shows them.
         warnings.simplefilter("ignore")
-    out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    # Laid out for COLUMNS, else the terminal's width, else (a file, a pipe) 80 columns.
+    out = Console(highlight=False, width=output_width(sys.stdout))
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         parser = build_parser()
@@ -227,11 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         loss = load_function(args.loss, "--loss") if args.loss else None
         combination = load_function(args.combine, "--combine") if args.combine else None
         data = load_csv(csv, args.dtype)
-        show_progress = (
-            sys.stderr.isatty()
-            and not args.quiet
-            and data.rows * args.iterations >= PROGRESS_THRESHOLD
-        )
+        show_progress = wants_progress(args.quiet, data.rows * args.iterations)
         factory, stop = _progress_factory(err) if show_progress else (None, lambda: None)
         try:
             report = verify(
@@ -255,6 +272,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from verifiers.plot import save_plot
 
             save_plot(report, args.plot)
+        if args.animate is not None:
+            from verifiers.animate import save_animation
+
+            save_animation(report, args.animate)
     except (DataError, UsageError, FormulaLoadError, OutputError, ShardedError) as error:
         print(f"error: {error}", file=sys.stderr)  # verbatim: no markup or emoji codes
         return 2

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import struct
+import sys
 
 import pytest
+from rich.cells import cell_len
 
 from .helpers import DATA_CSV, PUBLISHED, has, run_cli, run_cli_without
 
@@ -35,7 +38,8 @@ def test_help_explains_every_option():
     assert result.returncode == 0
     for option in (
         "--engines", "--manual", "--lr", "--iterations", "--start", "--points", "--seed",
-        "--rtol", "--atol", "--device", "--dtype", "--json", "--plot", "--quiet", "Exit status",
+        "--rtol", "--atol", "--device", "--dtype", "--json", "--plot", "--animate", "--quiet",
+        "Exit status",
     ):  # fmt: skip
         assert option in result.stdout, option
 
@@ -98,14 +102,82 @@ def _wrong_formula(tmp_path, body):
 def test_a_wrong_manual_formula_exits_1_naming_engine_and_parameter(
     tmp_path, body, parameter, diagnosis
 ):
-    result = run_cli(str(DATA_CSV), *FAST, "--manual", _wrong_formula(tmp_path, body), "--quiet")
+    spec = _wrong_formula(tmp_path, body)
+    result = run_cli(str(DATA_CSV), *FAST, "--manual", spec, "--quiet")
     assert result.returncode == 1, result.stdout + result.stderr
-    mismatch = next(line for line in result.stdout.splitlines() if line.startswith("MISMATCH"))
-    assert mismatch.startswith("MISMATCH: manual disagrees")
-    assert f"dL/d{parameter} at start" in mismatch
-    assert " vs " in mismatch
-    assert "difference" in mismatch
-    assert diagnosis in result.stdout
+    lines = result.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("MISMATCH"))
+    assert lines[at] == f"MISMATCH: manual disagrees: gradient: dL/d{parameter} at start"
+    assert lines[at + 1].startswith("  manual  = ")  # both values, then by how much
+    assert lines[at + 2].startswith("  numeric = ")
+    assert lines[at + 3].startswith("  difference ")
+    flat = " ".join(result.stdout.split())
+    # A path longer than a line is broken across lines: compare without the spaces.
+    assert f"WRONG:yourformula({spec})disagrees" in "".join(flat.split())
+    assert "diagnosis: every derivative is" in flat or f"diagnosis: dL/d{parameter}" in flat
+    assert diagnosis in flat
+
+
+def test_the_formula_under_test_is_named_first(tmp_path):
+    body = "    return -(2/len(y))*r.sum(), -(2/len(y))*(X.T @ r)\n"
+    spec = _wrong_formula(tmp_path, body)
+    result = run_cli(str(DATA_CSV), *FAST, "--manual", spec)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # A path longer than a line is broken across lines: compare without the spaces.
+    first = "".join(result.stdout.split("\n\n")[0].split())
+    assert first.startswith(f"Undertest:yourgradient,gradient()in{tmp_path / 'mine.py'}")
+    assert "".join(result.stdout.split()).endswith(
+        "".join(
+            f"OK: your formula ({spec}) agrees with loop, minigrad and numeric: the gradient at "
+            "5 check points, the Hessian (3 engines), the descent (20 iterations)".split()
+        )
+    )
+
+
+@pytest.mark.parametrize("columns", [None, "60", "120"])
+def test_the_output_fits_columns_or_80_when_piped(columns):
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    if columns:
+        env["COLUMNS"] = columns
+    result = run_cli(str(DATA_CSV), *FAST, env=env)
+    assert result.returncode == 0, result.stderr
+    width = int(columns or 80)
+    lines = result.stdout.splitlines()
+    assert max(cell_len(line) for line in lines) <= width
+    assert all(line == line.rstrip() for line in lines)
+    assert "…" not in result.stdout
+
+
+def test_help_names_the_console_script(monkeypatch):
+    from verifiers.run import build_parser
+
+    monkeypatch.setattr(sys, "argv", ["/usr/local/bin/verify-gradients", "--help"])
+    assert build_parser().format_help().startswith("usage: verify-gradients ")
+    monkeypatch.setattr(sys, "argv", ["/repo/verifiers/run.py"])
+    assert build_parser().format_help().startswith("usage: python -m verifiers.run ")
+
+
+def test_progress_only_for_long_runs_on_a_terminal(monkeypatch):
+    from verifiers import run
+
+    class Terminal:
+        def __init__(self, tty):
+            self.tty = tty
+
+        def isatty(self):
+            return self.tty
+
+    long = run.PROGRESS_THRESHOLD
+    for out, err, quiet, steps, expected in [
+        (True, True, False, long, True),
+        (True, True, False, long - 1, False),  # short
+        (True, True, True, long, False),  # --quiet
+        (False, True, False, long, False),  # `> report.txt`, `| less`
+        (True, False, False, long, False),  # stderr redirected
+    ]:
+        monkeypatch.setattr(sys, "stdout", Terminal(out))
+        monkeypatch.setattr(sys, "stderr", Terminal(err))
+        assert run.wants_progress(quiet, steps) is expected
 
 
 def test_a_correct_manual_formula_passes(tmp_path):
@@ -195,7 +267,7 @@ def test_cuda_without_a_gpu_exits_2():
 def test_refuses_to_overwrite_the_input_csv(tmp_path):
     data = tmp_path / "data.csv"
     data.write_bytes(DATA_CSV.read_bytes())
-    for option in ("--json", "--plot"):
+    for option in ("--json", "--plot", "--animate"):
         result = run_cli(str(data), *FAST, option, str(data))
         assert result.returncode == 2
         assert "refusing to overwrite the input data file" in result.stderr
@@ -241,13 +313,81 @@ def test_plot_is_a_png_of_the_expected_size(tmp_path):
     header = target.read_bytes()[:24]
     assert header[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", header[16:24])
-    assert (width, height) == (1200, 500)
+    assert (width, height) == (1500, 500)
     assert [p.name for p in tmp_path.iterdir()] == ["descent.png"]
 
 
-def test_plot_without_matplotlib_exits_2_and_writes_nothing(tmp_path):
-    target = tmp_path / "descent.png"
-    result = run_cli_without(["matplotlib"], str(DATA_CSV), *FAST, "--plot", str(target))
+@pytest.mark.skipif(not has("matplotlib"), reason="matplotlib is not installed")
+def test_animate_writes_a_gif_of_every_step_of_a_short_descent(tmp_path):
+    from PIL import Image
+
+    target = tmp_path / "descent.gif"
+    result = run_cli(str(DATA_CSV), *FAST, "--animate", str(target), "--quiet")
+    assert result.returncode == 0, result.stderr
+    with Image.open(target) as image:
+        assert (image.format, image.n_frames, image.size) == ("GIF", 21, (640, 480))
+    assert [p.name for p in tmp_path.iterdir()] == ["descent.gif"]
+    assert target.stat().st_mode & 0o777 == 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@pytest.mark.parametrize("option", ["--plot", "--animate"])
+def test_pictures_without_matplotlib_exit_2_before_any_engine_runs(tmp_path, option):
+    marker = tmp_path / "called"
+    formula = tmp_path / "mine.py"
+    formula.write_text(
+        f"def gradient(b, w, X, y):\n    open({str(marker)!r}, 'w').close()\n"
+        "    return 0.0, 0 * w\n"
+    )
+    target = tmp_path / "picture"
+    result = run_cli_without(
+        ["matplotlib"], str(DATA_CSV), *FAST, "--manual", f"{formula}:gradient", option,
+        str(target),
+    )  # fmt: skip
     assert result.returncode == 2
-    assert "plotting needs matplotlib" in result.stderr
+    assert result.stderr == (
+        f"error: {option} {target}: plotting needs matplotlib: pip install "
+        '"minigrad-verifiers[plot]"\n'
+    )
+    assert result.stdout == ""
+    assert not marker.exists()  # no engine ran the formula
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.py"]
+
+
+def test_animate_may_not_share_a_path_with_another_output(tmp_path):
+    target = tmp_path / "out"
+    result = run_cli(str(DATA_CSV), *FAST, "--json", str(target), "--animate", str(target))
+    assert result.returncode == 2
+    assert "the same output as --json" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def _every_engine_on_the_cpu() -> bool:
+    if not (has("torch") and has("jax")):
+        return False
+    import jax
+    import torch
+
+    return not torch.cuda.is_available() and jax.default_backend() == "cpu"
+
+
+@pytest.mark.skipif(
+    not _every_engine_on_the_cpu(), reason="the sample is every engine's run on the CPU"
+)
+def test_the_docs_sample_is_what_the_run_prints_today():
+    import importlib.util
+
+    from .helpers import REPO_ROOT
+
+    spec = importlib.util.spec_from_file_location(
+        "refresh", REPO_ROOT / "docs" / "refresh_output.py"
+    )
+    refresh = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(refresh)
+    docs = REPO_ROOT / "docs" / "gradient-descent.md"
+    assert refresh.current(docs) == refresh.sample(), "run python docs/refresh_output.py"
