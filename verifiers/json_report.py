@@ -153,12 +153,6 @@ def _shard_json(part: Any, report: Report) -> dict[str, Any]:
     return {"rows": part.rows, "loss_sum": _number(part.loss_sum), **gradient}
 
 
-def _shard_json(part: Any, report: Report) -> dict[str, Any]:
-    """One shard's sums at the start: its rows, Σ loss and Σ gradient over them."""
-    gradient = _theta(part.gradient_sum, report, params=True)
-    return {"rows": part.rows, "loss_sum": _number(part.loss_sum), **gradient}
-
-
 def _combination_json(check: Any, report: Report) -> dict[str, Any]:
     return {
         "name": check.name,
@@ -168,62 +162,6 @@ def _combination_json(check: Any, report: Report) -> dict[str, Any]:
         "ok": check.ok,
         "explanation": check.explanation,
         "error": check.error,
-    }
-
-
-def to_json(report: Report) -> dict[str, Any]:
-    """The JSON report as a dict (see the README for its keys)."""
-    data, settings, stability = report.data, report.settings, report.stability
-    start = report.points[0].theta
-    return {
-        "ok": report.ok,
-        "data": {
-            "path": data.path,
-            "rows": data.rows,
-            "features": data.features,
-            "dtype": str(data.dtype),
-            "header": data.header,
-            "delimiter": data.delimiter,
-        },
-        "model": {
-            "name": report.model.name,
-            "formula": report.model.formula,
-            "parameters": {p.name: list(p.shape) for p in report.model.parameters},
-        },
-        "settings": {
-            **settings.to_json(),
-            "lr": report.lr,
-            "start": _theta(start, report),
-            "rtol": report.tolerance.rtol,
-            "atol": report.tolerance.atol,
-            "engines": list(report.engines),
-        },
-        "points": [{"label": p.label, **_theta(p.theta, report)} for p in report.points],
-        "optimum": _theta(report.optimum.theta, report),
-        "stability": None
-        if stability is None
-        else {
-            "eigenvalues": [_number(v) for v in stability.eigenvalues],
-            "condition_number": _number(stability.condition_number),
-            "max_stable_lr": _number(stability.max_stable_lr),
-            "stable": stability.stable,
-            "iterations_to_optimum": stability.iterations_to_optimum,
-            "hessian_constant": stability.constant,
-            "where": stability.where,
-        },
-        "compared": report.compared,
-        "engines": {name: _engine_json(e, report) for name, e in report.engines.items()},
-        "diagnosis": None
-        if report.diagnosis is None
-        else {
-            "summary": report.diagnosis.summary,
-            "pattern": report.diagnosis.pattern,
-            "parameters": report.diagnosis.parameters,
-        },
-        "combinations": [_combination_json(c, report) for c in report.combinations],
-        "combinations": [_combination_json(c, report) for c in report.combinations],
-        "notes": report.notes,
-        "failures": report.failures,
     }
 
 
