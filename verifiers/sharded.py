@@ -97,4 +97,7 @@ def check_sharded(
     report.combinations = checks
     for check in checks[1:]:
         if not check.ok:
-            report.failures.append(f"--combine {check.name}: {check.error or check.explanation}")
+            what = check.error or (
+                f"{check.difference.describe()} against the true combination (sums over N)"
+            )
+            report.failures.append(f"--combine {check.name}: {what}")

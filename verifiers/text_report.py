@@ -556,14 +556,14 @@ def _ending(report: Report, width: int) -> list[tuple[str, str | None]]:
     for entry in report.engines.values():
         if entry.status == "mismatch":
             lines += _mismatch(report, entry, width)
-    for failure in report.failures:  # those of no engine: a --combine that is wrong
-        if failure.startswith("--combine"):
-            lines += [(line, "bold red") for line in wrap(failure, width, "MISMATCH: ", INDENT)]
         elif entry.status == "error":
             lines += [
                 (line, "red")
                 for line in wrap(entry.reason, width, f"ERROR: {entry.name} failed: ", INDENT)
             ]
+    for failure in report.failures:  # those of no engine: a --combine that is wrong
+        if failure.startswith("--combine"):
+            lines += [(line, "bold red") for line in wrap(failure, width, "MISMATCH: ", INDENT)]
     return lines
 
 
