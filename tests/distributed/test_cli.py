@@ -64,7 +64,7 @@ def test_a_user_combination_is_checked_like_a_formula(tmp_path):
     assert result.returncode == 1, result.stdout + result.stderr
     # (a long temporary path may be broken across lines: compare without the spaces)
     assert f"MISMATCH:--combine{wrong}:combine" in "".join(result.stdout.split())
-    assert "it is the mean of the shards' means" in flat(result.stdout)
+    assert "itisthemeanoftheshards'means" in "".join(result.stdout.split())
     result = run_cli(str(DATA_CSV), *common, "--combine", f"{right}:combine")
     assert result.returncode == 0, result.stdout + result.stderr
 
