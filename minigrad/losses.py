@@ -12,9 +12,18 @@ from minigrad.tensor import Tensor, _tensor, maximum
 __all__ = ["binary_cross_entropy_with_logits", "cross_entropy", "mse_loss"]
 
 
+def _target(value: Any, prediction: Tensor) -> Tensor:
+    """A loss's target as a Tensor in the prediction's dtype (the data follows the model)."""
+    target = _tensor(value, prediction)
+    return target if target.dtype == prediction.dtype else target.astype(prediction.dtype)
+
+
 def mse_loss(prediction: Tensor, target: Any) -> Tensor:
-    """Mean squared error ``mean((target - prediction)²)``, the loss of the reference example."""
-    return ((_tensor(target, prediction) - prediction) ** 2).mean()
+    """Mean squared error ``mean((target - prediction)²)``, the loss of the reference example.
+
+    The target is taken in the prediction's dtype, as in every loss here.
+    """
+    return ((_target(target, prediction) - prediction) ** 2).mean()
 
 
 def binary_cross_entropy_with_logits(logits: Tensor, targets: Any) -> Tensor:
@@ -24,7 +33,7 @@ def binary_cross_entropy_with_logits(logits: Tensor, targets: Any) -> Tensor:
     passes half its gradient and |z| none, so the gradient is σ(0) - y, as it should be (relu,
     whose kink passes 0, would give -y there).
     """
-    z, y = logits, _tensor(targets, logits)
+    z, y = logits, _target(targets, logits)
     return (maximum(z, 0.0) + (-z.abs()).exp().log1p() - y * z).mean()
 
 

@@ -189,8 +189,9 @@ class Tensor:
         b = _tensor(other, self)
         return _binary(
             "**", np.power, a, b,
-            # d(aᵇ)/da = b·aᵇ⁻¹, and 0 where b = 0 (aᵇ is then 1; the formula gives 0·∞ at a = 0)
-            lambda g, out: g * where(b.data == 0, 0.0, b * a ** (b - 1)),
+            # d(aᵇ)/da = b·aᵇ⁻¹: 0 where b = 0 (aᵇ is 1 there), so a is replaced by 1 there,
+            # which keeps a = 0 from turning that 0 into 0·∞ = nan
+            lambda g, out: g * b * where(b.data == 0, 1.0, a) ** (b - 1),
             # d(aᵇ)/db = aᵇ·ln a, taken in the result's dtype. Where a = 0 the product is 0 (for
             # b > 0) but ln 0 = -inf would turn it into nan, so ln is taken of 1 there instead.
             lambda g, out: g * out * (_cast(a, out.dtype) + (a.data == 0).astype(out.dtype)).log(),
