@@ -10,7 +10,7 @@ rules of their own), ``numpy.py`` (the same operations under the array API's nam
 
 from minigrad import numpy
 from minigrad.check import Finding, check_graph
-from minigrad.functional import log_softmax, logaddexp, logsumexp, softmax
+from minigrad.functional import log_softmax, logsumexp, softmax
 from minigrad.grad_mode import enable_grad, is_grad_enabled, no_grad
 from minigrad.graph import format_graph, print_graph
 from minigrad.losses import binary_cross_entropy_with_logits, cross_entropy, mse_loss
@@ -21,6 +21,7 @@ from minigrad.tensor import (
     eye,
     full,
     grad,
+    logaddexp,
     maximum,
     minimum,
     ones,

@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from minigrad import tensor as _t
-from minigrad.functional import logaddexp, square, std, var
-from minigrad.tensor import Tensor, clip, maximum, minimum, where
+from minigrad.functional import square, std, var
+from minigrad.tensor import Tensor, clip, logaddexp, maximum, minimum, where
 
 __array_api_version__ = "2023.12"
 __all__ = [

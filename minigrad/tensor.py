@@ -36,6 +36,7 @@ __all__ = [
     "eye",
     "full",
     "grad",
+    "logaddexp",
     "maximum",
     "minimum",
     "ones",
@@ -489,6 +490,18 @@ def minimum(x: Any, y: Any) -> Tensor:
         "minimum", np.minimum, a, b,
         lambda g, out: _tie_split(g, a.data < b.data, a.data == b.data),
         lambda g, out: _tie_split(g, b.data < a.data, a.data == b.data),
+    )  # fmt: skip
+
+
+def logaddexp(x: Any, y: Any) -> Tensor:
+    """ln(eˣ + eʸ) elementwise, without overflow at any scale (as ``numpy.logaddexp``)."""
+    a, b = _pair(x, y)
+    # d ln(eᵃ + eᵇ)/da = eᵃ/(eᵃ + eᵇ) = σ(a - b), and σ(b - a) for b: smooth at a = b, to
+    # every order (max(a, b) + ln(1 + e^-|a-b|), equal in value, has kinks there)
+    return _binary(
+        "logaddexp", np.logaddexp, a, b,
+        lambda g, out: g * (a - b).sigmoid(),
+        lambda g, out: g * (b - a).sigmoid(),
     )  # fmt: skip
 
 
