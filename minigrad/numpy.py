@@ -374,11 +374,11 @@ _NOT_SUPPORTED = {
 def __getattr__(name: str) -> Any:
     if name.startswith("__"):  # protocol lookups (copy, pickle, ...): the usual error
         raise AttributeError(name)
-    what = "function of the array API standard" if name in _NOT_SUPPORTED else "function"
+    what = "an array API function it does not support" if name in _NOT_SUPPORTED else "unknown"
     functions = ", ".join(n for n in __all__ if n.islower() and n not in _CONSTANTS)
     raise AttributeError(
-        f"minigrad.numpy has no {what} '{name}' (minigrad supports a subset of the array API "
-        f"standard: {functions})"
+        f"minigrad.numpy has no '{name}' ({what}); minigrad supports a subset of the array API "
+        f"standard: {functions}"
     )
 
 
