@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from minigrad.grad_mode import no_grad
-from minigrad.tensor import Tensor, _topological_order, _unbroadcast_vjp
+from minigrad.tensor import Tensor, _graph, _unbroadcast_vjp
 
 __all__ = ["Finding", "check_graph"]
 
@@ -72,7 +72,7 @@ def check_graph(
     """
     rng = np.random.default_rng(seed)
     findings: list[Finding] = []
-    for node in _topological_order(output):
+    for node in _graph(output):
         if node._parents:
             findings += _check_node(node, rng, rtol, max_elements)
     return findings
@@ -141,8 +141,6 @@ def _rule(node: Tensor, i: int, u: np.ndarray) -> np.ndarray:
     parent = node._parents[i]
     with no_grad():
         g = node._vjps[i](Tensor(u.astype(node.dtype)), node)
-        if not isinstance(g, Tensor):
-            g = Tensor(g)
         if g.shape != parent.shape:
             g = _unbroadcast_vjp(g, parent.shape, node, i)
     return g.data.astype(np.float64)

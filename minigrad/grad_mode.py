@@ -68,8 +68,7 @@ class no_grad(_GradMode):
             return _GradMode(False)(function)
         return object.__new__(cls)
 
-    def __init__(self, function: Callable | None = None) -> None:
-        pass  # the setting is the class's: off
+    __init__ = object.__init__  # nothing to set: the setting is the class's, off
 
 
 class enable_grad(_GradMode):
@@ -77,5 +76,4 @@ class enable_grad(_GradMode):
 
     _enabled = True
 
-    def __init__(self) -> None:
-        pass  # the setting is the class's: on
+    __init__ = object.__init__  # nothing to set: the setting is the class's, on

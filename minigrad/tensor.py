@@ -19,6 +19,8 @@ with no backward code of their own (softmax, the losses), live in `functional.py
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
 import numbers
 import operator
@@ -49,6 +51,10 @@ __all__ = [
 
 VJP = Callable[["Tensor", "Tensor"], Any]
 
+# Every tensor is numbered as it is made. An operation's inputs exist before its result, so they
+# have smaller numbers: the numbers are a topological order of any graph, for free.
+_numbers = itertools.count()
+
 
 class Tensor:
     """A numpy array that remembers how it was computed, so gradients can flow back through it.
@@ -69,6 +75,7 @@ class Tensor:
         "_from_grad",
         "_op",
         "_parents",
+        "_seq",
         "_vjps",
         "data",
         "grad",
@@ -91,6 +98,7 @@ class Tensor:
         self._vjps: tuple[VJP, ...] = ()
         self._forward: Callable[..., Any] | None = None  # recomputes data (for check_graph)
         self._from_grad = False  # computed from a gradient that was not recorded (see grad())
+        self._seq = next(_numbers)  # the order in which tensors were made
 
     # ---- plain array facts --------------------------------------------------------------------
     shape = property(lambda self: self.data.shape, doc="Shape of the data, as numpy gives it.")
@@ -618,8 +626,19 @@ def operation(
             f"minigrad.operation: '{name}' has {len(parents)} parents but {len(vjps)} VJPs "
             "(one per parent, in the same order)"
         )
+    rules = tuple(_returning_a_tensor(vjp) for vjp in vjps)
     return _record(name, _as_array(data.data if isinstance(data, Tensor) else data), parents,
-                   vjps, forward)  # fmt: skip
+                   rules, forward)  # fmt: skip
+
+
+def _returning_a_tensor(vjp: VJP) -> VJP:
+    """A VJP of your own may return a numpy array or a number: it is wrapped (as a constant)."""
+
+    def rule(g: Tensor, out: Tensor) -> Tensor:
+        result = vjp(g, out)
+        return result if isinstance(result, Tensor) else Tensor(result)
+
+    return rule
 
 
 def _apply(op: str, forward: Callable[..., Any], parents: tuple[Tensor, ...], *vjps: VJP) -> Tensor:
@@ -656,6 +675,7 @@ def _record(
     out.data = data if type(data) is np.ndarray else np.asarray(data)
     out.grad = out.name = None
     out._op = op
+    out._seq = next(_numbers)
     for parent in parents:
         if parent.requires_grad and _state.enabled:  # (is_grad_enabled(), without the call)
             out.requires_grad, out._parents, out._vjps, out._forward = True, parents, vjps, forward
@@ -680,6 +700,7 @@ def _constant(data: Any, op: str = "constant") -> Tensor:
     out.requires_grad = out._from_grad = False
     out._parents = out._vjps = ()
     out._op = op
+    out._seq = next(_numbers)
     return out
 
 
@@ -737,7 +758,7 @@ def _seed(output: Tensor, gradient: Any, caller: str) -> Tensor:
             "(no input had requires_grad=True, or it was computed under no_grad)"
         )
     if gradient is None:
-        if output.size != 1:
+        if output.data.size != 1:
             raise RuntimeError(
                 f"minigrad: {caller} needs a gradient for an output of shape {output.shape}; "
                 "reduce it to one element (e.g. .sum()) or pass a gradient of that shape"
@@ -753,48 +774,26 @@ def _seed(output: Tensor, gradient: Any, caller: str) -> Tensor:
     return seed.astype(output.dtype) if seed.dtype != output.dtype else _copy(seed)
 
 
-def _topological_order(root: Tensor) -> list[Tensor]:
-    """Every node that requires grad and feeds `root`, inputs before the results made from them.
-
-    An explicit stack instead of recursion: a chain of 100,000 operations is as easy as three.
-    """
-    order: list[Tensor] = []
-    visited = {id(root)}  # by identity (id() is also faster to hash than a Tensor)
-    stack = [(root, iter(root._parents))]
-    while stack:
-        node, parents = stack[-1]
-        for parent in parents:
-            if parent.requires_grad and id(parent) not in visited:
-                visited.add(id(parent))
-                if not parent._parents:  # a leaf has nothing to place first
-                    order.append(parent)
-                    continue
-                stack.append((parent, iter(parent._parents)))
-                break
-        else:  # all parents placed: the node can follow them
-            stack.pop()
-            order.append(node)
-    return order
-
-
 def _backprop(
     root: Tensor, seed: Tensor, create_graph: bool, wanted: tuple[Tensor, ...] | None = None
 ) -> list[tuple[Tensor, Tensor]]:
     """Walk the graph from `root` back to its inputs, applying each node's VJPs once.
 
-    Visiting in reverse topological order means a node's gradient is complete (every use of it
-    has contributed) before it is passed on: that is what makes `(x + x) * x` come out right.
+    A node's gradient is complete (every use of it has contributed) only once every result made
+    from it has been visited: that is what makes `(x + x) * x` come out right. Results are made
+    after their inputs, so visiting the waiting node with the largest number first (a heap)
+    guarantees it, with no recursion and no separate sorting pass.
     Returns (node, gradient) for the `wanted` nodes, or (for backward) for every node.
     """
-    grads: dict[int, Tensor] = {id(root): seed}  # keyed by identity
+    grads: dict[int, Tensor] = {id(root): seed}  # gradients so far, keyed by identity
+    waiting = [(-root._seq, root)]  # a heap: the largest number comes out first
     kept: list[tuple[Tensor, Tensor]] = []
     handed: dict[int, bool] = {}  # memory of each gradient handed out: was it as writeable?
     wanted_ids = None if wanted is None else {id(x) for x in wanted}
-    with _GradMode(create_graph):
-        for node in reversed(_topological_order(root)):
-            g = grads.pop(id(node), None)
-            if g is None:
-                continue
+    with _GradMode(create_graph):  # the VJPs' own operations are recorded only for create_graph
+        while waiting:
+            node = heapq.heappop(waiting)[1]
+            g = grads.pop(id(node))
             if wanted_ids is None or id(node) in wanted_ids:
                 yours = wanted_ids is not None or not node._parents  # grad() results and leaves
                 kept.append((node, _hand_out(g, yours, handed, create_graph)))
@@ -802,15 +801,28 @@ def _backprop(
                 if not parent.requires_grad:
                     continue  # a constant: its gradient is never computed
                 contribution = vjp(g, node)
-                if not isinstance(contribution, Tensor):  # a VJP of your own may give an array
-                    contribution = Tensor(contribution)
                 if contribution.data.shape != parent.data.shape:
                     contribution = _unbroadcast_vjp(contribution, parent.data.shape, node, i)
                 if contribution.data.dtype != parent.data.dtype:  # float32 input: float32 grad
                     contribution = contribution.astype(parent.data.dtype)
                 previous = grads.get(id(parent))
-                grads[id(parent)] = contribution if previous is None else previous + contribution
+                if previous is None:  # its first contribution: it starts waiting
+                    grads[id(parent)] = contribution
+                    heapq.heappush(waiting, (-parent._seq, parent))
+                else:
+                    grads[id(parent)] = previous + contribution
     return kept
+
+
+def _graph(root: Tensor) -> list[Tensor]:
+    """Every node that requires grad and feeds `root`, inputs first (in the order made)."""
+    seen, stack = {id(root): root}, [root]
+    while stack:  # an explicit stack, not recursion: any depth works
+        for parent in stack.pop()._parents:
+            if parent.requires_grad and id(parent) not in seen:
+                seen[id(parent)] = parent
+                stack.append(parent)
+    return sorted(seen.values(), key=lambda node: node._seq)
 
 
 def _hand_out(g: Tensor, yours: bool, handed: dict[int, bool], create_graph: bool) -> Tensor:
