@@ -7,8 +7,9 @@ whole-array loss ``((Y - (w * X + b)) ** 2).mean()``, ``loss.backward()``, then 
 b.grad`` and ``w -= lr * w.grad`` under ``no_grad`` and the gradients cleared; float64 data of
 the reference's shape (y ≈ 1.3 x + 8, x around 50). The baseline is the step a person writes by
 hand in numpy. Each engine runs the same number of steps, timed `repeats` times after a warm-up
-run; a step's time is a run's time over its steps. Ratios are minigrad's time over the other's
-(below 1: minigrad is faster), from medians taken side by side in one process.
+run, the engines taking turns; a step's time is a run's time over its steps. Ratios are
+minigrad's time over the other's (below 1: minigrad is faster), from medians taken side by side
+in one process.
 
 Not a test: nothing here asserts a time (these machines vary by 2× from run to run).
 """
@@ -62,14 +63,18 @@ def numpy_steps(x: np.ndarray, y: np.ndarray, theta: np.ndarray, steps: int) -> 
     theta[:] = b, w
 
 
-def _per_step(run: Callable[[int], None], steps: int, repeats: int) -> dict[str, float]:
-    run(steps)  # warm-up: first-call costs, caches, the allocator's pools
-    times = []
+def _per_step(runs: dict[str, Callable[[int], None]], steps: int, repeats: int) -> dict:
+    """Seconds per step of each run: a warm-up, then `repeats` rounds that time every engine
+    once in turn, so that a slow moment of the machine falls on all of them alike."""
+    for run in runs.values():
+        run(steps)  # warm-up: first-call costs, caches, the allocator's pools
+    times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeats):
-        started = time.perf_counter()
-        run(steps)
-        times.append((time.perf_counter() - started) / steps)
-    return {"min": min(times), "median": statistics.median(times)}
+        for name, run in runs.items():
+            started = time.perf_counter()
+            run(steps)
+            times[name].append((time.perf_counter() - started) / steps)
+    return {name: {"min": min(t), "median": statistics.median(t)} for name, t in times.items()}
 
 
 def measure(repeats: int = 7) -> dict[int, dict[str, dict[str, float]]]:
@@ -90,21 +95,15 @@ def _measure_rows(rows: int, steps: int, repeats: int, torch: Any) -> dict[str, 
     X, Y = minigrad.Tensor(x), minigrad.Tensor(y)
     b = minigrad.Tensor(0.0, requires_grad=True)
     w = minigrad.Tensor(0.0, requires_grad=True)
-    row = {
-        "minigrad": _per_step(
-            lambda k: learner_steps(minigrad.no_grad, X, Y, b, w, k), steps, repeats
-        )
-    }
+    runs = {"minigrad": lambda k: learner_steps(minigrad.no_grad, X, Y, b, w, k)}
     if torch is not None:
         tX, tY = torch.from_numpy(x), torch.from_numpy(y)
         tb = torch.zeros((), dtype=torch.float64, requires_grad=True)
         tw = torch.zeros((), dtype=torch.float64, requires_grad=True)
-        row["torch eager"] = _per_step(
-            lambda k: learner_steps(torch.no_grad, tX, tY, tb, tw, k), steps, repeats
-        )
+        runs["torch eager"] = lambda k: learner_steps(torch.no_grad, tX, tY, tb, tw, k)
     theta = np.zeros(2)
-    row["numpy"] = _per_step(lambda k: numpy_steps(x, y, theta, k), steps, repeats)
-    return row
+    runs["numpy"] = lambda k: numpy_steps(x, y, theta, k)
+    return _per_step(runs, steps, repeats)
 
 
 def _time(seconds: float) -> str:

@@ -19,6 +19,7 @@ with no backward code of their own (softmax, the losses), live in `functional.py
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import math
@@ -253,7 +254,8 @@ class Tensor:
                 f"minigrad: '{symbol}' changes a tensor that requires grad in place, which is not "
                 "recorded; update parameters inside `with no_grad():`"
             )
-        function(self.data, other.data if isinstance(other, Tensor) else other, out=self.data)
+        # (out given by position: ufuncs read keywords more slowly)
+        function(self.data, other.data if isinstance(other, Tensor) else other, self.data)
         return self
 
     # Comparisons give constant boolean tensors: they have no gradient.
@@ -1022,8 +1024,19 @@ def _tensor(value: Any, like: Tensor) -> Tensor:
         return value
     if isinstance(value, (int, float)):
         dtype = like.data.dtype if like.data.dtype.kind in "fc" else np.float64
-        return _constant(np.asarray(value, dtype=dtype))
+        # with its sign, so that -0.0 and 0.0 (equal as keys) stay apart
+        sign = math.copysign(1.0, value) if isinstance(value, float) else 1.0
+        return _number(type(value), value, sign, dtype)
     return Tensor(value)
+
+
+@functools.lru_cache(maxsize=256)
+def _number(kind: type, value: float, sign: float, dtype: np.dtype) -> Tensor:
+    """A Python number as a constant 0-d Tensor of `dtype`, made once per number and dtype (`x * 2`
+    in a loop makes no new array each time); read-only, as it is shared."""
+    data = np.asarray(value, dtype=dtype)
+    data.setflags(write=False)
+    return _constant(data)
 
 
 def _pair(x: Any, y: Any) -> tuple[Tensor, Tensor]:

@@ -205,3 +205,23 @@ def test_each_function_matches_numpy_and_its_rules_check_out(
     assert_close(result, expected, 1e-14, 1e-15, what=name)
     if result.requires_grad:
         assert check_graph(result) == []
+
+
+@pytest.mark.parametrize("dtype", [mxp.float32, np.dtype("float32")], ids=["type", "dtype"])
+def test_creation_functions_take_the_dtype_asked_for(dtype: Any) -> None:
+    like = mxp.zeros((2,), dtype=dtype)
+    made = [
+        like,
+        mxp.ones((2,), dtype=dtype),
+        mxp.empty((2,), dtype=dtype),
+        mxp.full((2,), 1.5, dtype=dtype),
+        mxp.eye(2, dtype=dtype),
+        mxp.arange(3, dtype=dtype),
+        mxp.linspace(0, 1, 3, dtype=dtype),
+        mxp.zeros_like(like),
+        mxp.ones_like(like),
+        mxp.full_like(like, 2.0),
+        mxp.asarray([1.0], dtype=dtype),
+    ]
+    assert all(t.dtype == np.float32 for t in made)
+    assert mxp.zeros((2,)).dtype == np.float64  # the default

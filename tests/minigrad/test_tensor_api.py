@@ -186,3 +186,21 @@ def test_a_vjp_may_return_a_numpy_array() -> None:
     y = operation("twice", x.data * 2, (x,), lambda g, out: g.data * 2)
     y.sum().backward()
     assert_close(x.grad, [2.0, 2.0, 2.0], 0, 0)
+
+
+def test_python_numbers_keep_their_sign_and_dtype() -> None:
+    """Python numbers become shared read-only constants: -0.0 stays apart from 0.0, a float32
+    tensor's 2.0 from a float64 one's, and nothing can write into them."""
+    x = Tensor(np.array([1.0, -2.0]))
+    assert np.signbit((x * -0.0).data).tolist() == [True, False]
+    assert np.signbit((x * 0.0).data).tolist() == [False, True]
+    x32 = Tensor(np.array([1.0], dtype=np.float32))
+    assert (x32 * 2.0).dtype == np.float32
+    assert (x * 2.0).dtype == np.float64
+    constant = (x * 3.0)._parents  # nothing recorded: no parents kept
+    assert constant == ()
+    w = Tensor([1.0], requires_grad=True)
+    three = (w * 3.0)._parents[1]
+    assert not three.data.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        three += 1.0
