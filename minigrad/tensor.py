@@ -766,7 +766,7 @@ def _seed(output: Tensor, gradient: Any, caller: str) -> Tensor:
                 "reduce it to one element (e.g. .sum()) or pass a gradient of that shape"
             )
         shape, dtype = output.data.shape, output.data.dtype
-        return _constant(np.array(1, dtype) if not shape else np.ones(shape, dtype))
+        return _constant(dtype.type(1) if not shape else np.ones(shape, dtype))
     seed = _tensor(gradient, output)
     if seed.shape != output.shape:
         raise ValueError(
