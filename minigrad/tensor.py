@@ -1032,8 +1032,9 @@ def _tensor(value: Any, like: Tensor) -> Tensor:
 
 @functools.lru_cache(maxsize=256)
 def _number(kind: type, value: float, sign: float, dtype: np.dtype) -> Tensor:
-    """A Python number as a constant 0-d Tensor of `dtype`, made once per number and dtype (`x * 2`
-    in a loop makes no new array each time); read-only, as it is shared."""
+    """A Python number as a constant 0-d Tensor of `dtype`, made once per number and dtype: `x * 2`
+    in a loop makes no new tensor each time (and print_graph shows one constant used twice).
+    Its array is read-only, as it is shared."""
     data = np.asarray(value, dtype=dtype)
     data.setflags(write=False)
     return _constant(data)
