@@ -8,9 +8,11 @@ rules of their own), ``numpy.py`` (the same operations under the array API's nam
 (printing a graph).
 """
 
-from minigrad import numpy
+# minigrad.numpy, the array namespace, is left out of __all__: `from minigrad import *` must not
+# shadow numpy itself
+from minigrad import numpy  # noqa: F401
 from minigrad.check import Finding, check_graph
-from minigrad.functional import log_softmax, logaddexp, logsumexp, softmax
+from minigrad.functional import log_softmax, logsumexp, softmax
 from minigrad.grad_mode import enable_grad, is_grad_enabled, no_grad
 from minigrad.graph import format_graph, print_graph
 from minigrad.losses import binary_cross_entropy_with_logits, cross_entropy, mse_loss
@@ -21,6 +23,7 @@ from minigrad.tensor import (
     eye,
     full,
     grad,
+    logaddexp,
     maximum,
     minimum,
     ones,
@@ -52,7 +55,6 @@ __all__ = [
     "minimum",
     "mse_loss",
     "no_grad",
-    "numpy",
     "ones",
     "operation",
     "print_graph",

@@ -1,10 +1,10 @@
 """Functions built from the operations in ``tensor.py``, with no backward code of their own.
 
 Their gradients come from the rules of the operations they are made of: reading them shows which
-rules are primitive. Two habits keep them stable at any input scale. Before an exponential, the
-largest value is subtracted (a constant: ``ln Σ eˣ = m + ln Σ eˣ⁻ᵐ`` for any m, so no gradient
-needs to flow through it, and the value, not its gradient, is what it protects). And where a
-formula has a kink, the operation's tie convention decides the value there (see `logaddexp`).
+rules are primitive. One habit keeps them stable at any input scale: before an exponential, the
+largest value is subtracted. It is taken as a constant (``ln Σ eˣ = m + ln Σ eˣ⁻ᵐ`` for any m,
+so no gradient needs to flow through it), which also keeps max's kink out of the gradient: the
+results are smooth to every order, as the functions are.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.tensor import Tensor, _axes, _pair, maximum
+from minigrad.tensor import Tensor, _axes
 
-__all__ = ["log_softmax", "logaddexp", "logsumexp", "softmax", "square", "std", "var"]
+__all__ = ["log_softmax", "logsumexp", "softmax", "square", "std", "var"]
 
 
 def _largest(x: Tensor, axis: Any) -> Tensor:
@@ -47,16 +47,6 @@ def log_softmax(x: Tensor, axis: Any = -1) -> Tensor:
     """ln softmax(x) over `axis`: x - logsumexp(x), exact even where softmax underflows to 0."""
     shifted = x - _largest(x, axis)  # then the subtraction below never meets a huge number
     return shifted - shifted.exp().sum(axis=axis, keepdims=True).log()
-
-
-def logaddexp(x: Any, y: Any) -> Tensor:
-    """ln(eˣ + eʸ) elementwise, as max(x, y) + ln(1 + e^-|x-y|), which never overflows.
-
-    At x = y the maximum shares its gradient half and half and |x - y| contributes 0, so the
-    gradient is (1/2, 1/2): the true derivative eˣ/(eˣ + eʸ) there.
-    """
-    a, b = _pair(x, y)
-    return maximum(a, b) + (-(a - b).abs()).exp().log1p()
 
 
 def square(x: Tensor) -> Tensor:

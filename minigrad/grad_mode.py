@@ -61,17 +61,19 @@ class no_grad(_GradMode):
     evaluation, where a graph would only cost time and memory.
     """
 
+    _enabled = False
+
     def __new__(cls, function: Callable | None = None) -> Any:
         if function is not None:  # used bare, as @no_grad
             return _GradMode(False)(function)
-        return super().__new__(cls)
+        return object.__new__(cls)
 
-    def __init__(self, function: Callable | None = None) -> None:
-        super().__init__(enabled=False)
+    __init__ = object.__init__  # nothing to set: the setting is the class's, off
 
 
 class enable_grad(_GradMode):
     """Context manager (or decorator) that records operations again, e.g. inside ``no_grad``."""
 
-    def __init__(self) -> None:
-        super().__init__(enabled=True)
+    _enabled = True
+
+    __init__ = object.__init__  # nothing to set: the setting is the class's, on

@@ -7,25 +7,34 @@ from typing import Any
 import numpy as np
 
 from minigrad.functional import log_softmax
-from minigrad.tensor import Tensor, _tensor, maximum
+from minigrad.tensor import Tensor, _tensor, logaddexp
 
 __all__ = ["binary_cross_entropy_with_logits", "cross_entropy", "mse_loss"]
 
 
+def _target(value: Any, prediction: Tensor) -> Tensor:
+    """A loss's target as a Tensor in the prediction's dtype (the data follows the model)."""
+    target = _tensor(value, prediction)
+    return target if target.dtype == prediction.dtype else target.astype(prediction.dtype)
+
+
 def mse_loss(prediction: Tensor, target: Any) -> Tensor:
-    """Mean squared error ``mean((target - prediction)²)``, the loss of the reference example."""
-    return ((_tensor(target, prediction) - prediction) ** 2).mean()
+    """Mean squared error ``mean((target - prediction)²)``, the loss of the reference example.
+
+    The target is taken in the prediction's dtype, as in every loss here.
+    """
+    return ((_target(target, prediction) - prediction) ** 2).mean()
 
 
 def binary_cross_entropy_with_logits(logits: Tensor, targets: Any) -> Tensor:
     """Mean of ``ln(1 + eᶻ) - y·z`` for logits z and targets y in [0, 1] (as torch's).
 
-    Written as ``max(z, 0) + ln(1 + e^-|z|) - y·z``, which never overflows. At z = 0 the maximum
-    passes half its gradient and |z| none, so the gradient is σ(0) - y, as it should be (relu,
-    whose kink passes 0, would give -y there).
+    ``ln(1 + eᶻ)`` is ``logaddexp(0, z)``, which never overflows and whose rule, σ(z), is smooth:
+    the often-written ``max(z, 0) + ln(1 + e^-|z|)`` has the same value and first derivative,
+    but its kinks at z = 0 give a second derivative of 0 there instead of 1/4.
     """
-    z, y = logits, _tensor(targets, logits)
-    return (maximum(z, 0.0) + (-z.abs()).exp().log1p() - y * z).mean()
+    z, y = logits, _target(targets, logits)
+    return (logaddexp(0.0, z) - y * z).mean()
 
 
 def cross_entropy(logits: Tensor, labels: Any) -> Tensor:

@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from minigrad import tensor as _t
-from minigrad.functional import logaddexp, square, std, var
-from minigrad.tensor import Tensor, clip, maximum, minimum, where
+from minigrad.functional import square, std, var
+from minigrad.tensor import Tensor, clip, logaddexp, maximum, minimum, where
 
 __array_api_version__ = "2023.12"
 __all__ = [
@@ -58,6 +58,10 @@ finfo = np.finfo
 iinfo = np.iinfo
 
 
+def _float64_unless(dtype: Any) -> Any:
+    return np.float64 if dtype is None else dtype  # (a numpy dtype object is falsy: no `or`)
+
+
 def _t_of(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
 
@@ -85,27 +89,27 @@ def asarray(obj: Any, /, *, dtype: Any = None, device: Any = None, copy: Any = N
 
 
 def zeros(shape: Any, *, dtype: Any = None, device: Any = None) -> Tensor:
-    return _t.zeros(shape, dtype=dtype or np.float64)
+    return _t.zeros(shape, dtype=_float64_unless(dtype))
 
 
 def ones(shape: Any, *, dtype: Any = None, device: Any = None) -> Tensor:
-    return _t.ones(shape, dtype=dtype or np.float64)
+    return _t.ones(shape, dtype=_float64_unless(dtype))
 
 
 def empty(shape: Any, *, dtype: Any = None, device: Any = None) -> Tensor:
-    return _t.zeros(shape, dtype=dtype or np.float64)
+    return _t.zeros(shape, dtype=_float64_unless(dtype))
 
 
 def full(shape: Any, fill_value: float, *, dtype: Any = None, device: Any = None) -> Tensor:
-    return _t.full(shape, fill_value, dtype=dtype or np.float64)
+    return _t.full(shape, fill_value, dtype=_float64_unless(dtype))
 
 
 def zeros_like(x: Tensor, /, *, dtype: Any = None, device: Any = None) -> Tensor:
-    return _t.zeros(x.shape, dtype=dtype or _t_of(x).dtype)
+    return _t.zeros(x.shape, dtype=_t_of(x).dtype if dtype is None else dtype)
 
 
 def ones_like(x: Tensor, /, *, dtype: Any = None, device: Any = None) -> Tensor:
-    return _t.ones(x.shape, dtype=dtype or _t_of(x).dtype)
+    return _t.ones(x.shape, dtype=_t_of(x).dtype if dtype is None else dtype)
 
 
 def empty_like(x: Tensor, /, *, dtype: Any = None, device: Any = None) -> Tensor:
@@ -113,23 +117,23 @@ def empty_like(x: Tensor, /, *, dtype: Any = None, device: Any = None) -> Tensor
 
 
 def full_like(x: Tensor, /, fill_value: float, *, dtype: Any = None, device: Any = None) -> Tensor:
-    return _t.full(x.shape, fill_value, dtype=dtype or _t_of(x).dtype)
+    return _t.full(x.shape, fill_value, dtype=_t_of(x).dtype if dtype is None else dtype)
 
 
 def eye(
     n_rows: int, n_cols: int | None = None, /, *, k: int = 0, dtype: Any = None, device: Any = None
 ) -> Tensor:
-    return Tensor(np.eye(n_rows, n_cols, k=k, dtype=dtype or np.float64))
+    return Tensor(np.eye(n_rows, n_cols, k=k, dtype=_float64_unless(dtype)))
 
 
 def arange(start: float, /, stop: float | None = None, step: float = 1, *, dtype: Any = None,
            device: Any = None) -> Tensor:  # fmt: skip
-    return Tensor(np.arange(start, stop, step, dtype=dtype or np.float64))
+    return Tensor(np.arange(start, stop, step, dtype=_float64_unless(dtype)))
 
 
 def linspace(start: float, stop: float, /, num: int, *, dtype: Any = None, device: Any = None,
              endpoint: builtins.bool = True) -> Tensor:  # fmt: skip
-    return Tensor(np.linspace(start, stop, num, endpoint=endpoint, dtype=dtype or np.float64))
+    return Tensor(np.linspace(start, stop, num, endpoint=endpoint, dtype=_float64_unless(dtype)))
 
 
 def astype(x: Tensor, dtype: Any, /, *, copy: builtins.bool = True, device: Any = None) -> Tensor:
@@ -374,11 +378,11 @@ _NOT_SUPPORTED = {
 def __getattr__(name: str) -> Any:
     if name.startswith("__"):  # protocol lookups (copy, pickle, ...): the usual error
         raise AttributeError(name)
-    what = "function of the array API standard" if name in _NOT_SUPPORTED else "function"
+    what = "an array API function it does not support" if name in _NOT_SUPPORTED else "unknown"
     functions = ", ".join(n for n in __all__ if n.islower() and n not in _CONSTANTS)
     raise AttributeError(
-        f"minigrad.numpy has no {what} '{name}' (minigrad supports a subset of the array API "
-        f"standard: {functions})"
+        f"minigrad.numpy has no '{name}' ({what}); minigrad supports a subset of the array API "
+        f"standard: {functions}"
     )
 
 

@@ -19,6 +19,9 @@ with no backward code of their own (softmax, the losses), live in `functional.py
 
 from __future__ import annotations
 
+import functools
+import heapq
+import itertools
 import math
 import numbers
 import operator
@@ -27,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.grad_mode import _GradMode, is_grad_enabled
+from minigrad.grad_mode import _GradMode, _state
 
 __all__ = [
     "Tensor",
@@ -36,6 +39,7 @@ __all__ = [
     "eye",
     "full",
     "grad",
+    "logaddexp",
     "maximum",
     "minimum",
     "ones",
@@ -47,6 +51,10 @@ __all__ = [
 ]
 
 VJP = Callable[["Tensor", "Tensor"], Any]
+
+# Every tensor is numbered as it is made. An operation's inputs exist before its result, so they
+# have smaller numbers: the numbers are a topological order of any graph, for free.
+_numbers = itertools.count()
 
 
 class Tensor:
@@ -68,6 +76,7 @@ class Tensor:
         "_from_grad",
         "_op",
         "_parents",
+        "_seq",
         "_vjps",
         "data",
         "grad",
@@ -90,6 +99,7 @@ class Tensor:
         self._vjps: tuple[VJP, ...] = ()
         self._forward: Callable[..., Any] | None = None  # recomputes data (for check_graph)
         self._from_grad = False  # computed from a gradient that was not recorded (see grad())
+        self._seq = next(_numbers)  # the order in which tensors were made
 
     # ---- plain array facts --------------------------------------------------------------------
     shape = property(lambda self: self.data.shape, doc="Shape of the data, as numpy gives it.")
@@ -189,8 +199,9 @@ class Tensor:
         b = _tensor(other, self)
         return _binary(
             "**", np.power, a, b,
-            # d(aᵇ)/da = b·aᵇ⁻¹, and 0 where b = 0 (aᵇ is then 1; the formula gives 0·∞ at a = 0)
-            lambda g, out: g * where(b.data == 0, 0.0, b * a ** (b - 1)),
+            # d(aᵇ)/da = b·aᵇ⁻¹: 0 where b = 0 (aᵇ is 1 there), so a is replaced by 1 there,
+            # which keeps a = 0 from turning that 0 into 0·∞ = nan
+            lambda g, out: g * b * where(b.data == 0, 1.0, a) ** (b - 1),
             # d(aᵇ)/db = aᵇ·ln a, taken in the result's dtype. Where a = 0 the product is 0 (for
             # b > 0) but ln 0 = -inf would turn it into nan, so ln is taken of 1 there instead.
             lambda g, out: g * out * (_cast(a, out.dtype) + (a.data == 0).astype(out.dtype)).log(),
@@ -238,12 +249,13 @@ class Tensor:
         return self._update(np.divide, other, "/=")
 
     def _update(self, function: Callable, other: Any, symbol: str) -> Tensor:
-        if self.requires_grad and is_grad_enabled():
+        if self.requires_grad and _state.enabled:
             raise RuntimeError(
                 f"minigrad: '{symbol}' changes a tensor that requires grad in place, which is not "
                 "recorded; update parameters inside `with no_grad():`"
             )
-        function(self.data, other.data if isinstance(other, Tensor) else other, out=self.data)
+        # (out given by position: ufuncs read keywords more slowly)
+        function(self.data, other.data if isinstance(other, Tensor) else other, self.data)
         return self
 
     # Comparisons give constant boolean tensors: they have no gradient.
@@ -341,20 +353,20 @@ class Tensor:
     # ---- reductions ---------------------------------------------------------------------------
     def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         """Sum over `axis` (all axes when None), as ``numpy.sum``."""
-        a, axes = self, _axes(axis, self.ndim)
+        a, axes = self, None if axis is None else _axes(axis, self.data.ndim)
         # d(Σ a)/da_i = 1: every summed element receives the output's gradient
         return _apply(
-            "sum", lambda x: np.sum(x, axis=axes, keepdims=keepdims), (a,),
+            "sum", lambda x: x.sum(axis=axes, keepdims=keepdims), (a,),
             lambda g, out: _expand(g, a.shape, axes, keepdims),
         )  # fmt: skip
 
     def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         """Mean over `axis` (all axes when None), as ``numpy.mean``."""
-        a, axes = self, _axes(axis, self.ndim)
-        count = a.size if axes is None else math.prod(a.shape[i] for i in axes)
+        a, axes = self, None if axis is None else _axes(axis, self.data.ndim)
+        count = a.data.size if axes is None else math.prod(a.data.shape[i] for i in axes)
         # d(mean a)/da_i = 1/n: every element receives the output's gradient over the count
         return _apply(
-            "mean", lambda x: np.mean(x, axis=axes, keepdims=keepdims), (a,),
+            "mean", lambda x: x.sum(axis=axes, keepdims=keepdims) / count, (a,),
             lambda g, out: _expand(g / count, a.shape, axes, keepdims),
         )  # fmt: skip
 
@@ -460,11 +472,11 @@ class Tensor:
         has the dtype of its tensor (a float32 leaf gets a float32 gradient).
         """
         seed = _seed(self, gradient, "backward()")
-        for node, node_grad in _backprop(self, seed, create_graph).items():
+        for node, node_grad in _backprop(self, seed, create_graph):
             if node.grad is not None:
                 node_grad = node.grad + node_grad
                 if node._parents:  # an intermediate's gradient stays read-only
-                    node_grad.data.flags.writeable = False
+                    node_grad.data.setflags(write=False)
             node.grad = node_grad
 
 
@@ -488,6 +500,18 @@ def minimum(x: Any, y: Any) -> Tensor:
         "minimum", np.minimum, a, b,
         lambda g, out: _tie_split(g, a.data < b.data, a.data == b.data),
         lambda g, out: _tie_split(g, b.data < a.data, a.data == b.data),
+    )  # fmt: skip
+
+
+def logaddexp(x: Any, y: Any) -> Tensor:
+    """ln(eˣ + eʸ) elementwise, without overflow at any scale (as ``numpy.logaddexp``)."""
+    a, b = _pair(x, y)
+    # d ln(eᵃ + eᵇ)/da = eᵃ/(eᵃ + eᵇ) = σ(a - b), and σ(b - a) for b: smooth at a = b, to
+    # every order (max(a, b) + ln(1 + e^-|a-b|), equal in value, has kinks there)
+    return _binary(
+        "logaddexp", np.logaddexp, a, b,
+        lambda g, out: g * (a - b).sigmoid(),
+        lambda g, out: g * (b - a).sigmoid(),
     )  # fmt: skip
 
 
@@ -604,12 +628,25 @@ def operation(
             f"minigrad.operation: '{name}' has {len(parents)} parents but {len(vjps)} VJPs "
             "(one per parent, in the same order)"
         )
+    rules = tuple(_returning_a_tensor(vjp) for vjp in vjps)
     return _record(name, _as_array(data.data if isinstance(data, Tensor) else data), parents,
-                   vjps, forward)  # fmt: skip
+                   rules, forward)  # fmt: skip
+
+
+def _returning_a_tensor(vjp: VJP) -> VJP:
+    """A VJP of your own may return a numpy array or a number: it is wrapped (as a constant)."""
+
+    def rule(g: Tensor, out: Tensor) -> Tensor:
+        result = vjp(g, out)
+        return result if isinstance(result, Tensor) else Tensor(result)
+
+    return rule
 
 
 def _apply(op: str, forward: Callable[..., Any], parents: tuple[Tensor, ...], *vjps: VJP) -> Tensor:
     """Compute an operation's result with `forward` on the parents' arrays, and record it."""
+    if len(parents) == 1:  # the common case, without building a list
+        return _record(op, forward(parents[0].data), parents, vjps, forward)
     return _record(op, forward(*[p.data for p in parents]), parents, vjps, forward)
 
 
@@ -638,27 +675,35 @@ def _record(
     out = Tensor.__new__(Tensor)
     # numpy returns scalars, not 0-d arrays, from operations on 0-d arrays
     out.data = data if type(data) is np.ndarray else np.asarray(data)
-    out.grad = None
-    out.name = None
+    out.grad = out.name = None
     out._op = op
-    if is_grad_enabled() and any(p.requires_grad for p in parents):
-        out.requires_grad = True
-        out._parents = parents
-        out._vjps = vjps
-        out._forward = forward
-        out._from_grad = False
-    else:  # nothing to differentiate: keep no references, so memory is freed early
-        out.requires_grad = False
-        out._parents = ()
-        out._vjps = ()
-        out._forward = None
-        out._from_grad = any(p._from_grad for p in parents)
+    out._seq = next(_numbers)
+    for parent in parents:
+        if parent.requires_grad and _state.enabled:  # (is_grad_enabled(), without the call)
+            out.requires_grad, out._parents, out._vjps, out._forward = True, parents, vjps, forward
+            out._from_grad = False
+            return out
+    # nothing to differentiate: keep no references, so memory is freed early
+    out.requires_grad = out._from_grad = False
+    out._parents = out._vjps = ()
+    out._forward = None
+    for parent in parents:
+        if parent._from_grad:
+            out._from_grad = True
     return out
 
 
-def _constant(data: Any) -> Tensor:
-    """A result with no gradient (a comparison, a sign), in whatever dtype numpy gave it."""
-    return _record("constant", data, (), (), None)
+def _constant(data: Any, op: str = "constant") -> Tensor:
+    """A Tensor with no gradient (a comparison, a sign, a number), in the dtype numpy gave it."""
+    out = Tensor.__new__(Tensor)
+    # numpy returns scalars, not 0-d arrays, from operations on 0-d arrays
+    out.data = data if type(data) is np.ndarray else np.asarray(data)
+    out.grad = out.name = out._forward = None
+    out.requires_grad = out._from_grad = False
+    out._parents = out._vjps = ()
+    out._op = op
+    out._seq = next(_numbers)
+    return out
 
 
 # ---- the reverse walk ---------------------------------------------------------------------------
@@ -680,16 +725,15 @@ def grad(
     for i, x in enumerate(wanted):
         if not isinstance(x, Tensor) or not x.requires_grad:
             raise ValueError(f"minigrad.grad: input {i} is not a Tensor with requires_grad=True")
+    grads: dict[int, Tensor] = {}  # a constant output: every derivative is zero
     if output.requires_grad:
         seed = _seed(output, grad_output, "grad()")
-        grads = _backprop(output, seed, create_graph, wanted)
+        grads = {id(x): g for x, g in _backprop(output, seed, create_graph, wanted)}
     elif output._from_grad:
         raise RuntimeError(_UNRECORDED.format(caller="grad()"))
-    else:
-        grads = {}  # a constant output: every derivative is zero
-    result = []
+    result: list[Tensor] = []
     for x in wanted:
-        g = grads.get(x)
+        g = grads.get(id(x))
         if g is None:
             g = Tensor(np.zeros_like(x.data))
             g._from_grad = not create_graph
@@ -716,12 +760,13 @@ def _seed(output: Tensor, gradient: Any, caller: str) -> Tensor:
             "(no input had requires_grad=True, or it was computed under no_grad)"
         )
     if gradient is None:
-        if output.size != 1:
+        if output.data.size != 1:
             raise RuntimeError(
                 f"minigrad: {caller} needs a gradient for an output of shape {output.shape}; "
                 "reduce it to one element (e.g. .sum()) or pass a gradient of that shape"
             )
-        return Tensor(np.ones_like(output.data))
+        shape, dtype = output.data.shape, output.data.dtype
+        return _constant(dtype.type(1) if not shape else np.ones(shape, dtype))
     seed = _tensor(gradient, output)
     if seed.shape != output.shape:
         raise ValueError(
@@ -731,61 +776,55 @@ def _seed(output: Tensor, gradient: Any, caller: str) -> Tensor:
     return seed.astype(output.dtype) if seed.dtype != output.dtype else _copy(seed)
 
 
-def _topological_order(root: Tensor) -> list[Tensor]:
-    """Every node that requires grad and feeds `root`, inputs before the results made from them.
-
-    An explicit stack instead of recursion: a chain of 100,000 operations is as easy as three.
-    """
-    order: list[Tensor] = []
-    visited = {root}  # Tensor hashes by identity
-    stack = [(root, iter(root._parents))]
-    while stack:
-        node, parents = stack[-1]
-        for parent in parents:
-            if parent.requires_grad and parent not in visited:
-                visited.add(parent)
-                stack.append((parent, iter(parent._parents)))
-                break
-        else:  # all parents placed: the node can follow them
-            stack.pop()
-            order.append(node)
-    return order
-
-
 def _backprop(
     root: Tensor, seed: Tensor, create_graph: bool, wanted: tuple[Tensor, ...] | None = None
-) -> dict[Tensor, Tensor]:
+) -> list[tuple[Tensor, Tensor]]:
     """Walk the graph from `root` back to its inputs, applying each node's VJPs once.
 
-    Visiting in reverse topological order means a node's gradient is complete (every use of it
-    has contributed) before it is passed on: that is what makes `(x + x) * x` come out right.
-    Returns the gradients of the `wanted` nodes, or (for backward) of every node.
+    A node's gradient is complete (every use of it has contributed) only once every result made
+    from it has been visited: that is what makes `(x + x) * x` come out right. Results are made
+    after their inputs, so visiting the waiting node with the largest number first (a heap)
+    guarantees it, with no recursion and no separate sorting pass.
+    Returns (node, gradient) for the `wanted` nodes, or (for backward) for every node.
     """
-    grads: dict[Tensor, Tensor] = {root: seed}  # Tensor hashes by identity
-    kept: dict[Tensor, Tensor] = {}
+    grads: dict[int, Tensor] = {id(root): seed}  # gradients so far, keyed by identity
+    waiting = [(-root._seq, root)]  # a heap: the largest number comes out first
+    kept: list[tuple[Tensor, Tensor]] = []
     handed: dict[int, bool] = {}  # memory of each gradient handed out: was it as writeable?
     wanted_ids = None if wanted is None else {id(x) for x in wanted}
-    with _GradMode(create_graph):
-        for node in reversed(_topological_order(root)):
-            g = grads.pop(node, None)
-            if g is None:
-                continue
+    with _GradMode(create_graph):  # the VJPs' own operations are recorded only for create_graph
+        while waiting:
+            node = heapq.heappop(waiting)[1]
+            g = grads.pop(id(node))
             if wanted_ids is None or id(node) in wanted_ids:
                 yours = wanted_ids is not None or not node._parents  # grad() results and leaves
-                kept[node] = _hand_out(g, yours, handed, create_graph)
+                kept.append((node, _hand_out(g, yours, handed, create_graph)))
             for i, (parent, vjp) in enumerate(zip(node._parents, node._vjps, strict=True)):
                 if not parent.requires_grad:
                     continue  # a constant: its gradient is never computed
                 contribution = vjp(g, node)
-                if not isinstance(contribution, Tensor):  # a VJP of your own may give an array
-                    contribution = Tensor(contribution)
-                if contribution.shape != parent.shape:
-                    contribution = _unbroadcast_vjp(contribution, parent.shape, node, i)
-                if contribution.dtype != parent.dtype:  # a float32 input gets a float32 gradient
-                    contribution = contribution.astype(parent.dtype)
-                previous = grads.get(parent)
-                grads[parent] = contribution if previous is None else previous + contribution
+                if contribution.data.shape != parent.data.shape:
+                    contribution = _unbroadcast_vjp(contribution, parent.data.shape, node, i)
+                if contribution.data.dtype != parent.data.dtype:  # float32 input: float32 grad
+                    contribution = contribution.astype(parent.data.dtype)
+                previous = grads.get(id(parent))
+                if previous is None:  # its first contribution: it starts waiting
+                    grads[id(parent)] = contribution
+                    heapq.heappush(waiting, (-parent._seq, parent))
+                else:
+                    grads[id(parent)] = previous + contribution
     return kept
+
+
+def _graph(root: Tensor) -> list[Tensor]:
+    """Every node that requires grad and feeds `root`, inputs first (in the order made)."""
+    seen, stack = {id(root): root}, [root]
+    while stack:  # an explicit stack, not recursion: any depth works
+        for parent in stack.pop()._parents:
+            if parent.requires_grad and id(parent) not in seen:
+                seen[id(parent)] = parent
+                stack.append(parent)
+    return sorted(seen.values(), key=lambda node: node._seq)
 
 
 def _hand_out(g: Tensor, yours: bool, handed: dict[int, bool], create_graph: bool) -> Tensor:
@@ -793,25 +832,22 @@ def _hand_out(g: Tensor, yours: bool, handed: dict[int, bool], create_graph: boo
 
     Yours (a leaf's gradient, or one grad() returns): a writeable array that shares memory with
     no other gradient handed out; copied when it would, or when it is a read-only broadcast view.
-    An intermediate result's: the walk's array as it is, through a read-only view (no copy; one
-    array often reaches several nodes, and none of them can then change another's gradient).
+    An intermediate result's: the walk's array itself, made read-only (no copy: one array often
+    reaches several nodes, and none of them can then change another's gradient).
     Without `create_graph` the result is marked as an unrecorded gradient (see grad()).
     """
-    memory = id(_memory(g.data))
+    base = g.data
+    while isinstance(base.base, np.ndarray):  # the array that owns the memory g views
+        base = base.base
+    memory = id(base)
+    if handed.get(memory) or (yours and (memory in handed or not g.data.flags.writeable)):
+        g = _copy(g)
+        memory = id(g.data)
     if yours:
-        if memory in handed or not g.data.flags.writeable:
-            g = _copy(g)
-            memory = id(g.data)
         handed[memory] = True
     else:
-        if handed.get(memory):  # the memory of a writeable gradient: copy, so it stays private
-            g = _copy(g)
-            memory = id(g.data)
         handed.setdefault(memory, False)
-        view = g.data.view()
-        view.flags.writeable = False
-        # d(view a)/da = 1
-        g = _record("view", view, (g,), (_identity,), _view)
+        g.data.setflags(write=False)
     g._from_grad = not create_graph
     return g
 
@@ -827,19 +863,21 @@ def _expand(
 
 
 def _broadcast_to(a: Tensor, shape: tuple[int, ...]) -> Tensor:
-    if a.shape == shape:
+    if a.data.shape == shape:
         return a
     # each copy made by broadcasting sends its gradient back to the one element it copies
     return _apply(
-        "broadcast", lambda x: np.broadcast_to(x, shape),  # a read-only view: nothing copied
+        "broadcast", lambda x: _broadcast_view(x, shape),  # a read-only view: nothing copied
         (a,), lambda g, out: _unbroadcast(g, a.shape),
     )  # fmt: skip
 
 
 def _unbroadcast(g: Tensor, shape: tuple[int, ...]) -> Tensor:
     """Sum a gradient over the axes that broadcasting added or stretched, back to `shape`."""
-    if g.shape == shape:
+    if g.data.shape == shape:
         return g
+    if not shape:  # to a single number: sum everything
+        return g.sum()
     lead = g.ndim - len(shape)  # axes broadcasting put in front
     stretched = tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
     if not stretched:  # only leading axes to remove: summing them away leaves `shape`
@@ -849,13 +887,16 @@ def _unbroadcast(g: Tensor, shape: tuple[int, ...]) -> Tensor:
 
 def _unbroadcast_vjp(g: Tensor, shape: tuple[int, ...], node: Tensor, i: int) -> Tensor:
     """`_unbroadcast` of what a VJP returned, with an error naming the op if it cannot be."""
-    lead = g.ndim - len(shape)
-    if lead < 0 or any(n not in (1, m) for n, m in zip(shape, g.shape[lead:], strict=True)):
+    try:
+        summed = _unbroadcast(g, shape) if g.ndim >= len(shape) else None
+    except (ValueError, IndexError):
+        summed = None
+    if summed is None or summed.shape != shape:
         raise ValueError(
             f"minigrad: the VJP of '{node._op}' for input {i} returned a gradient of shape "
             f"{g.shape}, which does not sum back to the input's shape {shape}"
         )
-    return _unbroadcast(g, shape)
+    return summed
 
 
 def _scatter(g: Tensor, index: Any, shape: tuple[int, ...]) -> Tensor:
@@ -897,10 +938,12 @@ def _times(g: Tensor, b: Tensor, shape: tuple[int, ...]) -> Tensor:
     dot product, a single pass with no temporary as large as the data (float64 only; BLAS adds
     in its own order, so the last bits can differ from numpy's pairwise sum of g·b).
     """
-    if shape == () and g.ndim and not is_grad_enabled() and g.shape == b.shape:
-        x, y = g.data, b.data
-        if x.dtype == y.dtype == np.float64 and x.flags.c_contiguous and y.flags.c_contiguous:
-            return _constant(np.dot(x.ravel(), y.ravel()))
+    x, y = g.data, b.data
+    if (
+        shape == () and x.ndim and x.shape == y.shape and not _state.enabled
+        and x.dtype == y.dtype == np.float64 and x.flags.c_contiguous and y.flags.c_contiguous
+    ):  # fmt: skip
+        return _constant(np.dot(x.ravel(), y.ravel()))
     return g * b
 
 
@@ -912,9 +955,9 @@ def _twice(g: Tensor, a: Tensor) -> Tensor:
     gradient a sum or mean spreads; doubling is exact, so the products are equal), else 2a and
     then g times it in place.
     """
-    if is_grad_enabled() or not a.ndim or g.shape != a.shape or g.dtype != a.dtype:
-        return g * (2 * a)
     gd = g.data
+    if not a.data.ndim or gd.shape != a.data.shape or gd.dtype != a.data.dtype or _state.enabled:
+        return g * (2 * a)
     if gd.ndim and not any(gd.strides):  # one value, broadcast: no stride moves along an axis
         return _constant(np.multiply(a.data, 2 * gd[(0,) * gd.ndim]))
     twice = np.multiply(a.data, 2)
@@ -923,10 +966,6 @@ def _twice(g: Tensor, a: Tensor) -> Tensor:
 
 def _identity(g: Tensor, out: Tensor) -> Tensor:
     return g
-
-
-def _view(x: np.ndarray) -> np.ndarray:
-    return x
 
 
 def _copy(g: Tensor) -> Tensor:
@@ -939,6 +978,23 @@ def _cast(t: Tensor, dtype: np.dtype) -> Tensor:
 
 
 # ---- plain numpy helpers ------------------------------------------------------------------------
+def _broadcast_view(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``np.broadcast_to(x, shape)``: a read-only view in which stretched axes have stride 0.
+
+    Built directly for a contiguous `x`: np.broadcast_to checks its arguments in Python, which
+    costs ten times as much for small arrays (this runs in every sum's and mean's VJP).
+    """
+    if not x.flags.c_contiguous or not x.size:
+        return np.broadcast_to(x, shape)
+    lead = len(shape) - x.ndim
+    strides = (0,) * lead
+    if x.ndim:
+        strides += tuple(0 if n == 1 else step for n, step in zip(x.shape, x.strides, strict=True))
+    view = np.ndarray(shape, x.dtype, x, 0, strides)
+    view.setflags(write=False)
+    return view
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     e = np.exp(-np.abs(x))  # exponent <= 0, so this never overflows
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e))  # the two algebraically equal forms
@@ -968,8 +1024,20 @@ def _tensor(value: Any, like: Tensor) -> Tensor:
         return value
     if isinstance(value, (int, float)):
         dtype = like.data.dtype if like.data.dtype.kind in "fc" else np.float64
-        return Tensor(np.asarray(value, dtype=dtype))
+        # with its sign, so that -0.0 and 0.0 (equal as keys) stay apart
+        sign = math.copysign(1.0, value) if isinstance(value, float) else 1.0
+        return _number(type(value), value, sign, dtype)
     return Tensor(value)
+
+
+@functools.lru_cache(maxsize=256)
+def _number(kind: type, value: float, sign: float, dtype: np.dtype) -> Tensor:
+    """A Python number as a constant 0-d Tensor of `dtype`, made once per number and dtype: `x * 2`
+    in a loop makes no new tensor each time (and print_graph shows one constant used twice).
+    Its array is read-only, as it is shared."""
+    data = np.asarray(value, dtype=dtype)
+    data.setflags(write=False)
+    return _constant(data)
 
 
 def _pair(x: Any, y: Any) -> tuple[Tensor, Tensor]:
@@ -980,13 +1048,6 @@ def _pair(x: Any, y: Any) -> tuple[Tensor, Tensor]:
         return _tensor(x, y), y
     a = Tensor(x)
     return a, _tensor(y, a)
-
-
-def _memory(array: np.ndarray) -> np.ndarray:
-    """The array that owns the memory `array` views (itself if it owns it)."""
-    while isinstance(array.base, np.ndarray):
-        array = array.base
-    return array
 
 
 def _axes(axis: Any, ndim: int) -> tuple[int, ...] | None:

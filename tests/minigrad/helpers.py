@@ -20,6 +20,7 @@ import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 
+import minigrad
 from minigrad import Tensor, grad
 
 # ---- tolerances (float64 throughout) ------------------------------------------------------------
@@ -129,9 +130,57 @@ def _numpy_sigmoid(x: Any) -> Any:
     return 1 / (1 + np.exp(-x))
 
 
+def _numpy_logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    m = np.max(x, axis=axis, keepdims=True)
+    total = m + np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
+    return total if keepdims else np.squeeze(total, axis=axis)
+
+
+def _numpy_log_softmax(x: Any, axis: int = -1) -> Any:
+    return x - _numpy_logsumexp(x, axis=axis, keepdims=True)
+
+
+def _numpy_cross_entropy(logits: Any, labels: Any) -> Any:
+    logp = _numpy_log_softmax(logits, axis=-1)
+    picked = np.take_along_axis(logp, np.asarray(labels)[..., None], axis=-1)
+    return -np.mean(picked)
+
+
+def _numpy_bce_with_logits(z: Any, y: Any) -> Any:
+    return np.mean(np.logaddexp(0, z) - y * z)
+
+
+# targets of the loss cases (constants): labels for 3 rows of 4 classes, and 2 x 3 rows
+LABELS = np.array([2, 0, 3])
+LABELS_2D = np.array([[1, 3, 0], [2, 2, 1]])
+TARGETS_01 = np.array([[0.0, 1.0, 1.0, 0.0], [1.0, 0.0, 0.5, 1.0], [0.0, 0.25, 1.0, 0.0]])
+TARGETS = np.array([[0.5, -1.0, 2.0, 0.0], [1.5, 0.25, -0.5, 1.0], [-2.0, 0.75, 1.0, -0.25]])
+THRESHOLD = 0.123456  # the where case's condition: never a value hypothesis draws exactly
+
 NUMPY_OPS = SimpleNamespace(
     name="numpy",
     const=np.asarray,
+    sqrt=np.sqrt,
+    log1p=np.log1p,
+    sin=np.sin,
+    cos=np.cos,
+    maximum=np.maximum,
+    minimum=np.minimum,
+    where=np.where,
+    clip=np.clip,
+    logaddexp=np.logaddexp,
+    max=lambda x, axis=None, keepdims=False: np.max(x, axis=axis, keepdims=keepdims),
+    min=lambda x, axis=None, keepdims=False: np.min(x, axis=axis, keepdims=keepdims),
+    logsumexp=_numpy_logsumexp,
+    softmax=lambda x, axis=-1: np.exp(_numpy_log_softmax(x, axis)),
+    log_softmax=_numpy_log_softmax,
+    concat=lambda xs, axis=0: np.concatenate(xs, axis=axis),
+    stack=lambda xs, axis=0: np.stack(xs, axis=axis),
+    squeeze=lambda x, axis=None: np.squeeze(x, axis=axis),
+    expand_dims=np.expand_dims,
+    mse_loss=lambda p, t: np.mean((t - p) ** 2),
+    bce_with_logits=_numpy_bce_with_logits,
+    cross_entropy=_numpy_cross_entropy,
     exp=np.exp,
     log=np.log,
     tanh=np.tanh,
@@ -147,6 +196,27 @@ NUMPY_OPS = SimpleNamespace(
 MINIGRAD_OPS = SimpleNamespace(
     name="minigrad",
     const=Tensor,
+    sqrt=lambda t: t.sqrt(),
+    log1p=lambda t: t.log1p(),
+    sin=lambda t: t.sin(),
+    cos=lambda t: t.cos(),
+    maximum=minigrad.maximum,
+    minimum=minigrad.minimum,
+    where=minigrad.where,
+    clip=minigrad.clip,
+    logaddexp=minigrad.logaddexp,
+    max=lambda t, axis=None, keepdims=False: t.max(axis=axis, keepdims=keepdims),
+    min=lambda t, axis=None, keepdims=False: t.min(axis=axis, keepdims=keepdims),
+    logsumexp=minigrad.logsumexp,
+    softmax=minigrad.softmax,
+    log_softmax=minigrad.log_softmax,
+    concat=minigrad.concatenate,
+    stack=minigrad.stack,
+    squeeze=lambda t, axis=None: t.squeeze(axis),
+    expand_dims=lambda t, axis: t.expand_dims(axis),
+    mse_loss=minigrad.mse_loss,
+    bce_with_logits=minigrad.binary_cross_entropy_with_logits,
+    cross_entropy=minigrad.cross_entropy,
     exp=lambda t: t.exp(),
     log=lambda t: t.log(),
     tanh=lambda t: t.tanh(),
@@ -173,9 +243,55 @@ def torch_ops(torch: Any) -> SimpleNamespace:
 
         return apply
 
+    functional = torch.nn.functional
+
+    def clip(x: Any, low: Any = None, high: Any = None) -> Any:
+        if isinstance(low, torch.Tensor) or isinstance(high, torch.Tensor):  # both tensors then
+            low, high = (
+                None if v is None else torch.as_tensor(v, dtype=x.dtype) for v in (low, high)
+            )
+        return torch.clamp(x, low, high)
+
+    def squeeze(x: Any, axis: Any = None) -> Any:
+        return x.squeeze() if axis is None else x.squeeze(axis)
+
+    def cross_entropy(logits: Any, labels: Any) -> Any:
+        classes = logits.shape[-1]
+        targets = torch.as_tensor(np.asarray(labels).reshape(-1))
+        return functional.cross_entropy(logits.reshape(-1, classes), targets)
+
+    def bce_with_logits(z: Any, y: Any) -> Any:
+        return functional.binary_cross_entropy_with_logits(z, torch.as_tensor(y))
+
+    def mse_loss(p: Any, t: Any) -> Any:
+        return functional.mse_loss(p, torch.as_tensor(np.asarray(t, dtype=np.float64)))
+
     return SimpleNamespace(
         name="torch",
         const=lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64)),
+        sqrt=torch.sqrt,
+        log1p=torch.log1p,
+        sin=torch.sin,
+        cos=torch.cos,
+        maximum=torch.maximum,
+        minimum=torch.minimum,
+        where=torch.where,
+        clip=clip,
+        logaddexp=torch.logaddexp,
+        max=reduce("amax"),  # amax shares a tie's gradient equally, as minigrad and jax do
+        min=reduce("amin"),
+        logsumexp=lambda x, axis=None, keepdims=False: torch.logsumexp(
+            x, dim=tuple(range(x.ndim)) if axis is None else axis, keepdim=keepdims
+        ),
+        softmax=lambda x, axis=-1: torch.softmax(x, dim=axis),
+        log_softmax=lambda x, axis=-1: torch.log_softmax(x, dim=axis),
+        concat=lambda xs, axis=0: torch.cat(xs, dim=axis),
+        stack=lambda xs, axis=0: torch.stack(xs, dim=axis),
+        squeeze=squeeze,
+        expand_dims=lambda x, axis: x.unsqueeze(axis),
+        mse_loss=mse_loss,
+        bce_with_logits=bce_with_logits,
+        cross_entropy=cross_entropy,
         exp=torch.exp,
         log=torch.log,
         tanh=torch.tanh,
@@ -194,9 +310,38 @@ def torch_ops(torch: Any) -> SimpleNamespace:
 def jax_ops(jax: Any) -> SimpleNamespace:
     """The namespace for jax arrays (used inside an enable_x64 scope)."""
     jnp = jax.numpy
+
+    def cross_entropy(logits: Any, labels: Any) -> Any:
+        logp = jax.nn.log_softmax(logits, axis=-1)
+        picked = jnp.take_along_axis(logp, jnp.asarray(labels)[..., None], axis=-1)
+        return -jnp.mean(picked)
+
     return SimpleNamespace(
         name="jax",
         const=lambda a: jnp.asarray(np.asarray(a, dtype=np.float64)),
+        sqrt=jnp.sqrt,
+        log1p=jnp.log1p,
+        sin=jnp.sin,
+        cos=jnp.cos,
+        maximum=jnp.maximum,
+        minimum=jnp.minimum,
+        where=jnp.where,
+        clip=lambda x, low=None, high=None: jnp.clip(x, low, high),
+        logaddexp=jnp.logaddexp,
+        max=lambda x, axis=None, keepdims=False: jnp.max(x, axis=axis, keepdims=keepdims),
+        min=lambda x, axis=None, keepdims=False: jnp.min(x, axis=axis, keepdims=keepdims),
+        logsumexp=lambda x, axis=None, keepdims=False: jax.nn.logsumexp(
+            x, axis=axis, keepdims=keepdims
+        ),
+        softmax=lambda x, axis=-1: jax.nn.softmax(x, axis=axis),
+        log_softmax=lambda x, axis=-1: jax.nn.log_softmax(x, axis=axis),
+        concat=lambda xs, axis=0: jnp.concatenate(xs, axis=axis),
+        stack=lambda xs, axis=0: jnp.stack(xs, axis=axis),
+        squeeze=lambda x, axis=None: jnp.squeeze(x, axis=axis),
+        expand_dims=jnp.expand_dims,
+        mse_loss=lambda p, t: jnp.mean((jnp.asarray(t) - p) ** 2),
+        bce_with_logits=lambda z, y: jnp.mean(jnp.logaddexp(0.0, z) - jnp.asarray(y) * z),
+        cross_entropy=cross_entropy,
         exp=jnp.exp,
         log=jnp.log,
         tanh=jnp.tanh,
@@ -244,6 +389,13 @@ ELEMENTS: dict[str, st.SearchStrategy[float]] = {
     "exponent": st.floats(-2.0, 2.0),
     # never 0: a zero cotangent would hide any error in the gradient it multiplies
     "cotangent": st.one_of(st.floats(-2.0, -0.25), st.floats(0.25, 2.0)),
+    # real values made distinct (see _spread): max and min without ties
+    "spread": st.floats(-_MAGNITUDE, _MAGNITUDE),
+    # multiples of 1/4, and of 1/4 plus 1/8: a "grid" value and an "offgrid" one are never
+    # closer than 1/8, so maximum, minimum and clip meet no kink within a finite-difference step
+    "grid": st.integers(-12, 12).map(lambda k: k / 4),
+    "offgrid": st.integers(-12, 11).map(lambda k: k / 4 + 1 / 8),
+    "grid+": st.integers(1, 12).map(lambda k: k / 4),
 }
 
 
@@ -254,15 +406,30 @@ _RANGES: dict[str, tuple[float, float]] = {
     "base": (0.5, 2.5),
     "exponent": (-2.0, 2.0),
     "cotangent": (-2.0, 2.0),
+    "spread": (-_MAGNITUDE, _MAGNITUDE),
 }
+
+
+def _spread(values: np.ndarray) -> np.ndarray:
+    """Distinct values: each element moved by its own multiple of 0.05, in a fixed shuffled
+    order. Hypothesis starts from arrays of equal values, where max and min have ties (a kink,
+    at which finite differences and the tie convention disagree by design)."""
+    offsets = np.random.default_rng(values.size).permutation(values.size).reshape(values.shape)
+    return values + 0.05 * offsets
 
 
 def sample_in(shape: tuple[int, ...], domain: str, rng: np.random.Generator) -> np.ndarray:
     """Random float64 values of `shape` in the named domain, for tests without hypothesis."""
+    grids = {"grid": (-12, 12, 0.0), "offgrid": (-12, 11, 1 / 8), "grid+": (1, 12, 0.0)}
+    if domain in grids:
+        low_k, high_k, shift = grids[domain]
+        return rng.integers(low_k, high_k + 1, size=shape) / 4 + shift
     low, high = _RANGES[domain]
     values = rng.uniform(low, high, size=shape)
     if domain == "nonzero":
         values = values * rng.choice([-1.0, 1.0], size=shape)
+    if domain == "spread":
+        values = _spread(values)
     return np.asarray(values, dtype=np.float64)
 
 
@@ -274,9 +441,10 @@ def arrays_in(shape: tuple[int, ...], domain: str) -> st.SearchStrategy[np.ndarr
     list is about twice as fast to draw as ``arrays`` with the same elements.
     """
     size = math.prod(shape)
-    return st.lists(ELEMENTS[domain], min_size=size, max_size=size).map(
+    arrays = st.lists(ELEMENTS[domain], min_size=size, max_size=size).map(
         lambda values: np.array(values, dtype=np.float64).reshape(shape)
     )
+    return arrays.map(_spread) if domain == "spread" else arrays
 
 
 # ---- the op tables ------------------------------------------------------------------------------
@@ -343,6 +511,12 @@ ELEMENTWISE_CASES = [
     _elementwise("1.5*x", lambda ops, x: 1.5 * x),
     _elementwise("x/1.5", lambda ops, x: x / 1.5),
     _elementwise("1.5/x", lambda ops, x: 1.5 / x, "nonzero"),
+    _elementwise("sqrt", lambda ops, x: ops.sqrt(x), "positive"),
+    _elementwise("log1p", lambda ops, x: ops.log1p(x), "positive"),
+    _elementwise("sin", lambda ops, x: ops.sin(x)),
+    _elementwise("cos", lambda ops, x: ops.cos(x)),
+    _elementwise("clip(-1.12,0.99)", lambda ops, x: ops.clip(x, -1.1234, 0.9876), "offgrid"),
+    _elementwise("clip(-0.43,None)", lambda ops, x: ops.clip(x, -0.4321, None), "offgrid"),
 ]
 
 _AT_LEAST_1D = (*(s for s in SHAPES if s), (2, 3, 4))
@@ -359,6 +533,21 @@ REDUCTION_CASES = [
     _unary("mean(-1)", lambda ops, x: ops.mean(x, axis=-1), shapes=_AT_LEAST_1D),
     _unary("mean(1,keepdims)", lambda ops, x: ops.mean(x, 1, True), shapes=(*TWO_D, (2, 3, 4))),
     _unary("mean((0,1))", lambda ops, x: ops.mean(x, axis=(0, 1)), shapes=((3, 4), (2, 3, 4))),
+    # max and min on distinct values: at a tie finite differences see a kink (check_graph's tests
+    # cover ties)
+    _unary("max()", lambda ops, x: ops.max(x), "spread", ((4,), (3, 4), (2, 3, 4))),
+    _unary("max(0)", lambda ops, x: ops.max(x, axis=0), "spread", ((3, 4), (2, 3, 4))),
+    _unary("max(-1,keepdims)", lambda ops, x: ops.max(x, -1, True), "spread", ((3, 4), (2, 3, 4))),
+    _unary("max((0,2))", lambda ops, x: ops.max(x, axis=(0, 2)), "spread", ((2, 3, 4),)),
+    _unary("min()", lambda ops, x: ops.min(x), "spread", ((3, 4),)),
+    _unary("min(1)", lambda ops, x: ops.min(x, axis=1), "spread", ((3, 4), (2, 3, 4))),
+    _unary("logsumexp()", lambda ops, x: ops.logsumexp(x), shapes=((4,), (3, 4))),
+    _unary("logsumexp(-1)", lambda ops, x: ops.logsumexp(x, axis=-1), shapes=((3, 4), (2, 3, 4))),
+    _unary("logsumexp(0,keepdims)", lambda ops, x: ops.logsumexp(x, 0, True), shapes=((3, 4),)),
+    _unary("softmax(-1)", lambda ops, x: ops.softmax(x, axis=-1), shapes=((4,), (3, 4), (2, 3, 4))),
+    _unary("softmax(0)", lambda ops, x: ops.softmax(x, axis=0), shapes=((3, 4),)),
+    _unary("log_softmax(-1)", lambda ops, x: ops.log_softmax(x, axis=-1), shapes=((4,), (3, 4))),
+    _unary("log_softmax(1)", lambda ops, x: ops.log_softmax(x, axis=1), shapes=((2, 3, 4),)),
 ]
 
 SHAPE_CASES = [
@@ -381,9 +570,25 @@ SHAPE_CASES = [
     _unary("[...,1]", lambda ops, x: x[..., 1], shapes=((3, 4), (2, 3, 4))),
     _unary("[None]", lambda ops, x: x[None], shapes=((), (3, 4))),
     _unary("[[0,0,2]]", lambda ops, x: x[np.array([0, 0, 2])], shapes=((4,), (3, 4))),
+    _unary("transpose(-1,0)", lambda ops, x: x.transpose(-1, 0), shapes=((3, 3), (2, 3))),
+    _unary("transpose((0,-1,1))", lambda ops, x: ops.transpose(x, (0, -1, 1)), shapes=((2, 3, 4),)),
+    _unary("squeeze(0)", lambda ops, x: ops.squeeze(x, 0), shapes=((1, 4),)),
+    _unary("squeeze()", lambda ops, x: ops.squeeze(x), shapes=((3, 1), (1, 4))),
+    _unary("expand_dims(1)", lambda ops, x: ops.expand_dims(x, 1), shapes=((4,), (3, 4))),
+    _unary("expand_dims(-1)", lambda ops, x: ops.expand_dims(x, -1), shapes=((3, 4),)),
 ]
 
-UNARY_CASES = ELEMENTWISE_CASES + REDUCTION_CASES + SHAPE_CASES
+# the losses, each with a constant target
+LOSS_CASES = [
+    _unary("mse_loss", lambda ops, p: ops.mse_loss(p, TARGETS), shapes=((3, 4),)),
+    _unary("bce_with_logits", lambda ops, z: ops.bce_with_logits(z, TARGETS_01), shapes=((3, 4),)),
+    _unary("cross_entropy", lambda ops, z: ops.cross_entropy(z, LABELS), shapes=((3, 4),)),
+    _unary(
+        "cross_entropy(2-D)", lambda ops, z: ops.cross_entropy(z, LABELS_2D), shapes=((2, 3, 4),)
+    ),
+]
+
+UNARY_CASES = ELEMENTWISE_CASES + REDUCTION_CASES + SHAPE_CASES + LOSS_CASES
 
 BINARY_CASES = [
     Case("+", lambda ops, a, b: a + b, ("real", "real"), tuple(SHAPE_PAIRS)),
@@ -405,8 +610,66 @@ MATMUL_CASE = Case(
         ((1, 4), (4, 1)),
         ((3, 4), (4, 1)),
         ((4,), (4, 1)),
+        # leading batch axes, broadcast as numpy does
+        ((2, 3, 4), (4, 5)),
+        ((2, 3, 4), (2, 4, 5)),
+        ((4,), (2, 4, 5)),
+        ((2, 3, 4), (4,)),
+        ((2, 1, 3, 4), (5, 4, 2)),
     ),
 )
+
+# pairs that put every kind of shape on each side of a binary function
+FUNCTION_PAIRS = (
+    ((), ()),
+    ((), (3, 4)),
+    ((3, 4), ()),
+    ((4,), (3, 4)),
+    ((3, 4), (4,)),
+    ((1, 4), (3, 1)),
+    ((3, 1), (1, 4)),
+    ((3, 4), (3, 1)),
+)
+
+# functions of several tensors (not operators: a constant operand cannot stand in for them)
+FUNCTION_CASES = [
+    Case("maximum", lambda ops, a, b: ops.maximum(a, b), ("grid", "offgrid"), FUNCTION_PAIRS),
+    Case("minimum", lambda ops, a, b: ops.minimum(a, b), ("offgrid", "grid"), FUNCTION_PAIRS),
+    Case("logaddexp", lambda ops, a, b: ops.logaddexp(a, b), ("real", "real"), FUNCTION_PAIRS),
+    Case(
+        "where",
+        lambda ops, a, b: ops.where(a > THRESHOLD, a * b, a - b),
+        ("grid", "real"),
+        FUNCTION_PAIRS,
+    ),
+    Case(
+        "clip(a,-1,b)",
+        lambda ops, a, b: ops.clip(a, -1.0, b),
+        ("offgrid", "grid+"),
+        (((3, 4), (3, 4)), ((3, 4), (4,))),
+    ),
+    Case(
+        "concat(0)",
+        lambda ops, a, b: ops.concat([a, b], axis=0),
+        ("real", "real"),
+        (((3, 4), (2, 4)), ((4,), (2,))),
+    ),
+    Case(
+        "concat(-1)",
+        lambda ops, a, b: ops.concat([a, b], axis=-1),
+        ("real", "real"),
+        (((3, 4), (3, 2)),),
+    ),
+    Case(
+        "stack(0)",
+        lambda ops, a, b: ops.stack([a, b], axis=0),
+        ("real", "real"),
+        (((3, 4), (3, 4)), ((), ())),
+    ),
+    Case(
+        "stack(-1)", lambda ops, a, b: ops.stack([a, b], axis=-1), ("real", "real"), (((4,), (4,)),)
+    ),
+]
 
 
 def case_instances(cases: Sequence[Case]) -> list[Any]:

@@ -21,6 +21,7 @@ from tests.minigrad.helpers import (
     ENGINE_ATOL,
     ENGINE_EXAMPLES,
     ENGINE_RTOL,
+    FUNCTION_CASES,
     MATMUL_CASE,
     UNARY_CASES,
     Case,
@@ -90,7 +91,7 @@ def test_unary_op_matches_reference_engine(
 
 @pytest.mark.parametrize(
     ("engine", "case", "shapes"),
-    engine_instances([*BINARY_CASES, MATMUL_CASE]),
+    engine_instances([*BINARY_CASES, *FUNCTION_CASES, MATMUL_CASE]),
     indirect=["engine"],
 )
 @settings(max_examples=ENGINE_EXAMPLES)

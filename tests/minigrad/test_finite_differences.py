@@ -22,6 +22,7 @@ from tests.minigrad.helpers import (
     FD_RTOL,
     FORWARD_ATOL,
     FORWARD_RTOL,
+    FUNCTION_CASES,
     MATMUL_CASE,
     NUMPY_OPS,
     UNARY_CASES,
@@ -55,7 +56,9 @@ def test_unary_op_gradient_matches_finite_differences(
     check_against_finite_differences(case, arrays, cotangent)
 
 
-@pytest.mark.parametrize(("case", "shapes"), case_instances([*BINARY_CASES, MATMUL_CASE]))
+@pytest.mark.parametrize(
+    ("case", "shapes"), case_instances([*BINARY_CASES, *FUNCTION_CASES, MATMUL_CASE])
+)
 @given(data=st.data())
 def test_binary_op_gradient_matches_finite_differences(
     case: Case, shapes: tuple[tuple[int, ...], ...], data: st.DataObject

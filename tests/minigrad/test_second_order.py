@@ -23,8 +23,12 @@ from tests.minigrad.helpers import (
     ENGINE_RTOL,
     HESSIAN_FD_ATOL,
     HESSIAN_FD_RTOL,
+    LABELS,
     MINIGRAD_OPS,
     NUMPY_OPS,
+    TARGETS,
+    TARGETS_01,
+    THRESHOLD,
     Case,
     arrays_in,
     assert_close,
@@ -76,6 +80,52 @@ def _kinks_away_from_zero(ops: Any, t: Any) -> Any:
     return ops.sum(ops.relu(t) * ops.abs(t) * t + ops.abs(t) ** 1.5)
 
 
+_C = _RNG.normal(size=(2, 2))
+
+
+def _smooth_new_ops(ops: Any, t: Any) -> Any:
+    return ops.sum(ops.sqrt(t * t + 1.0) * ops.sin(t) + ops.cos(t) * ops.log1p(t * t))
+
+
+def _softmax_family(ops: Any, t: Any) -> Any:
+    m = t.reshape(2, 2)
+    return (
+        ops.sum(ops.softmax(m, axis=-1) * ops.const(_C))
+        + ops.logsumexp(t)
+        + ops.sum(ops.log_softmax(m, axis=0) ** 2)
+    )
+
+
+def _piecewise(ops: Any, t: Any) -> Any:
+    a, b = t[:2], t[2:]
+    branches = ops.where(a > THRESHOLD, a**3, b * a)
+    return (
+        ops.sum(ops.maximum(a, b) ** 2 + ops.minimum(a, b) * a + branches)
+        + ops.max(t * t)
+        + ops.sum(ops.clip(t, -0.7, 0.8) ** 2)
+    )
+
+
+def _batched_matmul(ops: Any, t: Any) -> Any:
+    stack = t.reshape(2, 2, 2)
+    return ops.sum((stack @ stack) ** 2) + ops.sum(ops.tanh(stack @ t[:2]))
+
+
+def _losses(ops: Any, t: Any) -> Any:
+    logits = t.reshape(3, 4)
+    return (
+        ops.cross_entropy(logits, LABELS)
+        + ops.bce_with_logits(logits, TARGETS_01)
+        + ops.mse_loss(logits, TARGETS)
+    )
+
+
+def _joins(ops: Any, t: Any) -> Any:
+    joined = ops.concat([t[:2] * t[2:], t**2], axis=0)
+    stacked = ops.stack([t, ops.exp(0.5 * t)], axis=0)
+    return ops.sum(joined**2) + ops.sum(stacked[1] * t) + ops.sum(ops.expand_dims(t, 0) ** 3)
+
+
 # (name, f(ops, theta), size of theta, domain of theta)
 FUNCTIONS = [
     ("mse(b,w)", _mse_in_b_w, 2, "real"),
@@ -85,6 +135,12 @@ FUNCTIONS = [
     ("matmul", _matmul, 4, "real"),
     ("broadcast-reduce", _broadcast_and_reduce, 7, "real"),
     ("relu-abs", _kinks_away_from_zero, 4, "nonzero"),
+    ("sqrt-sin-cos-log1p", _smooth_new_ops, 4, "real"),
+    ("softmax-logsumexp", _softmax_family, 4, "real"),
+    ("max-min-where-clip", _piecewise, 4, "spread"),
+    ("batched-matmul", _batched_matmul, 8, "real"),
+    ("losses", _losses, 12, "real"),
+    ("concat-stack", _joins, 4, "real"),
 ]
 FUNCTION_PARAMS = [pytest.param(f, n, domain, id=name) for name, f, n, domain in FUNCTIONS]
 

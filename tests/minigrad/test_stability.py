@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import minigrad
 from minigrad import Tensor
 from tests.minigrad.helpers import assert_close
 
@@ -141,3 +142,66 @@ def test_nan_input_gives_nan_gradient_and_leaves_the_others_alone(name: str) -> 
     assert np.isnan(x.grad.numpy()[0])  # not clamped to 0
     assert np.isfinite(x.grad.numpy()[1])
     assert x.grad.numpy()[1] != 0.0
+
+
+# ---- softmax, logsumexp, logaddexp and the losses at any scale ----------------------------------
+@pytest.mark.usefixtures("warnings_are_errors")
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("scale", [1.0, 1e4, 1e30])
+def test_softmax_family_at_any_scale(dtype: type, scale: float) -> None:
+    x = Tensor(np.array([[1.0, 0.0, -1.0], [0.5, 0.5, -2.0]], dtype=dtype) * dtype(scale),
+               requires_grad=True)  # fmt: skip
+    rows = x.data.astype(np.float64)
+    peak = rows.max(axis=-1, keepdims=True)
+    log_total = np.log(np.exp(rows - peak).sum(axis=-1, keepdims=True))
+    lse = minigrad.logsumexp(x, axis=-1)
+    tol = 1e-12 if dtype == np.float64 else 1e-6
+    assert_close(lse, (peak + log_total)[:, 0], tol, 0, what="logsumexp")
+    log_p = minigrad.log_softmax(x, axis=-1)  # ln 2 survives beside 1e30: shifted first
+    assert_close(log_p, (rows - peak) - log_total, tol, tol, what="log_softmax")
+    p = minigrad.softmax(x, axis=-1)
+    assert_close(p.sum(axis=-1), [1.0, 1.0], tol, 0, what="softmax sums to 1")
+    (lse.sum() + (p * x).sum() + log_p.sum()).backward()
+    assert np.all(np.isfinite(x.grad.data))
+    assert x.grad.dtype == dtype
+
+
+@pytest.mark.usefixtures("warnings_are_errors")
+def test_logsumexp_with_minus_infinity_entries() -> None:
+    x = Tensor([-np.inf, 0.0, -np.inf], requires_grad=True)
+    lse = minigrad.logsumexp(x)
+    assert lse.item() == 0.0
+    lse.backward()
+    assert x.grad.data.tolist() == [0.0, 1.0, 0.0]
+
+
+@pytest.mark.usefixtures("warnings_are_errors")
+def test_logaddexp_and_the_losses_at_large_logits() -> None:
+    a = Tensor([1000.0, -1000.0, 5.0], requires_grad=True)
+    b = Tensor([1000.0, 1000.0, 5.0], requires_grad=True)
+    out = minigrad.logaddexp(a, b)
+    assert_close(out, [1000 + math.log(2), 1000.0, 5 + math.log(2)], 1e-15, 0)
+    out.sum().backward()
+    assert_close(a.grad, [0.5, 0.0, 0.5], 0, 0)
+    assert_close(b.grad, [0.5, 1.0, 0.5], 0, 0)
+
+    z = Tensor([800.0, -800.0, 0.0], requires_grad=True)
+    bce = minigrad.binary_cross_entropy_with_logits(z, [0.0, 1.0, 1.0])
+    assert_close(bce, (800 + 800 + math.log(2)) / 3, 1e-15, 0)
+    bce.backward()
+    assert_close(z.grad, [1 / 3, -1 / 3, (0.5 - 1) / 3], 1e-15, 0)
+
+    logits = Tensor([[1e4, 0.0, -1e4], [0.0, 0.0, 0.0]], requires_grad=True)
+    ce = minigrad.cross_entropy(logits, [1, 2])
+    assert_close(ce, (1e4 + math.log(3)) / 2, 1e-15, 0)
+    ce.backward()
+    assert_close(logits.grad, [[0.5, -0.5, 0.0], [1 / 6, 1 / 6, -1 / 3]], 1e-15, 1e-16)
+
+
+def test_cross_entropy_checks_its_labels() -> None:
+    logits = Tensor(np.zeros((2, 3)), requires_grad=True)
+    with pytest.raises(ValueError, match="whole numbers"):
+        minigrad.cross_entropy(logits, [0.5, 1.0])
+    with pytest.raises(ValueError, match=r"\(3,\) do not match"):
+        minigrad.cross_entropy(logits, [0, 1, 2])
+    assert minigrad.cross_entropy(logits, Tensor([0.0, 2.0])).item() == pytest.approx(math.log(3))

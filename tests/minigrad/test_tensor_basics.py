@@ -10,6 +10,7 @@ import pytest
 from minigrad import Tensor, grad
 from tests.minigrad.helpers import (
     BINARY_CASES,
+    FUNCTION_CASES,
     MATMUL_CASE,
     MINIGRAD_OPS,
     UNARY_CASES,
@@ -101,7 +102,8 @@ def _one_instance_each(cases: list[Case]) -> list[Any]:
 
 
 @pytest.mark.parametrize(
-    ("case", "shapes"), _one_instance_each([*UNARY_CASES, *BINARY_CASES, MATMUL_CASE])
+    ("case", "shapes"),
+    _one_instance_each([*UNARY_CASES, *BINARY_CASES, *FUNCTION_CASES, MATMUL_CASE]),
 )
 def test_float32_in_float32_out(case: Case, shapes: tuple[tuple[int, ...], ...]) -> None:
     """Every op keeps float32: its value and every input's gradient (Python numbers included)."""
