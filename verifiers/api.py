@@ -530,7 +530,13 @@ def _compare_descents(report: Report, engines: dict[str, Engine]) -> None:
             [f"loss after {k} step{'s' if k != 1 else ''}" for k in range(steps + 1)],
         )  # fmt: skip
         if ta.steps == tb.steps:  # a capped descent stops early; its final θ is not comparable
-            theta_scale = max(np.abs(tb.theta).max(), np.abs(start).max())
+            # θ's terms: the start, and each step's lr·∇L, whose rounding is that of the
+            # gradient's terms (large where the loss is flat but its terms are not)
+            with np.errstate(all="ignore"):
+                steps_scale = report.lr * np.max(
+                    [model.scales_at(t).gradient for t in finite], axis=0
+                )
+            theta_scale = max(np.abs(tb.theta).max(), np.abs(start).max()) + steps_scale
             final = worst_difference(
                 ta.theta, tb.theta, theta_scale, tolerance, [f"final {n}" for n in names]
             )

@@ -172,6 +172,20 @@ def _fmt(value: float) -> str:
     return repr(float(value)) if math.isfinite(value) else str(float(value))
 
 
+# The tables show every entry of θ up to this many (of the Hessian, up to TABLE_HESSIAN_ENTRIES);
+# beyond, a norm and the largest entry, and the JSON report has every value.
+TABLE_ENTRIES = 6
+TABLE_HESSIAN_ENTRIES = 3
+
+
+def _vector_cells(values: np.ndarray, names: list[str]) -> list[str]:
+    """Every entry, or for long vectors the norm and the largest entry with its name."""
+    if len(names) <= TABLE_ENTRIES:
+        return [_fmt(v) for v in values]
+    largest = int(np.argmax(np.abs(values)))
+    return [f"{np.linalg.norm(values):.6g}", f"{_fmt(values[largest])} ({names[largest]})"]
+
+
 def _short_difference(difference: Difference | None) -> str:
     if difference is None:
         return "-"
@@ -224,12 +238,17 @@ def _print_tables(report: Report, console: Console) -> None:
     )
     labels = ", ".join(p.label for p in report.points)
     tol = report.tolerance
+    summary = "" if len(names) <= TABLE_ENTRIES else (
+        f"; θ has {len(names)} entries: the tables show norms and largest entries, --json "
+        "gives every one"
+    )  # fmt: skip
     gradients = Table(
         title=f"Loss and gradient at the start; every engine checked at {labels} "
-        f"(rtol {tol.rtol:.2g}, atol {tol.atol:.2g} × Σ|terms|)",
+        f"(rtol {tol.rtol:.2g}, atol {tol.atol:.2g} × Σ|terms|){summary}",
         title_justify="left",
     )
-    for column in ["engine", "device", "loss", *(f"dL/d{n}" for n in names)]:
+    vector_columns = [f"dL/d{n}" for n in names] if not summary else ["|∇L|", "largest |dL/dθ|"]
+    for column in ["engine", "device", "loss", *vector_columns]:
         gradients.add_column(column)
     gradients.add_column("worst vs manual (relative)")
     gradients.add_column("worst vs numeric (relative)")
@@ -237,15 +256,16 @@ def _print_tables(report: Report, console: Console) -> None:
     for entry in report.engines.values():
         if not entry.evaluations:
             gradients.add_row(
-                entry.name, entry.device or "-", *["-"] * (len(names) + 3), _status(entry)
-            )
+                entry.name, entry.device or "-", *["-"] * (len(vector_columns) + 3),
+                _status(entry),
+            )  # fmt: skip
             continue
         start = entry.evaluations[0]
         gradients.add_row(
             entry.name,
             entry.device,
             _fmt(start.loss),
-            *(_fmt(g) for g in start.gradient),
+            *_vector_cells(start.gradient, names),
             _short_difference(entry.vs_manual),
             _short_difference(entry.vs_numeric),
             _status(entry),
@@ -260,36 +280,51 @@ def _print_tables(report: Report, console: Console) -> None:
 
 def _print_hessians(report: Report, console: Console, names: list[str]) -> None:
     stability = report.stability
+    where = "constant for this loss" if stability.constant else stability.where
+    eigenvalues = stability.eigenvalues
+    shown = eigenvalues if len(eigenvalues) <= TABLE_ENTRIES else eigenvalues[[0, -1]]
     hessians = Table(
-        title="Hessian (constant for this loss): eigenvalues "
-        + ", ".join(f"{v:.6g}" for v in stability.eigenvalues)
+        title=f"Hessian ({where}): eigenvalues "
+        + (", " if len(shown) == len(eigenvalues) else " to ").join(f"{v:.6g}" for v in shown)
         + f"; condition number {stability.condition_number:.4g}; "
         f"largest stable lr 2/λ_max = {stability.max_stable_lr:.6g}",
         title_justify="left",
     )
     hessians.add_column("engine")
     pairs = [(i, j) for i in range(len(names)) for j in range(i, len(names))]
-    for i, j in pairs:
-        hessians.add_column(hessian_label(names[i], names[j]))
+    entries = len(names) <= TABLE_HESSIAN_ENTRIES
+    columns = [hessian_label(names[i], names[j]) for i, j in pairs] if entries else [
+        "trace", "largest |entry|"
+    ]  # fmt: skip
+    for column in columns:
+        hessians.add_column(column)
     hessians.add_column("worst vs consensus (relative)")
     for entry in report.engines.values():
         if entry.hessian is not None:
-            hessians.add_row(
-                entry.name,
-                *(f"{entry.hessian[i, j]:.15g}" for i, j in pairs),
-                _short_difference(entry.vs_reference_hessian),
+            H = entry.hessian
+            cells = (
+                [f"{H[i, j]:.15g}" for i, j in pairs]
+                if entries
+                else [f"{np.trace(H):.15g}", f"{np.abs(H).max():.15g}"]
             )
+            hessians.add_row(entry.name, *cells, _short_difference(entry.vs_reference_hessian))
     console.print(hessians)
 
 
 def _print_descents(report: Report, console: Console, names: list[str]) -> None:
     settings, stability = report.settings, report.stability
-    start = ", ".join(f"{n}={v:g}" for n, v in zip(names, report.points[0].theta, strict=True))
+    entries = len(names) <= TABLE_ENTRIES
+    start = (
+        ", ".join(f"{n}={v:g}" for n, v in zip(names, report.points[0].theta, strict=True))
+        if entries
+        else f"|θ| = {np.linalg.norm(report.points[0].theta):.4g}"
+    )
     descents = Table(
         title=f"Gradient descent: lr {report.lr:g}, {settings.iterations} iterations from {start}",
         title_justify="left",
     )
-    for column in ["engine", *names, "loss", "|θ - θ*|", "seconds", "worst vs consensus"]:
+    columns = names if entries else ["|θ|"]
+    for column in ["engine", *columns, "loss", "|θ - θ*|", "seconds", "worst vs consensus"]:
         descents.add_column(column)
     for entry in report.engines.values():
         t = entry.trajectory
@@ -299,7 +334,7 @@ def _print_descents(report: Report, console: Console, names: list[str]) -> None:
         diverged = f" (diverged at {t.diverged_at})" if t.diverged_at is not None else ""
         descents.add_row(
             entry.name,
-            *(_fmt(v) for v in t.theta),
+            *((_fmt(v) for v in t.theta) if entries else [f"{np.linalg.norm(t.theta):.6g}"]),
             _fmt(t.losses[-1]) + steps + diverged,
             "-"
             if report.optimum.theta is None
@@ -310,16 +345,22 @@ def _print_descents(report: Report, console: Console, names: list[str]) -> None:
     console.print(descents)
     if report.optimum.theta is None or stability is None:
         return
-    optimum = ", ".join(
-        f"{n} = {v!r}" for n, v in zip(names, report.optimum.theta.tolist(), strict=True)
+    theta = report.optimum.theta
+    optimum = (
+        ", ".join(f"{n} = {v!r}" for n, v in zip(names, theta.tolist(), strict=True))
+        if entries
+        else f"|θ*| = {np.linalg.norm(theta):.6g} (every entry in --json)"
     )
-    reach = stability.iterations_to_optimum
-    console.print(
-        f"Least-squares optimum θ*: {optimum}; at lr {report.lr:g}, gradient descent needs "
-        + (f"{reach} iterations" if reach is not None else "forever (it never gets there)")
-        + " to come within 1e-6 of it.",
-        highlight=False,
-    )
+    note = report.optimum.note or "optimum"
+    line = f"{note[:1].upper()}{note[1:]} θ*: {optimum}"
+    if stability.constant:  # the iterations follow from H only when H is the same everywhere
+        reach = stability.iterations_to_optimum
+        line += (
+            f"; at lr {report.lr:g}, gradient descent needs "
+            + (f"{reach} iterations" if reach is not None else "forever (it never gets there)")
+            + " to come within 1e-6 of it."
+        )
+    console.print(line, highlight=False, markup=False)
 
 
 def _status(entry: EngineReport) -> str:
