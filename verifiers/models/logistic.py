@@ -46,7 +46,7 @@ from verifiers.chunks import row_chunks
 from verifiers.data import DataError, Dataset
 from verifiers.models.base import Model, Optimum, Parameter, Params, Scales, Slip
 from verifiers.models.mse import parameter_names
-from verifiers.models.newton import NewtonProblem, newton
+from verifiers.models.newton import NewtonProblem, newton, separated, steps
 
 __all__ = [
     "LogisticModel",
@@ -180,6 +180,11 @@ class LogisticModel(Model):
         X = self.data.X.astype(np.float64, copy=False)
         y = y.astype(np.float64, copy=False)
         sign = 2 * y - 1
+        absolute_X = np.abs(X)
+
+        def on_their_side(theta: np.ndarray) -> bool:
+            sizes = absolute_X @ np.abs(theta[1:]) + abs(theta[0])
+            return separated(sign * _logits(theta, X), sizes)
 
         problem = NewtonProblem(
             loss=lambda t: loss(t, X, y),
@@ -187,23 +192,23 @@ class LogisticModel(Model):
             hessian=lambda t: hessian(t, X),
             gradient_scales=lambda t: self.scales_at(t).gradient,
             loss_scale=lambda t: self.scales_at(t).loss,
-            separated=lambda t: bool(np.all(sign * _logits(t, X) > 0)),
+            separated=on_their_side,
             rows=len(y),
         )
         result = newton(problem, np.zeros(self.size))
         if result.theta is not None:
-            return Optimum(result.theta, f"optimum (Newton's method, {result.iterations} steps)")
+            return Optimum(result.theta, f"optimum (Newton's method, {steps(result.iterations)})")
         if result.reason == "separable":
             return Optimum(
                 None,
                 "the labels are linearly separable (after "
-                f"{result.iterations} Newton steps every row is on its side of the line "
-                "X·w + b = 0): the loss keeps decreasing toward 0 as |w| grows, so there is no "
-                "finite optimum",
+                f"{steps(result.iterations)} of Newton's method every row is on its side of "
+                "the boundary X·w + b = 0, or on it): the loss keeps decreasing as |w| grows, "
+                "so there is no finite optimum",
             )
         return Optimum(
             None,
-            f"Newton's method did not converge in {result.iterations} steps (the labels may be "
+            f"Newton's method did not converge in {steps(result.iterations)} (the labels may be "
             "nearly separable, with the loss decreasing as |w| grows): no optimum is computed",
         )
 

@@ -13,8 +13,11 @@ result is then the minimiser of smallest norm, the one gradient descent from 0 a
 Convergence is checked, not assumed: θ is returned only when every gradient component is within
 the verifier's own tolerance of zero, ``|g_j| <= atol·Σ|terms|_j`` (see
 :mod:`verifiers.compare`). The loss may have no finite minimiser at all (separable classes):
-`separated(θ)` says when θ already puts every row on its right side, and then there is none,
-since doubling θ lowers every row's loss.
+`separated(θ)` says when θ puts every row on its right side of the boundary or on it, and at
+least one strictly on its right side. Then there is none: along the ray tθ, t > 1, no row's
+loss grows and the strict row's keeps falling, from any starting point, so no point is lowest. (A
+row "on" the boundary is one whose score is within rounding of it: with classes that overlap
+only at the boundary, Newton's steps grow forever while the gradient falls below rounding.)
 """
 
 from __future__ import annotations
@@ -26,7 +29,27 @@ import numpy as np
 
 from verifiers.compare import Tolerance
 
-__all__ = ["NewtonProblem", "NewtonResult", "newton"]
+__all__ = ["NewtonProblem", "NewtonResult", "newton", "separated", "steps"]
+
+# A score within this many ε·Σ|terms| of the boundary is on it (see `separated`).
+BOUNDARY_EPS = 64
+
+
+def separated(margins: np.ndarray, sizes: np.ndarray) -> bool:
+    """Whether every margin is >= 0 and one is > 0, up to rounding (``BOUNDARY_EPS·ε·sizes``).
+
+    A row's margin is how far its own class's score is past the boundary (negative: on the
+    wrong side); `sizes` are the Σ|terms| of the scores, whose rounding decides what "on the
+    boundary" means.
+    """
+    slack = BOUNDARY_EPS * float(np.finfo(np.float64).eps) * sizes
+    return bool(np.all(margins >= -slack) and np.any(margins > slack))
+
+
+def steps(count: int) -> str:
+    """``1 step``, ``7 steps``: for the notes that say how Newton's method went."""
+    return f"{count} step" if count == 1 else f"{count} steps"
+
 
 # Steps before giving up: from θ = 0 a convex loss like these needs a handful, rarely 20.
 MAX_ITERATIONS = 100

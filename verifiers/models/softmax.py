@@ -47,7 +47,7 @@ import numpy as np
 
 from verifiers.models.base import Model, Optimum, Parameter, Params, Scales, Slip
 from verifiers.models.logistic import label_error
-from verifiers.models.newton import NewtonProblem, newton
+from verifiers.models.newton import NewtonProblem, newton, separated, steps
 
 __all__ = ["MAX_CLASSES", "SoftmaxModel", "softmax"]
 
@@ -210,11 +210,12 @@ class SoftmaxModel(Model):
             R = softmax(self._scores(theta, X)) - Y
             return np.concatenate([(X.T @ R).reshape(-1), R.sum(axis=0)]) / len(labels)
 
-        def separated(theta: np.ndarray) -> bool:
+        def on_their_side(theta: np.ndarray) -> bool:
             z = self._scores(theta, X)
             own = z[rows, labels]
             z[rows, labels] = -np.inf
-            return bool(np.all(own > z.max(axis=1)))
+            sizes = np.abs(X) @ np.abs(self.unflatten(theta)["W"]) + np.abs(theta[-self.classes :])
+            return separated(own - z.max(axis=1), 2 * sizes.max(axis=1))
 
         problem = NewtonProblem(
             loss=loss,
@@ -222,26 +223,27 @@ class SoftmaxModel(Model):
             hessian=lambda t: self._kron_sum(t, exact=True),
             gradient_scales=lambda t: self.scales_at(t).gradient,
             loss_scale=lambda t: self.scales_at(t).loss,
-            separated=separated,
+            separated=on_their_side,
             rows=len(labels),
         )
         result = newton(problem, np.zeros(self.size))
         if result.theta is not None:
             return Optimum(
                 result.theta,
-                f"optimum of smallest norm (Newton's method, {result.iterations} steps; "
+                f"optimum of smallest norm (Newton's method, {steps(result.iterations)}; "
                 "shifting every class's scores equally changes nothing)",
             )
         if result.reason == "separable":
             return Optimum(
                 None,
-                f"the classes are linearly separable (after {result.iterations} Newton steps "
-                "every row's own class scores highest): the loss keeps decreasing toward 0 as "
-                "|W| grows, so there is no finite optimum",
+                "the classes are linearly separable (after "
+                f"{steps(result.iterations)} of Newton's method every row's own class scores "
+                "highest, or ties): the loss keeps decreasing as |W| grows, so there is no "
+                "finite optimum",
             )
         return Optimum(
             None,
-            f"Newton's method did not converge in {result.iterations} steps (the classes may "
+            f"Newton's method did not converge in {steps(result.iterations)} (the classes may "
             "be nearly separable, with the loss decreasing as |W| grows): no optimum is "
             "computed",
         )
@@ -313,7 +315,7 @@ class SoftmaxModel(Model):
             Slip(
                 "missing-one-hot",
                 "the one-hot targets are not subtracted (P where P - Y belongs): the "
-                "derivative of -z[label] is missing",
+                "derivative of -z_label, the score of the row's own class, is missing",
                 wrong(lambda z, rows: softmax(z)),
             ),
             Slip(
