@@ -91,26 +91,25 @@ def assert_gradient_correct(
 
 
 def failure_message(report: Report) -> str:
-    """The verdict, the formula's worst element with both values, and the diagnosis."""
-    lines = ["the gradient is wrong" if _formula_blamed(report) else "the engines disagree"]
-    lines += [f"  {failure}" for failure in report.failures]
+    """The verdict with the formula's worst element (both values), the diagnosis, and any
+    other disagreement (an engine other than the formula, a descent)."""
+    lines = []
     manual = report.engines.get("manual")
     worst = manual.vs_consensus if manual is not None else None
     if worst is not None and not worst.ok:
         lines.append(
-            f"  worst element: {worst.where}: your formula gives {worst.actual!r}, the engines "
-            f"agree on {worst.expected!r} (difference {worst.absolute:.3g}, allowed "
+            f"the gradient is wrong: {worst.where}: your formula gives {worst.actual!r}, the "
+            f"engines agree on {worst.expected!r} (difference {worst.absolute:.3g}, allowed "
             f"{worst.allowed:.3g})"
         )
     if report.diagnosis is not None:
         pattern = f" [{report.diagnosis.pattern}]" if report.diagnosis.pattern else ""
-        lines.append(f"  diagnosis{pattern}: {report.diagnosis.summary}")
+        lines.append(f"diagnosis{pattern}: {report.diagnosis.summary}")
+    others = [f for f in report.failures if not f.startswith("manual disagrees: gradient")]
+    if others and not lines:
+        lines.append("the engines disagree")
+    lines += others
     return "\n".join(lines)
-
-
-def _formula_blamed(report: Report) -> bool:
-    manual = report.engines.get("manual")
-    return manual is not None and manual.status != "ok"
 
 
 # ---- hypothesis strategies ----------------------------------------------------------------------
