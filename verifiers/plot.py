@@ -76,33 +76,32 @@ def _draw_losses(axes, report: Report) -> None:
 
 
 def _draw_fit(axes, report: Report) -> None:
-    data = report.data
+    """The data against the first feature, and the model's prediction along it (the other
+    features held at their mean) after the descent and at the optimum, where the model's
+    prediction is one number per row (:meth:`~verifiers.models.base.Model.predict`)."""
+    data, model = report.data, report.model
     x = data.X[:, 0].astype(np.float64, copy=False)
     y = data.y.astype(np.float64, copy=False)
     shown = _sample(data.rows)
     label = "data" if shown.size == data.rows else f"data ({shown.size:,} of {data.rows:,} points)"
     axes.scatter(x[shown], y[shown], s=10, color="gray", label=label)
-    grid = np.linspace(x.min(), x.max(), 2)
+    # Straight lines need two points; curves (a sigmoid, a network) a few hundred.
+    grid = np.linspace(x.min(), x.max(), 2 if model.constant_hessian else 200)
+    rows = np.tile(data.X.astype(np.float64).mean(axis=0), (grid.size, 1))
+    rows[:, 0] = grid
     final = next((e.trajectory.theta for e in report.engines.values() if e.trajectory), None)
-    b_star, w_star = report.optimum.theta[0], report.optimum.theta[1]
-    if data.features == 1:
-        if final is not None:
-            axes.plot(grid, final[1] * grid + final[0], label="after the descent")
-        axes.plot(grid, w_star * grid + b_star, linestyle="--", label="least squares")
-        axes.set_xlabel("x")
-    else:  # more features: the lines are drawn along the first one, the others held at their mean
-        rest = data.X[:, 1:].astype(np.float64).mean(axis=0)
-        if final is not None:
-            axes.plot(
-                grid, final[1] * grid + final[0] + rest @ final[2:], label="after the descent"
-            )
-        axes.plot(
-            grid,
-            w_star * grid + b_star + rest @ report.optimum.theta[2:],
-            "--",
-            label="least squares",
-        )
-        axes.set_xlabel("first feature (others at their mean)")
+    curves = [(final, "-", "after the descent")]
+    if report.optimum.theta is not None:  # named by its note: "least-squares optimum"...
+        curves.append((report.optimum.theta, "--", report.optimum.note.split(" (")[0] or "optimum"))
+    drawn = False
+    for theta, style, name in curves:
+        values = None if theta is None else model.predict(theta, rows)
+        if values is not None:
+            axes.plot(grid, values, linestyle=style, label=name)
+            drawn = True
+    axes.set_xlabel("x" if data.features == 1 else "first feature (others at their mean)")
     axes.set_ylabel("y")
-    axes.set_title("Data and fitted lines")
+    axes.set_title(
+        "Data and fitted lines" if drawn else "Data (the model's prediction is not one curve)"
+    )
     axes.legend()

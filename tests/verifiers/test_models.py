@@ -462,3 +462,21 @@ def test_the_default_learning_rate_is_stable_on_the_example(example, model):
     losses = report.engines["manual"].trajectory.losses
     assert losses[-1] < 0.9 * losses[0]
     assert np.all(np.diff(losses) <= 1e-12 * losses[0])
+
+
+@pytest.mark.parametrize("model", NEW_MODELS)
+def test_every_model_can_be_plotted(example, model, tmp_path):
+    """The fit panel draws the model's prediction where it is one number per row."""
+    pytest.importorskip("matplotlib")
+    from verifiers.plot import save_plot
+
+    report = verify(example[model], Settings(model=model, engines=NUMPY, iterations=5))
+    save_plot(report, tmp_path / "plot.png")
+    assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    prediction = report.model.predict(report.points[1].theta, report.data.X)
+    if model == "softmax":
+        assert prediction is None
+    else:
+        assert prediction.shape == (report.data.rows,)
+    if model == "logistic":
+        assert np.all((prediction > 0) & (prediction < 1))

@@ -183,6 +183,17 @@ class Model(ABC):
         total = total / self.data.rows
         return float(total if extra is None else total + extra)
 
+    def predict(self, theta: np.ndarray, X: np.ndarray) -> np.ndarray | None:
+        """What the model predicts for y at each row of X, in numpy (for the plot).
+
+        ``X·w + b`` for the (b, w) models; models whose prediction is something else say so
+        (logistic: a probability), and None means it is not one number per row.
+        """
+        if not self.linear:
+            return None
+        theta = np.asarray(theta, dtype=np.float64)
+        return X @ theta[1:] + theta[0]
+
     # ---- what is known about the problem ------------------------------------------------------
     def optimum(self) -> Optimum:
         """The minimiser, when it can be computed (None, with a note, when it cannot)."""

@@ -149,6 +149,10 @@ class LogisticModel(Model):
         )
         return xp.sum(softplus - y * z)
 
+    def predict(self, theta: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """The probability of label 1, ``σ(X·w + b)``."""
+        return sigmoid(_logits(np.asarray(theta, dtype=np.float64), X))
+
     # ---- hand formulas ------------------------------------------------------------------------
     def hand_gradient(self, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         theta = self._theta(params)

@@ -125,6 +125,11 @@ class MLPModel(Model):
     def hand_gradient(self, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return backprop(params, self.data.X, self.data.y)
 
+    def predict(self, theta: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """The network's output ``tanh(X·W1 + b1)·W2 + b2``."""
+        params = self.unflatten(np.asarray(theta, dtype=np.float64))
+        return np.tanh(X @ params["W1"] + params["b1"]) @ params["W2"] + params["b2"]
+
     def optimum(self) -> Optimum:
         return Optimum(None, "a network's loss has many minima; no optimum is computed")
 
@@ -163,13 +168,17 @@ class MLPModel(Model):
     def scales(self, theta: np.ndarray) -> Scales:
         """``(2/N) Σ_i r_i·|∂ŷ_i/∂θ|`` per entry, r_i the residual's Σ|terms|; the loss's
         ``(1/N) Σ_i r_i²``, as for the MSE."""
-        loss, gradient = 0.0, np.zeros(self.size)
-        for rows in self.chunks:
+        d, h = self.data.features, self.hidden
+        loss, first, W2, b2 = 0.0, np.zeros((d + 1, h)), np.zeros(h), 0.0
+        for rows in self.chunks:  # the sums of r_i·J_i, block by block (J_i is never stored)
             sizes = self._sizes(theta, rows)
-            loss += float(sizes["r"] @ sizes["r"])
-            gradient += sizes["r"] @ self._first_derivative_sizes(sizes)
+            r = sizes["r"]
+            loss += float(r @ r)
+            first += sizes["a"].T @ (r[:, None] * sizes["W2"] * sizes["tp"])
+            W2 += r @ sizes["A"]
+            b2 += float(r.sum())
         n = self.data.rows
-        return Scales(loss / n, (2 / n) * gradient)
+        return Scales(loss / n, (2 / n) * np.concatenate([first.reshape(-1), W2, [b2]]))
 
     def hessian_scales(self, theta: np.ndarray) -> np.ndarray:
         """``(2/N) Σ_i (J_i J_iᵀ + r_i B_i)``: J_i the sizes of ∂ŷ_i/∂θ, B_i those of ∂²ŷ_i/∂θ².

@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from verifiers.chunks import CHUNK_ROWS, row_chunks
 from verifiers.models.base import Model, Optimum, Parameter, Params, Scales, Slip
 from verifiers.models.logistic import label_error
 from verifiers.models.newton import NewtonProblem, newton, separated, steps
@@ -53,6 +54,8 @@ __all__ = ["MAX_CLASSES", "SoftmaxModel", "softmax"]
 
 # More classes than this is refused: the one-hot targets are N × k numbers.
 MAX_CLASSES = 1000
+# The per-row k × k and (d + 1) × (d + 1) matrices of the Hessian hold about this many numbers.
+HESSIAN_BLOCK = 1 << 22
 # Newton's method is skipped (no optimum computed) beyond this much work per step: rows × θ².
 NEWTON_WORK = 1e10
 
@@ -151,7 +154,9 @@ class SoftmaxModel(Model):
         W, b = params["W"], params["b"]
         d, k = self.data.features, self.classes
         total = np.zeros(((d + 1) ** 2, k * k), dtype=theta.dtype)
-        for rows in self.chunks:
+        # chunks of rows, small enough that the per-row matrices stay about HESSIAN_BLOCK numbers
+        block = min(CHUNK_ROWS, HESSIAN_BLOCK // (k * k + (d + 1) ** 2))
+        for rows in row_chunks(self.data.rows, block):
             X = self.data.X[rows].astype(theta.dtype, copy=False)
             z = X @ W + b
             P = softmax(z)
