@@ -480,3 +480,26 @@ def test_every_model_can_be_plotted(example, model, tmp_path):
         assert prediction.shape == (report.data.rows,)
     if model == "logistic":
         assert np.all((prediction > 0) & (prediction < 1))
+
+
+def test_a_descent_that_amplifies_rounding_is_not_a_disagreement(monkeypatch):
+    """lr 0.1 is six times the stable rate here: in 5 steps rounding grows a million-fold, so
+    correct engines end apart. The comparison allows for what a start moved by rounding does."""
+    pytest.importorskip("torch")
+    import verifiers.api
+
+    X = [[3.92, 18.74], [-0.23, 24.24], [-15.57, 29.93], [-7.63, 34.93], [-4.6, 33.39],
+         [21.34, 14.76], [-7.1, 25.09], [2.71, 44.37], [6.63, 35.47], [2.0, 41.39],
+         [-9.52, 33.89], [1.31, 14.61], [-4.38, 34.64], [11.27, 21.34], [8.65, 24.78],
+         [13.79, 10.68], [21.8, 37.01], [11.06, 12.04]]  # fmt: skip
+    y = [1.61, -8.14, -19.05, -15.93, -18.38, 16.23, -14.77, -14.49, -13.14, -14.85, -15.07,
+         2.02, -15.06, -0.71, -3.28, 8.01, 3.86, 4.35]  # fmt: skip
+    data = Dataset.from_arrays(np.array(X), np.array(y))
+    run = Settings(model="mlp", iterations=5, engines=("manual", "minigrad", "torch", "numeric"))
+    report = verify(data, run)
+    assert report.ok, report.failures
+    assert any("above the largest stable learning rate" in note for note in report.notes)
+    assert any("the descent amplifies rounding" in note for note in report.notes)
+    # Without the measurement the random-walk allowance is exceeded by correct engines.
+    monkeypatch.setattr(verifiers.api, "_descent_sensitivity", lambda *args: None)
+    assert not verify(data, run).ok
