@@ -119,7 +119,7 @@ class RidgeModel(mse.MSEModel):
         ]
 
         def mse_gradient(theta: np.ndarray) -> np.ndarray:
-            params = self.unflatten(np.asarray(theta, dtype=self.data.dtype))
+            params = self.unflatten(np.asarray(theta, dtype=np.float64))
             plain = mse.MSEModel.hand_gradient(self, params)
             return np.concatenate([np.reshape(plain["b"], 1), plain["w"]]).astype(np.float64)
 
