@@ -561,11 +561,12 @@ def _compare_descents(report: Report, engines: dict[str, Engine]) -> None:
 
 @dataclass
 class _Sensitivity:
-    """How far one descent moved when its start moved by one step's rounding (per loss, per
-    entry of the final θ), and whether the iteration where it diverged moved too."""
+    """What rounding alone did to a descent that amplifies it: the largest change of the loss
+    so far at each step, the largest change of any entry of the final θ, and whether the
+    iteration where it diverged moved."""
 
     loss_changes: np.ndarray
-    theta: np.ndarray
+    theta: float
     divergence_moved: bool
 
     def losses(self, steps: int) -> np.ndarray:
@@ -579,15 +580,17 @@ class _Sensitivity:
 def _descent_sensitivity(
     report: Report, engines: dict[str, Engine], ran: list[str]
 ) -> _Sensitivity | None:
-    """Measure how much the descent amplifies rounding, with one more descent.
+    """Measure whether the descent amplifies rounding, with one more descent.
 
     The tolerance assumes each step's rounding adds up like a random walk. Where the map
     ``θ ← θ - lr·∇L(θ)`` stretches distances (a learning rate above the stable one, or a
     non-convex loss's negative curvature), rounding grows instead, and correct engines end
     apart. So the fastest engine not under test descends again from the start moved by one
-    step's rounding (atol × θ's terms, random signs): how far its losses and final θ move is
-    what rounding alone can do, and the comparisons allow for it (with a note when that is
-    more than the random walk). None when there is nothing to measure.
+    step's rounding (atol × θ's terms, random signs). If that moved the final θ further than
+    the random walk allows, or moved the iteration where the descent diverges, the descent
+    amplifies rounding: the change is returned (as its largest entry, and the largest loss
+    change so far at each step, since stretching mixes the directions), the comparisons allow
+    for it, and a note says so. None otherwise, or when there is nothing to measure.
     """
     atol, iterations = report.tolerance.atol, report.settings.iterations
     candidates = [
@@ -611,26 +614,24 @@ def _descent_sensitivity(
         return None
     known = min(base.losses.size, probe.losses.size)
     with np.errstate(invalid="ignore"):
-        losses = np.abs(probe.losses[:known] - base.losses[:known])
+        losses = np.nan_to_num(np.abs(probe.losses[:known] - base.losses[:known]), nan=np.inf)
         theta = np.abs(probe.theta - base.theta) if probe.steps == base.steps else np.inf
-    sensitivity = _Sensitivity(
-        np.nan_to_num(losses, nan=np.inf),
-        np.nan_to_num(np.broadcast_to(theta, start.shape), nan=np.inf),
-        probe.diverged_at != base.diverged_at,
-    )
-    growth = float(np.max(sensitivity.theta / size)) if np.all(size > 0) else 0.0
-    if growth > math.sqrt(iterations + 1) or sensitivity.divergence_moved:
-        report.notes.append(
-            "the descent amplifies rounding: moving its start by one step's rounding moved "
-            + (
-                "the iteration where it diverges"
-                if sensitivity.divergence_moved
-                else f"the final θ {growth:.3g} times as far"
-            )
-            + f" (on {name}), so descents are compared allowing for that; the gradient checks "
-            "are unaffected"
+    theta = np.nan_to_num(np.broadcast_to(theta, start.shape), nan=np.inf)
+    divergence_moved = probe.diverged_at != base.diverged_at
+    growth = float(np.max(theta / size)) if np.all(size > 0) else 0.0
+    if growth <= math.sqrt(iterations + 1) and not divergence_moved:
+        return None  # within the random walk: the tolerance already covers it
+    report.notes.append(
+        "the descent amplifies rounding: moving its start by one step's rounding moved "
+        + (
+            "the iteration where it diverges"
+            if divergence_moved
+            else f"the final θ {growth:.3g} times as far"
         )
-    return sensitivity
+        + f" (on {name}), so descents are compared allowing for that; the gradient checks "
+        "are unaffected"
+    )
+    return _Sensitivity(np.maximum.accumulate(losses), float(theta.max()), divergence_moved)
 
 
 def _divergence_difference(a: int | None, b: int | None) -> Difference:
