@@ -503,3 +503,32 @@ def test_a_descent_that_amplifies_rounding_is_not_a_disagreement(monkeypatch):
     # Without the measurement the random-walk allowance is exceeded by correct engines.
     monkeypatch.setattr(verifiers.api, "_descent_sensitivity", lambda *args: None)
     assert not verify(data, run).ok
+
+
+def test_numeric_keeps_the_complex_step_where_central_differences_truncate():
+    """With features of size 100 a central difference is off by ~1e-8 of the value; the check
+    of the complex step against it allows for that (estimated from a second step, 2h)."""
+    X = np.array([-24.3, -45.7, -42.4, -103.2, 24.0, 4.3, -39.8, -6.8])
+    y = np.array([0.0, 1, 2, 1, 0, 1, 0, 0])
+    engine = NumericEngine(SoftmaxModel(Dataset.from_arrays(X, y)))
+    engine.evaluate(np.zeros(engine.model.size))
+    assert engine.method == "complex step"
+
+
+def test_numeric_falls_back_to_central_differences_for_a_loss_that_is_not_analytic():
+    """numpy's own abs of a complex number is its modulus: the complex step sees no change."""
+    from verifiers.models.user import UserLossModel
+
+    X, y = np.linspace(-1, 1, 9), np.linspace(0, 2, 9) ** 2
+    model = UserLossModel(
+        Dataset.from_arrays(X, y),
+        lambda b, w, X, y, xp: xp.mean(np.abs(y - (X @ w + b)) ** 3),
+        "mean |r|³",
+    )
+    engine = NumericEngine(model)
+    theta = np.array([0.3, -0.2])
+    gradient = engine.evaluate(theta).gradient
+    assert engine.method == "central differences"
+    r = y - (X * theta[1] + theta[0])
+    expected = -3 * np.array([np.mean(r * np.abs(r)), np.mean(X * r * np.abs(r))])
+    np.testing.assert_allclose(gradient, expected, rtol=1e-8)  # central differences: ~ε^(2/3)
