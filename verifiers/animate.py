@@ -152,11 +152,11 @@ def _fit_frames(axes, report: Report, thetas: list[np.ndarray]) -> Callable[[int
     optimum = report.optimum.theta
     if data.features == 1:
         x = X[:, 0]
-        grid = np.linspace(x.min(), x.max(), 2)
+        grid = np.linspace(x.min(), x.max(), 2 if report.model.linear else 200)
         axes.scatter(x[shown], y[shown], s=12, color="0.6", label="data")
         if optimum is not None:
             axes.plot(grid, predict(report, optimum, grid[:, None]), "--", color="black",
-                      linewidth=1, label="least squares")  # fmt: skip
+                      linewidth=1, label=report.optimum.name)  # fmt: skip
         (line,) = axes.plot([], [], color="tab:blue", linewidth=2.5, label="the descent")
         axes.set_xlabel("x")
         axes.set_ylabel("y")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -556,21 +557,35 @@ def _compare_descents(report: Report, engines: dict[str, Engine]) -> None:
     model = report.model
     start = report.points[0].theta
     names = report.parameter_names
+    # Where the descent itself amplifies rounding, what it does to a start moved by rounding.
+    sensitivity = _descent_sensitivity(report, engines, ran)
+    atol = report.tolerance.atol
 
     def compare(a: str, b: str) -> Difference:
         ta, tb = trajectories[a], trajectories[b]
-        if ta.diverged_at != tb.diverged_at:
+        moved = sensitivity is not None and sensitivity.divergence_moved
+        if ta.diverged_at != tb.diverged_at and not moved:
             return _divergence_difference(ta.diverged_at, tb.diverged_at)
         steps = min(ta.steps, tb.steps)
         finite = [t for t in (start, tb.theta) if np.isfinite(t).all()]
         with np.errstate(all="ignore"):
             loss_scale = max(model.scales_at(t).loss for t in finite)
+        if sensitivity is not None:
+            loss_scale = np.maximum(loss_scale, sensitivity.losses(steps) / atol)
         worst = worst_difference(
             ta.losses[: steps + 1], tb.losses[: steps + 1], loss_scale, tolerance,
             [f"loss after {k} step{'s' if k != 1 else ''}" for k in range(steps + 1)],
         )  # fmt: skip
         if ta.steps == tb.steps:  # a capped descent stops early; its final θ is not comparable
-            theta_scale = max(np.abs(tb.theta).max(), np.abs(start).max())
+            # θ's terms: the start, and each step's lr·∇L, whose rounding is that of the
+            # gradient's terms (large where the loss is flat but its terms are not)
+            with np.errstate(all="ignore"):
+                steps_scale = report.lr * np.max(
+                    [model.scales_at(t).gradient for t in finite], axis=0
+                )
+            theta_scale = max(np.abs(tb.theta).max(), np.abs(start).max()) + steps_scale
+            if sensitivity is not None:
+                theta_scale = np.maximum(theta_scale, sensitivity.theta / atol)
             final = worst_difference(
                 ta.theta, tb.theta, theta_scale, tolerance, [f"final {n}" for n in names]
             )
@@ -582,6 +597,81 @@ def _compare_descents(report: Report, engines: dict[str, Engine]) -> None:
     for name, difference in consensus.differences.items():
         report.engines[name].vs_reference_descent = difference
         _flag(report.engines[name], "descent", consensus.pivot, difference)
+
+
+@dataclass
+class _Sensitivity:
+    """What rounding alone did to a descent that amplifies it: the largest change of the loss
+    so far at each step, the largest change of any entry of the final θ, and whether the
+    iteration where it diverged moved."""
+
+    loss_changes: np.ndarray
+    theta: float
+    divergence_moved: bool
+
+    def losses(self, steps: int) -> np.ndarray:
+        """The change of each loss up to `steps`; past the probe's end, unbounded."""
+        changes = np.full(steps + 1, np.inf)
+        known = min(steps + 1, self.loss_changes.size)
+        changes[:known] = self.loss_changes[:known]
+        return changes
+
+
+def _descent_sensitivity(
+    report: Report, engines: dict[str, Engine], ran: list[str]
+) -> _Sensitivity | None:
+    """Measure whether the descent amplifies rounding, with one more descent.
+
+    The tolerance assumes each step's rounding adds up like a random walk. Where the map
+    ``θ ← θ - lr·∇L(θ)`` stretches distances (a learning rate above the stable one, or a
+    non-convex loss's negative curvature), rounding grows instead, and correct engines end
+    apart. So the fastest engine not under test descends again from the start moved by one
+    step's rounding (atol × θ's terms, random signs). If that moved the final θ further than
+    the random walk allows, or moved the iteration where the descent diverges, the descent
+    amplifies rounding: the change is returned (as its largest entry, and the largest loss
+    change so far at each step, since stretching mixes the directions), the comparisons allow
+    for it, and a note says so. None otherwise, or when there is nothing to measure.
+    """
+    atol, iterations = report.tolerance.atol, report.settings.iterations
+    candidates = [
+        n for n in ran
+        if not report.engines[n].under_test and report.engines[n].capped_iterations is None
+    ]  # fmt: skip
+    if not candidates or atol == 0 or iterations == 0:
+        return None
+    name = min(candidates, key=lambda n: report.engines[n].trajectory.seconds)
+    base = report.engines[name].trajectory
+    start = report.points[0].theta
+    with np.errstate(all="ignore"):
+        step = report.lr * report.model.scales_at(start).gradient
+    size = atol * (np.abs(start).max() + step)
+    signs = np.random.default_rng(report.settings.seed).choice([-1.0, 1.0], size=start.size)
+    moved = np.asarray(start + signs * size, dtype=report.data.dtype).astype(np.float64)
+    try:
+        with np.errstate(all="ignore"):
+            probe = engines[name].descend(moved, report.lr, iterations)
+    except Exception:  # the engine's own descent worked; a failure here measures nothing
+        return None
+    known = min(base.losses.size, probe.losses.size)
+    with np.errstate(invalid="ignore"):
+        losses = np.nan_to_num(np.abs(probe.losses[:known] - base.losses[:known]), nan=np.inf)
+        theta = np.abs(probe.theta - base.theta) if probe.steps == base.steps else np.inf
+    theta = np.nan_to_num(np.broadcast_to(theta, start.shape), nan=np.inf)
+    divergence_moved = probe.diverged_at != base.diverged_at
+    growth = float(np.max(theta / size)) if np.all(size > 0) else 0.0
+    if growth <= math.sqrt(iterations + 1) and not divergence_moved:
+        return None  # within the random walk: the tolerance already covers it
+    report.notes.append(
+        "the descent amplifies rounding: moving its start by one step's rounding moved "
+        + (
+            "the iteration where it diverges"
+            if divergence_moved
+            else f"the final θ {growth:.3g} times as far"
+        )
+        + f" (on {name}), so descents are compared allowing for that; the gradient checks "
+        "are unaffected"
+    )
+    return _Sensitivity(np.maximum.accumulate(losses), float(theta.max()), divergence_moved)
 
 
 def _divergence_difference(a: int | None, b: int | None) -> Difference:

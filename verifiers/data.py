@@ -99,6 +99,22 @@ class Dataset:
         dataset.notes = _notes(dataset)
         return dataset
 
+    def line_of(self, row: int) -> int | None:
+        """The line of the file that holds data row `row` (0-based), as the loader counts lines.
+
+        For error messages about a value found after loading (a label a model cannot use):
+        the file is read again, so loading keeps no line numbers. None when the data did not
+        come from a readable file (``from_arrays``), or the file no longer has that row.
+        """
+        path = Path(self.path)
+        try:
+            lines = _data_lines(_decode(path, _read_bytes(path)))
+            start = _layout(path, lines)[2]
+        except DataError:
+            return None
+        index = start + int(row)
+        return lines[index][0] if row >= 0 and index < len(lines) else None
+
 
 def load_csv(path: str | Path, dtype: str | np.dtype = "float64") -> Dataset:
     """Read `path` into a :class:`Dataset` of `dtype` (float64 or float32), or raise DataError."""

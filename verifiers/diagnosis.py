@@ -135,10 +135,10 @@ def diagnose(
         key, text = _small(got[:, wrong], want[:, wrong], scales[:, wrong], result_dtypes, model)
         return Diagnosis(text, key, parameters)
     if "none" in keys:
-        explained = [parameters[p] for p, (key, _) in findings.items() if key != "none"]
+        explained = {p: found for p, found in findings.items() if found[0] != "none"}
         unexplained = [p for p, (key, _) in findings.items() if key == "none"]
         summary = f"no simple pattern in {_join(unexplained)}" + (
-            f"; {'; '.join(explained)}" if explained else ""
+            f"; {_grouped(explained, names)}" if explained else ""
         )
         return Diagnosis(summary, None, parameters)
     if keys == {"extra-x", "missing-x"} and len(findings) == len(names) == 2:
@@ -149,7 +149,23 @@ def diagnose(
         return Diagnosis(
             f"every derivative is {text}" if key.startswith("factor") else text, key, parameters
         )
-    return Diagnosis("; ".join(parameters.values()), "+".join(sorted(keys)), parameters)
+    return Diagnosis(_grouped(findings, names), "+".join(sorted(keys)), parameters)
+
+
+def _grouped(findings: dict[str, tuple[str, str]], names: list[str]) -> str:
+    """One clause per parameter array and finding (``dL/db1 (every entry): ...``), not one per
+    entry: a matrix parameter's entries usually share what is wrong with them."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for name, (_, text) in findings.items():
+        groups.setdefault((name.split("[")[0], text), []).append(name)
+    clauses = []
+    for (base, text), members in groups.items():
+        entries = sum(n.split("[")[0] == base for n in names)
+        if len(members) > 1 and len(members) == entries:
+            clauses.append(f"dL/d{base} (every entry): {text}")
+        else:
+            clauses.append(f"{_join(members)}: {text}")
+    return "; ".join(clauses)
 
 
 def _join(names: list[str]) -> str:

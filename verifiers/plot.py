@@ -119,18 +119,16 @@ def _pivot(report: Report) -> str | None:
 
 
 def can_draw_fit(report: Report) -> bool:
-    """Whether the model's prediction can be drawn over the data (a linear model, or one that
-    says how it predicts)."""
-    return hasattr(report.model, "predict") or report.model.linear
+    """Whether the model's prediction is one number per row, so it can be drawn over the data
+    (softmax's class probabilities are not)."""
+    theta = report.points[0].theta
+    return report.model.predict(theta, report.data.X[:1].astype(np.float64)) is not None
 
 
 def predict(report: Report, theta: np.ndarray, X: np.ndarray) -> np.ndarray:
-    """The model's prediction for the rows `X` at θ: ``X·w + b`` for the linear models."""
-    model = report.model
-    if hasattr(model, "predict"):
-        return np.asarray(model.predict(theta, X), dtype=np.float64)
-    params = model.unflatten(np.asarray(theta, dtype=np.float64))
-    return X @ np.asarray(params["w"], dtype=np.float64).reshape(-1) + float(params["b"])
+    """The model's prediction for the rows `X` at θ (``X·w + b`` for the linear models, a
+    probability for logistic regression, the network's output for the MLP)."""
+    return np.asarray(report.model.predict(theta, X), dtype=np.float64)
 
 
 def shown_iterations(steps: int, count: int = CURVE_POINTS) -> np.ndarray:
@@ -238,11 +236,12 @@ def _draw_fit(axes: Axes, report: Report) -> None:
              {"color": UNDER_TEST_COLOUR, "linewidth": 2, "linestyle": (0, (6, 3))})
         )  # fmt: skip
     if optimum is not None:
-        lines.append((optimum, "least squares", {"color": "black", "linestyle": "--"}))
+        lines.append((optimum, report.optimum.name, {"color": "black", "linestyle": "--"}))
     if data.features == 1:
         x = X[:, 0]
         axes.scatter(x[shown], y[shown], s=12, color="0.6", label=label, zorder=0)
-        grid = np.linspace(x.min(), x.max(), 2)
+        # straight lines need two points; curves (a sigmoid, a network) a few hundred
+        grid = np.linspace(x.min(), x.max(), 2 if report.model.linear else 200)
         drawn = [predict(report, theta, grid[:, None]) for theta, _, _ in lines]
         low, high = view_range(y, drawn)
         for values, (_, name, style) in zip(drawn, lines, strict=True):
@@ -251,7 +250,9 @@ def _draw_fit(axes: Axes, report: Report) -> None:
         axes.set_ylim(low, high)
         axes.set_xlabel("x")
         axes.set_ylabel("y")
-        axes.set_title("The fit: data and lines")
+        axes.set_title(
+            "The fit: data and lines" if report.model.linear else "The fit: data and curves"
+        )
     else:
         low, high = float(y.min()), float(y.max())
         axes.plot([low, high], [low, high], color="0.3", linewidth=1, label="prediction = target")
@@ -307,7 +308,7 @@ def _draw_losses(axes: Axes, report: Report) -> None:
         minimum = report.model.hand_loss(optimum)
         if np.isfinite(minimum) and (minimum > 0 or not positive):
             axes.axhline(minimum, color="0.4", linestyle="--", linewidth=1,
-                         label=f"least-squares minimum {minimum:.6g}")  # fmt: skip
+                         label=f"loss at the {report.optimum.name} {minimum:.6g}")  # fmt: skip
     _iteration_axis(axes, report)
     if positive:
         axes.set_yscale("log")

@@ -487,7 +487,9 @@ def _optimum_lines(report: Report, t, width: int) -> list[str]:
         )
     else:
         where = f"{len(names)} values, in --json"
-    text = f"Least-squares optimum θ*: {where} (loss {_short(report.model.hand_loss(optimum), 7)})"
+    name = report.optimum.name
+    loss = _short(report.model.hand_loss(optimum), 7)
+    text = f"{name[:1].upper()}{name[1:]} θ*: {where} (loss {loss})"
     if t.diverged_at is None and np.isfinite(t.theta).all():
         text += (
             f"; after {plural(t.steps, 'step')} the descent is "

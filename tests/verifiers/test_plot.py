@@ -66,7 +66,7 @@ def test_the_three_panels_say_what_they_show(report):
     fit, loss, difference = figure.axes
     assert fit.get_title() == "The fit: data and lines"
     assert [line.get_label() for line in fit.get_lines()] == [
-        "start", "after 200 steps (loop)", "least squares",
+        "start", "after 200 steps (loop)", "least-squares optimum",
     ]  # fmt: skip
     assert (fit.get_xlabel(), fit.get_ylabel()) == ("x", "y")
     assert loss.get_title() == "The loss along the descent"

@@ -64,7 +64,10 @@ def _over_chunks(per_chunk, theta: jax.Array, X: jax.Array, y: jax.Array):
 
 # XLA's optimiser costs more time than it saves on programs that run a few times on small data:
 # those are compiled with it turned down. (Older jax has no compiler_options: plain jit there.)
-_QUICK_COMPILE = {"xla_backend_optimization_level": 0}
+# Not to 0: at level 0 the CPU backend gets the gradient of a max over an axis wrong (inf and
+# nan where the row's max is not found equal to itself; seen with jax 0.10.2 on the softmax's
+# max-shifted log-sum-exp), while level 1 agrees with the default.
+_QUICK_COMPILE = {"xla_backend_optimization_level": 1}
 # A descent doing less work than this (rows × iterations) is compiled quickly, not optimised.
 QUICK_COMPILE_WORK = 10_000_000
 

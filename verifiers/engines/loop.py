@@ -50,7 +50,8 @@ class LoopEngine(Engine):
     @classmethod
     def unsupported(cls, model: Model) -> str | None:
         if model.name != "mse":
-            return f"it is the reference example's per-point MSE loop, not the {model.name} loss"
+            what = "your --loss" if model.name == "loss" else f"the {model.name} model"
+            return f"it is the reference example's per-point MSE loop, not {what}"
         return None
 
     def _chunks(self) -> Iterator[Iterator[tuple[float | list, float]]]:

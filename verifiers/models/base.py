@@ -60,6 +60,12 @@ class Optimum:
     theta: np.ndarray | None
     note: str = ""
 
+    @property
+    def name(self) -> str:
+        """What the optimum is, from its note: "least-squares optimum", "ridge optimum"..."""
+        name = self.note.split(" (")[0].strip()
+        return name if name.endswith("optimum") else "optimum"
+
 
 @dataclass(frozen=True)
 class Slip:
@@ -182,6 +188,17 @@ class Model(ABC):
         extra = self.penalty(params, np)
         total = total / self.data.rows
         return float(total if extra is None else total + extra)
+
+    def predict(self, theta: np.ndarray, X: np.ndarray) -> np.ndarray | None:
+        """What the model predicts for y at each row of X, in numpy (for the plot).
+
+        ``X·w + b`` for the (b, w) models; models whose prediction is something else say so
+        (logistic: a probability), and None means it is not one number per row.
+        """
+        if not self.linear:
+            return None
+        theta = np.asarray(theta, dtype=np.float64)
+        return X @ theta[1:] + theta[0]
 
     # ---- what is known about the problem ------------------------------------------------------
     def optimum(self) -> Optimum:
