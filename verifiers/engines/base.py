@@ -10,16 +10,15 @@ it is trusted when engines disagree, and whether it is the formula under test.
 
 from __future__ import annotations
 
-import functools
-import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import ClassVar
 
 import numpy as np
 
+from verifiers.chunks import on_one_blas_thread, one_blas_thread
 from verifiers.models.base import Model
 
 __all__ = [
@@ -40,62 +39,6 @@ __all__ = [
 DIVERGENCE_FACTOR = 1e6
 
 Progress = Callable[[int], None]  # called with the number of iterations done so far
-
-
-class _OneBlasThread:
-    """numpy's BLAS on one thread while any engine works (a process-wide setting, restored after).
-
-    Engines hand BLAS chunks of at most CHUNK_ROWS rows: too little work to share between
-    threads, and on a busy machine a call split over two threads waits for the slower one
-    (a descent step measured 4x slower). Engines that run at the same time each use their own
-    core instead (:mod:`verifiers.concurrency`). Nested and concurrent uses share one setting:
-    the first sets it, the last restores it. Without threadpoolctl this does nothing.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._depth = 0
-        self._limiter: Any = None
-        self._controller: Any = None
-
-    def _limit(self) -> Any:
-        if self._controller is None:
-            try:
-                from threadpoolctl import ThreadpoolController
-            except ImportError:
-                self._controller = False
-            else:
-                self._controller = ThreadpoolController()  # finds the BLAS libraries once
-        return self._controller.limit(limits=1, user_api="blas") if self._controller else None
-
-    def __enter__(self) -> None:
-        with self._lock:
-            if self._depth == 0:
-                self._limiter = self._limit()
-            self._depth += 1
-
-    def __exit__(self, *exc: object) -> None:
-        with self._lock:
-            self._depth -= 1
-            if self._depth == 0 and self._limiter is not None:
-                self._limiter.restore_original_limits()
-                self._limiter = None
-
-
-one_blas_thread = _OneBlasThread()
-
-_Method = TypeVar("_Method", bound=Callable[..., Any])
-
-
-def on_one_blas_thread(method: _Method) -> _Method:
-    """Run an engine method under :data:`one_blas_thread`."""
-
-    @functools.wraps(method)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        with one_blas_thread:
-            return method(*args, **kwargs)
-
-    return wrapped  # type: ignore[return-value]
 
 
 class EngineUnavailable(RuntimeError):

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from verifiers.chunks import row_chunks
+from verifiers.chunks import on_one_blas_thread, row_chunks
 from verifiers.models.base import Model, Optimum, Parameter, Params, Scales, Slip
 
 __all__ = [
@@ -116,6 +116,7 @@ def _gradient_of(
     return -(2 / n) * sum_r, -(2 / n) * sum_xr
 
 
+@on_one_blas_thread
 def hessian(X: np.ndarray) -> np.ndarray:
     """The closed-form Hessian ``(2/N) [[N, 1ᵀX], [Xᵀ1, XᵀX]]`` over θ = (b, w)."""
     n, d = X.shape
@@ -129,6 +130,7 @@ def hessian(X: np.ndarray) -> np.ndarray:
     return (2 / n) * H
 
 
+@on_one_blas_thread
 def hessian_scales(X: np.ndarray) -> np.ndarray:
     """Σ|terms| of each Hessian entry: the closed form applied to |X| (a chunk at a time)."""
     n, d = X.shape
@@ -146,6 +148,7 @@ def hessian_scales(X: np.ndarray) -> np.ndarray:
 LSTSQ_CHUNK_ROWS = 1 << 18
 
 
+@on_one_blas_thread
 def least_squares(X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     """The minimiser of L by ``numpy.linalg.lstsq`` (the minimum-norm one when not unique).
 
@@ -174,6 +177,7 @@ def _augmented(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.column_stack([np.ones(len(y)), X, y]).astype(np.float64, copy=False)
 
 
+@on_one_blas_thread
 def _term_sums(b: float, w: np.ndarray, X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     """``Σ_i s_i²`` and ``(Σ_i s_i, Σ_i |X_i| s_i)`` for ``s_i = |y_i| + Σ_j |X_ij w_j| + |b|``.
 
