@@ -1,11 +1,12 @@
-"""Benchmarks: the reference descent step on every engine, the CLI's overhead, large CSVs.
+"""Benchmarks: whole runs against a hand-written baseline, every engine's step, features, models.
 
     python benchmarks/bench.py                 # print the tables (markdown)
     python benchmarks/bench.py --write         # ... and regenerate benchmarks/README.md
-    python benchmarks/bench.py --quick         # fewer repeats, no 10M-row CSV
+    python benchmarks/bench.py --quick         # fewer repeats and sizes, no 10M-row CSV
 
-Everything is measured in one process and one run, side by side, and compared as ratios: these
-machines are noisy (2x between runs), so only ratios taken together mean anything. Not part of the
+Everything is measured in one run of this script, side by side, and compared as ratios: these
+machines are shared and noisy (2x between runs), so only numbers taken together mean anything.
+Whole runs alternate with their baseline and the best of the repeats is kept. Not part of the
 test suite; nothing here gates CI.
 """
 
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
+import json
 import os
 import platform
 import statistics
@@ -30,21 +33,50 @@ sys.path.insert(0, str(ROOT))
 
 from verifiers.data import Dataset  # noqa: E402
 from verifiers.engines import EngineUnavailable, engine_class  # noqa: E402
+from verifiers.engines.base import one_blas_thread  # noqa: E402
+from verifiers.models import MODELS  # noqa: E402
 
 LR = 1e-4
+MILLION = 1_000_000
+# The issue's targets
+RUN_TIME_RATIO = 3.0
+RUN_MEMORY_RATIO = 1.5
+FEATURES_SECONDS = 60.0
 
 
-def synthetic(rows: int, seed: int = 0) -> Dataset:
+# ---- data ---------------------------------------------------------------------------------------
+def synthetic(rows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """y = 1.3 x + 8 + noise, x around 50: the shape of the reference data, any size."""
     rng = np.random.default_rng(seed)
     x = rng.normal(50, 15, rows)
-    y = 1.3 * x + 8 + rng.normal(0, 10, rows)
-    return Dataset.from_arrays(x, y)
+    return x[:, None], 1.3 * x + 8 + rng.normal(0, 10, rows)
 
 
-def numpy_step(data: Dataset) -> Callable[[np.ndarray], np.ndarray]:
+def model_data(model: str, rows: int, features: int = 1, seed: int = 0):
+    """Data for `model`: the reference's shape for the regressions, labels for the classifiers
+    (logistic: y = [x·w + b + noise > 0]; softmax: the argmax of 3 linear scores plus noise)."""
+    if model in ("mse", "ridge") and features == 1:
+        return synthetic(rows, seed)
+    rng = np.random.default_rng(seed)
+    X = rng.normal(0, 1, (rows, features))
+    if model == "logistic":
+        score = X @ rng.normal(0, 1, features) + 0.5 + rng.normal(0, 1, rows)
+        return X, (score > 0).astype(np.float64)
+    if model == "softmax":
+        scores = X @ rng.normal(0, 1, (features, 3)) + rng.normal(0, 1, (rows, 3))
+        return X, np.argmax(scores, axis=1).astype(np.float64)
+    if model == "mlp":
+        return X, np.sin(X.sum(axis=1)) + rng.normal(0, 0.1, rows)
+    return X, X @ rng.normal(0, 1, features) + 3 + rng.normal(0, 1, rows)
+
+
+def write_csv(path: Path, X: np.ndarray, y: np.ndarray) -> None:
+    np.savetxt(path, np.column_stack([X, y]), delimiter=",", fmt="%.17g")
+
+
+# ---- one descent step per engine ----------------------------------------------------------------
+def numpy_step(x: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """The hand-written numpy step a person would write: the baseline."""
-    x, y = np.ascontiguousarray(data.X[:, 0]), data.y
     n = len(y)
 
     def step(theta: np.ndarray) -> np.ndarray:
@@ -67,39 +99,158 @@ def per_step_times(run: Callable[[int], None], steps: int, repeats: int) -> list
 
 
 def step_benchmarks(rows: int, steps: int, repeats: int) -> dict[str, list[float]]:
-    data = synthetic(rows)
+    X, y = synthetic(rows)
+    data = Dataset.from_arrays(X, y)
+    model = MODELS["mse"][0](data)
     theta = np.zeros(2)
-    results: dict[str, list[float]] = {}
-    step = numpy_step(data)
+    step = numpy_step(np.ascontiguousarray(X[:, 0]), y)
 
     def numpy_run(k: int) -> None:
         t = theta
-        for _ in range(k):
-            t = step(t)
+        with one_blas_thread:  # as the engines run it
+            for _ in range(k):
+                t = step(t)
 
-    results["numpy (hand-written)"] = per_step_times(numpy_run, steps, repeats)
-    for name, device in (("minigrad", "cpu"), ("torch", "cpu"), ("torch", "cuda"), ("jax", "auto")):
+    results: dict[str, list[float]] = {"numpy (hand-written)": per_step_times(numpy_run, steps, 3)}
+    engines = [("loop", "cpu"), ("manual", "cpu"), ("minigrad", "cpu"), ("torch", "cpu")]
+    engines += [("torch", "cuda"), ("jax", "auto"), ("numeric", "cpu")]
+    for name, device in engines:
         try:
-            engine = engine_class(name)(data, device)
+            engine = engine_class(name)(model, device)
         except EngineUnavailable as error:
             print(f"  ({name} on {device} skipped: {error.reason})", file=sys.stderr)
             continue
-        label = {"torch": f"torch eager ({engine.device})", "jax": "jax (one jitted loop)"}.get(
-            name, name
-        )
+        label = {
+            "torch": f"torch ({engine.device})",
+            "jax": "jax (one jitted loop)",
+            "loop": "loop (per point)",
+        }.get(name, name)
+        # the per-point loop takes ~0.2 s a step at a million rows: a few steps are enough
+        count = max(steps // 20, 2) if name == "loop" and rows > 10_000 else steps
         results[label] = per_step_times(
-            lambda k, engine=engine: engine.descend(theta, LR, k), steps, repeats
+            lambda k, engine=engine: engine.descend(theta, LR, k), count, repeats
         )
+        engine.close()
     return results
 
 
-def _seconds_of(command: list[str], repeats: int) -> float:
-    best = float("inf")
+def minigrad_direct(repeats: int) -> dict | str:
+    """minigrad used directly, as a learner writes the step (benchmarks/minigrad_step.py)."""
+    path = ROOT / "benchmarks" / "minigrad_step.py"
+    if not path.exists():
+        return "benchmarks/minigrad_step.py is not in this checkout yet: not measured"
+    spec = importlib.util.spec_from_file_location("minigrad_step", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.measure(repeats)
+
+
+# ---- whole runs ---------------------------------------------------------------------------------
+# Linux copies a process's peak memory into a child it forks, and keeps it across exec: a child
+# forked straight from this (large) process would report this process's peak. A small launcher
+# process forks the command instead and reports the command's own peak.
+_LAUNCHER = """
+import os, sys, time
+started = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+print(usage.ru_maxrss * 1024, os.waitstatus_to_exitcode(status), time.perf_counter() - started)
+"""
+
+# The baseline of a whole run: a process that imports what the verifier imports, loads the same
+# CSV and runs the hand-written numpy descent (the step above) for the same iterations.
+_BASELINE = """
+import sys, numpy as np, torch, jax, jax.numpy as jnp
+from verifiers.data import load_csv
+torch.zeros(1, dtype=torch.float64) + 1; jnp.zeros(1).block_until_ready()
+data = load_csv(sys.argv[1])
+x, y, n, lr = np.ascontiguousarray(data.X[:, 0]), data.y, data.rows, float(sys.argv[3])
+b = w = 0.0
+for _ in range(int(sys.argv[2])):
+    r = y - (w * x + b)
+    b, w = b - lr * (-2 / n) * r.sum(), w - lr * (-2 / n) * (x @ r)
+print(b, w)
+"""
+
+
+def measure_process(command: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak resident bytes of `command` run to completion."""
+    result = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, *command], cwd=ROOT, capture_output=True, text=True
+    )
+    peak, status, seconds = result.stdout.split()[-3:]
+    if int(status) not in (0, 1):
+        raise RuntimeError(f"{command} failed with status {status}: {result.stderr[-2000:]}")
+    return float(seconds), float(peak)
+
+
+def verifier(path: Path, *options: str) -> list[str]:
+    return [sys.executable, "-m", "verifiers.run", str(path), "--quiet", *options]
+
+
+def whole_run(path: Path, iterations: int, repeats: int) -> dict[str, float]:
+    """The verifier on `path` (all engines) and its baseline, alternating; the best of each."""
+    baseline = [sys.executable, "-c", _BASELINE, str(path), str(iterations), str(LR)]
+    run = verifier(path, "--iterations", str(iterations))
+    times: dict[str, list[tuple[float, float]]] = {"baseline": [], "run": []}
     for _ in range(repeats):
-        started = time.perf_counter()
-        subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
-        best = min(best, time.perf_counter() - started)
-    return best
+        times["baseline"].append(measure_process(baseline))
+        times["run"].append(measure_process(run))
+    best = {k: (min(t for t, _ in v), min(m for _, m in v)) for k, v in times.items()}
+    return {
+        "run_seconds": best["run"][0],
+        "run_peak": best["run"][1],
+        "baseline_seconds": best["baseline"][0],
+        "baseline_peak": best["baseline"][1],
+        "run_seconds_all": [t for t, _ in times["run"]],
+        "baseline_seconds_all": [t for t, _ in times["baseline"]],
+    }
+
+
+def run_with_report(path: Path, *options: str) -> dict:
+    """One verifier run: wall seconds, peak memory, and from its JSON report the verdict and each
+    engine's status and descent time (engines run side by side, so these overlap)."""
+    with tempfile.TemporaryDirectory() as folder:
+        report = Path(folder) / "report.json"
+        seconds, peak = measure_process(verifier(path, *options, "--json", str(report)))
+        document = json.loads(report.read_text())
+    engines = {}
+    for name, entry in document["engines"].items():
+        descent = entry.get("descent") or {}
+        engines[name] = {
+            "status": entry.get("status"),
+            "descent_seconds": descent.get("seconds"),
+            "steps": descent.get("steps"),
+        }
+    return {"seconds": seconds, "peak": peak, "ok": document.get("ok"), "engines": engines}
+
+
+def features_runs(sizes: list[int], rows: int, iterations: int, folder: Path) -> list[dict]:
+    """Whole runs (all engines, gradient, Hessian, `iterations` steps) with d features."""
+    found = []
+    for d in sizes:
+        X, y = model_data("mse", rows, d, seed=d)
+        path = folder / f"features-{d}.csv"
+        write_csv(path, X, y)
+        found.append({"features": d, **run_with_report(path, "--iterations", str(iterations))})
+        path.unlink()
+    return found
+
+
+def model_runs(rows: int, iterations: int, folder: Path) -> list[dict]:
+    """A whole run of every model in the catalogue at `rows` rows."""
+    found = []
+    for name in MODELS:
+        features = 1 if name in ("mse", "ridge", "logistic", "mlp") else 2
+        X, y = model_data(name, rows, features, seed=7)
+        path = folder / f"{name}.csv"
+        write_csv(path, X, y)
+        options = ["--model", name, "--iterations", str(iterations)]
+        found.append({"model": name, "features": features, **run_with_report(path, *options)})
+        path.unlink()
+    return found
 
 
 def cli_overhead(repeats: int) -> tuple[float, float]:
@@ -108,42 +259,31 @@ def cli_overhead(repeats: int) -> tuple[float, float]:
         "import numpy, torch, jax, jax.numpy as jnp; "
         "torch.zeros(1, dtype=torch.float64) + 1; jnp.zeros(1).block_until_ready()"
     )
-    init = _seconds_of([sys.executable, "-c", bare], repeats)
-    run = _seconds_of([sys.executable, "-m", "verifiers.run", "data/data.csv", "--quiet"], repeats)
+    init = min(measure_process([sys.executable, "-c", bare])[0] for _ in range(repeats))
+    run = min(measure_process(verifier(ROOT / "data" / "data.csv"))[0] for _ in range(repeats))
     return run, init
 
 
-def large_csv(rows: int) -> dict[str, float]:
-    """Write a rows × 2 CSV, then load, verify and descend 100 iterations in a child process."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "big.csv"
-        data = synthetic(rows, seed=1)
-        started = time.perf_counter()
-        np.savetxt(path, np.column_stack([data.X[:, 0], data.y]), delimiter=",", fmt="%.17g")
-        written = time.perf_counter() - started
-        size = path.stat().st_size
-        probe = (
-            "import sys, time; from verifiers.data import load_csv; "
-            "t = time.perf_counter(); d = load_csv(sys.argv[1]); print(time.perf_counter() - t)"
-        )
-        load_seconds = float(
-            subprocess.run(
-                [sys.executable, "-c", probe, str(path)], cwd=ROOT, check=True, capture_output=True
-            ).stdout
-        )
-        load_peak = _peak_rss([sys.executable, "-c", probe, str(path)])
-        load_baseline = _peak_rss([sys.executable, "-c", "import verifiers.data, pyarrow.csv"])
-        baseline = _peak_rss([sys.executable, "-c", "import verifiers.run, numpy, torch, jax"])
-        started = time.perf_counter()
-        peak = _peak_rss(
-            [sys.executable, "-m", "verifiers.run", str(path), "--iterations", "100", "--quiet"]
-        )
-        run_seconds = time.perf_counter() - started
-    return {
+def large_csv(rows: int, folder: Path) -> dict[str, float]:
+    """Load a rows × 2 CSV, and verify it with 100 iterations, in child processes."""
+    path = folder / "big.csv"
+    X, y = synthetic(rows, seed=1)
+    write_csv(path, X, y)
+    probe = (
+        "import sys, time; from verifiers.data import load_csv; "
+        "t = time.perf_counter(); d = load_csv(sys.argv[1]); print(time.perf_counter() - t)"
+    )
+    load = subprocess.run(
+        [sys.executable, "-c", probe, str(path)], cwd=ROOT, check=True, capture_output=True
+    )
+    _, load_peak = measure_process([sys.executable, "-c", probe, str(path)])
+    _, load_baseline = measure_process([sys.executable, "-c", "import verifiers.data, pyarrow"])
+    _, baseline = measure_process([sys.executable, "-c", "import verifiers.run, torch, jax"])
+    run_seconds, peak = measure_process(verifier(path, "--iterations", "100"))
+    result = {
         "rows": rows,
-        "file_bytes": size,
-        "write_seconds": written,
-        "load_seconds": load_seconds,
+        "file_bytes": path.stat().st_size,
+        "load_seconds": float(load.stdout),
         "load_peak_bytes": load_peak,
         "load_baseline_bytes": load_baseline,
         "run_seconds": run_seconds,
@@ -151,126 +291,247 @@ def large_csv(rows: int) -> dict[str, float]:
         "baseline_bytes": baseline,
         "data_bytes": rows * 2 * 8,
     }
+    path.unlink()
+    return result
 
 
-# Linux copies a process's peak memory into a child it forks, and keeps it across exec: a child
-# forked straight from this (large) process would report this process's peak. A small launcher
-# process forks the command instead and reports the command's own peak.
-_LAUNCHER = """
-import os, sys
-pid = os.fork()
-if pid == 0:
-    os.execvp(sys.argv[1], sys.argv[1:])
-_, status, usage = os.wait4(pid, 0)
-print(usage.ru_maxrss * 1024, os.waitstatus_to_exitcode(status))
-"""
-
-
-def _peak_rss(command: list[str]) -> float:
-    """Peak resident memory of `command` run to completion, in bytes (Linux reports KiB)."""
-    result = subprocess.run(
-        [sys.executable, "-c", _LAUNCHER, *command], cwd=ROOT, capture_output=True, text=True
-    )
-    peak, status = result.stdout.split()[-2:]
-    if int(status) not in (0, 1):
-        raise RuntimeError(f"{command} failed with status {status}: {result.stderr[-2000:]}")
-    return float(peak)
-
-
+# ---- the report ---------------------------------------------------------------------------------
 def machine() -> str:
     cpu = "unknown CPU"
-    try:
+    with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    except OSError:
-        pass
     versions = [f"Python {platform.python_version()}", f"numpy {np.__version__}"]
     for package in ("torch", "jax"):
         with contextlib.suppress(ImportError):
             versions.append(f"{package} {__import__(package).__version__}")
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB; " + ", ".join(versions)
+    load = ", load average {:.1f} {:.1f} {:.1f} at the start".format(*os.getloadavg())
+    return f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB{load}; " + ", ".join(versions)
 
 
 def _us(seconds: float) -> str:
     return f"{seconds * 1e6:,.1f} µs" if seconds < 1e-3 else f"{seconds * 1e3:,.2f} ms"
 
 
-def render(steps: dict[int, dict[str, list[float]]], cli, large) -> str:
-    lines = ["## Reference descent step (float64, one step = loss, gradient, update)", ""]
-    for rows, results in steps.items():
-        lines += [f"N = {rows:,}", "", "| engine | min / step | median / step |", "|---|---|---|"]
-        for label, times in results.items():
-            lines.append(f"| {label} | {_us(min(times))} | {_us(statistics.median(times))} |")
-        lines.append("")
-    lines += ["## Ratios (medians, measured side by side)", "", "| target | measured | met |"]
-    lines.append("|---|---|---|")
-    small, big = steps.get(100, {}), steps.get(1_000_000, {})
-    torch_cpu = next((v for k, v in small.items() if k.startswith("torch eager (cpu")), None)
-    if "minigrad" in small and torch_cpu:
-        ratio = statistics.median(small["minigrad"]) / statistics.median(torch_cpu)
-        lines.append(
-            f"| minigrad ≤ 0.5 × torch eager at N = 100 | {ratio:.2f} | {_met(ratio <= 0.5)} |"
-        )
-    if "minigrad" in big:
-        ratio = statistics.median(big["minigrad"]) / statistics.median(big["numpy (hand-written)"])
-        lines.append(
-            f"| minigrad ≤ 2 × numpy at N = 1,000,000 | {ratio:.2f} | {_met(ratio <= 2)} |"
-        )
-    if cli:
-        run, init = cli
-        lines.append(
-            f"| `verifiers.run data/data.csv` ≤ 1.4 × importing and initialising torch and jax "
-            f"| {run:.2f} s / {init:.2f} s = {run / init:.2f} | {_met(run / init <= 1.4)} |"
-        )
-    lines.append("")
-    if large:
-        mb = 2**20
+def _met(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def _mb(value: float) -> str:
+    return f"{value / 2**20:,.0f} MB"
+
+
+def render(results: dict) -> str:
+    lines: list[str] = []
+    run = results.get("whole_run")
+    if run:
+        t, m = run["run_seconds"] / run["baseline_seconds"], run["run_peak"] / run["baseline_peak"]
         lines += [
-            f"## {large['rows']:,}-row CSV (2 columns, {large['file_bytes'] / mb:,.0f} MB on disk)",
+            f"## A {MILLION:,}-row run against the hand-written baseline",
             "",
-            f"- load: {large['load_seconds']:.2f} s, peak memory of a process that only loads it "
-            f"{large['load_peak_bytes'] / mb:,.0f} MB, of which "
-            f"{large['load_baseline_bytes'] / mb:,.0f} MB is the interpreter with numpy and "
-            f"pyarrow imported: the loader's peak is "
+            f"`python -m verifiers.run` (all engines, {run['iterations']:,} iterations) against "
+            "a process that imports numpy, torch and jax, loads the same CSV and runs the "
+            "hand-written numpy descent for as many iterations; best of "
+            f"{len(run['run_seconds_all'])} alternating runs each.",
+            "",
+            "| | wall time | peak memory |",
+            "|---|---|---|",
+            f"| baseline | {run['baseline_seconds']:.2f} s | {_mb(run['baseline_peak'])} |",
+            f"| `verifiers.run` | {run['run_seconds']:.2f} s | {_mb(run['run_peak'])} |",
+            f"| ratio (target ≤ {RUN_TIME_RATIO:g} and ≤ {RUN_MEMORY_RATIO:g}) | {t:.2f} "
+            f"({_met(t <= RUN_TIME_RATIO)}) | {m:.2f} ({_met(m <= RUN_MEMORY_RATIO)}) |",
+            "",
+            "All runs, seconds: verifier "
+            + ", ".join(f"{s:.1f}" for s in run["run_seconds_all"])
+            + "; baseline "
+            + ", ".join(f"{s:.1f}" for s in run["baseline_seconds_all"])
+            + ".",
+            "",
+        ]
+    steps = results.get("steps", {})
+    if steps:
+        lines += ["## One descent step per engine (float64, MSE, one feature)", ""]
+        lines += [
+            "Each engine's `descend` alone in this process (no other engine beside it), min and "
+            "median over repeated runs; the ratio is to the hand-written numpy step.",
+            "",
+        ]
+        for rows, timings in steps.items():
+            base = min(timings["numpy (hand-written)"])
+            lines += [
+                f"N = {int(rows):,}",
+                "",
+                "| engine | min / step | median / step | min / numpy |",
+            ]
+            lines.append("|---|---|---|---|")
+            for label, times in timings.items():
+                lines.append(
+                    f"| {label} | {_us(min(times))} | {_us(statistics.median(times))} "
+                    f"| {min(times) / base:.2f} |"
+                )
+            lines.append("")
+    direct = results.get("minigrad_direct")
+    if direct is not None:
+        lines += ["## minigrad used directly (benchmarks/minigrad_step.py)", ""]
+        if isinstance(direct, str):
+            lines += [direct, ""]
+        else:
+            lines += ["| rows | engine | min / step | median / step |", "|---|---|---|---|"]
+            for rows, row in direct.items():
+                for engine, t in row.items():
+                    lines.append(
+                        f"| {int(rows):,} | {engine} | {_us(t['min'])} | {_us(t['median'])} |"
+                    )
+            small, big = direct.get(100, {}), direct.get(MILLION, {})
+            lines += ["", "| target | measured | met |", "|---|---|---|"]
+            if "minigrad" in small and "torch eager" in small:
+                r = small["minigrad"]["median"] / small["torch eager"]["median"]
+                lines.append(
+                    f"| minigrad ≤ 0.5 × torch eager, N = 100 | {r:.2f} | {_met(r <= 0.5)} |"
+                )
+            if "minigrad" in big and "numpy" in big:
+                r = big["minigrad"]["median"] / big["numpy"]["median"]
+                lines.append(f"| minigrad ≤ 2 × numpy, N = 1,000,000 | {r:.2f} | {_met(r <= 2)} |")
+            lines.append("")
+    features = results.get("features")
+    if features:
+        lines += [
+            f"## Features: d features × {features[0]['rows']:,} rows",
+            "",
+            f"Whole runs (gradient at 5 points, Hessian, {features[0]['iterations']} "
+            "iterations, all engines), with each engine's descent time from the run's JSON "
+            "report (engines run side by side, so these overlap).",
+            "",
+            "| d | wall time | peak memory | per engine: descent seconds (status, steps) |",
+            "|---|---|---|---|",
+        ]
+        for f in features:
+            engines = "; ".join(f"{n} {_seconds(e)}" for n, e in f["engines"].items())
+            lines.append(
+                f"| {f['features']:,} | {f['seconds']:.1f} s | {_mb(f['peak'])} | {engines} |"
+            )
+        widest = features[-1]
+        lines += [
+            "",
+            "| target | measured | met |",
+            "|---|---|---|",
+            f"| d = {widest['features']:,}, {widest['rows']:,} rows verified in under "
+            f"{FEATURES_SECONDS:.0f} s | {widest['seconds']:.1f} s | "
+            f"{_met(widest['seconds'] < FEATURES_SECONDS)} |",
+            "",
+        ]
+    models = results.get("models")
+    if models:
+        lines += [
+            f"## Every model at {models[0]['rows']:,} rows",
+            "",
+            f"Whole runs (all engines that compute the model, {models[0]['iterations']:,} "
+            "iterations, the model's default learning rate); logistic labels are "
+            "`x·w + b + noise > 0`, softmax labels the argmax of three noisy linear scores of "
+            "two features.",
+            "",
+            "| model | features | wall time | peak memory | per engine: descent seconds "
+            "(status, steps) |",
+            "|---|---|---|---|---|",
+        ]
+        for m in models:
+            engines = "; ".join(f"{n} {_seconds(e)}" for n, e in m["engines"].items())
+            lines.append(
+                f"| {m['model']} | {m['features']} | {m['seconds']:.1f} s | {_mb(m['peak'])} "
+                f"| {engines} |"
+            )
+        lines.append("")
+    cli = results.get("cli")
+    if cli:
+        run_s, init = cli
+        lines += [
+            "## The command line's overhead",
+            "",
+            "| target | measured | met |",
+            "|---|---|---|",
+            f"| `verifiers.run data/data.csv` ≤ 1.4 × importing and initialising torch and jax "
+            f"| {run_s:.2f} s / {init:.2f} s = {run_s / init:.2f} | {_met(run_s / init <= 1.4)} |",
+            "",
+        ]
+    large = results.get("large")
+    if large:
+        extra = large["run_peak_bytes"] - large["baseline_bytes"]
+        lines += [
+            f"## {large['rows']:,}-row CSV (2 columns, {_mb(large['file_bytes'])} on disk)",
+            "",
+            f"- load: {large['load_seconds']:.2f} s, peak memory of a process that only loads "
+            f"it {_mb(large['load_peak_bytes'])}, of which {_mb(large['load_baseline_bytes'])} "
+            "is the interpreter with numpy and pyarrow imported: the loader's peak is "
             f"{(large['load_peak_bytes'] - large['load_baseline_bytes']) / large['data_bytes']:.2f}"
             " × the float64 data",
             f"- `python -m verifiers.run big.csv --iterations 100` (all engines): "
-            f"{large['run_seconds']:.1f} s, peak memory {large['run_peak_bytes'] / mb:,.0f} MB, "
-            f"of which {large['baseline_bytes'] / mb:,.0f} MB is the interpreter with numpy, "
-            f"torch and jax imported; the rest, "
-            f"{(large['run_peak_bytes'] - large['baseline_bytes']) / mb:,.0f} MB, is "
-            f"{(large['run_peak_bytes'] - large['baseline_bytes']) / large['data_bytes']:.2f} × "
-            f"the float64 data ({large['data_bytes'] / mb:,.0f} MB); target ≤ 4 ×",
+            f"{large['run_seconds']:.1f} s, peak memory {_mb(large['run_peak_bytes'])}, of which "
+            f"{_mb(large['baseline_bytes'])} is the interpreter with numpy, torch and jax "
+            f"imported; the rest, {_mb(extra)}, is {extra / large['data_bytes']:.2f} × the "
+            f"float64 data ({_mb(large['data_bytes'])}); target ≤ 4 ×",
             "",
         ]
     return "\n".join(lines)
 
 
-def _met(ok: bool) -> str:
-    return "yes" if ok else "**no**"
+def _seconds(engine: dict) -> str:
+    if engine["status"] == "skipped":
+        return "(skipped)"
+    seconds = engine["descent_seconds"]
+    shown = "-" if seconds is None else f"{seconds:.1f}"
+    return f"{shown} ({engine['status']}, {engine['steps']})"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help="regenerate benchmarks/README.md")
-    parser.add_argument("--quick", action="store_true", help="fewer repeats, no 10M-row CSV")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and sizes")
+    parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args()
-    repeats = 3 if args.quick else 7
-    steps = {
-        100: step_benchmarks(100, 200 if args.quick else 1000, repeats),
-        1_000_000: step_benchmarks(1_000_000, 5 if args.quick else 20, repeats),
-    }
-    cli = cli_overhead(2 if args.quick else 5)
-    large = None if args.quick else large_csv(10_000_000)
-    body = render(steps, cli, large)
+    quick = args.quick
+    repeats = 3 if quick else 5
+    results: dict = {}
+    started = time.strftime("%Y-%m-%d")
+    about = machine()
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        X, y = synthetic(MILLION)
+        path = folder / "million.csv"
+        write_csv(path, X, y)
+        iterations = 1000
+        results["whole_run"] = {
+            **whole_run(path, iterations, 2 if quick else 3),
+            "iterations": iterations,
+        }
+        path.unlink()
+        results["steps"] = {
+            100: step_benchmarks(100, 200 if quick else 1000, repeats),
+            MILLION: step_benchmarks(MILLION, 5 if quick else 20, repeats),
+        }
+        results["minigrad_direct"] = minigrad_direct(repeats)
+        sizes = [10, 100, 1000] if not quick else [10, 1000]
+        features = features_runs(sizes, 10_000, 100, folder)
+        for f in features:
+            f.update(rows=10_000, iterations=100)
+        results["features"] = features
+        models = model_runs(MILLION, 1000, folder)
+        for m in models:
+            m.update(rows=MILLION, iterations=1000)
+        results["models"] = models
+        results["cli"] = cli_overhead(2 if quick else 5)
+        if not quick:
+            results["large"] = large_csv(10_000_000, folder)
+    body = render(results)
     print(body)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=float))
     if args.write:
         header = (ROOT / "benchmarks" / "HEADER.md").read_text()
         (ROOT / "benchmarks" / "README.md").write_text(
-            f"{header}\nMeasured {time.strftime('%Y-%m-%d')} on {machine()}.\n\n{body}"
+            f"{header}\nMeasured {started} on {about}.\n\n{body}"
         )
 
 

@@ -14,6 +14,7 @@ The command line (``python -m verifiers.run``) is a thin layer over this module.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from verifiers.compare import Difference, Tolerance, worst_difference
+from verifiers.concurrency import Task, run_tasks, stoppable
 from verifiers.consensus import find_consensus
 from verifiers.data import DataError, Dataset, load_csv
 from verifiers.diagnosis import Diagnosis, diagnose
@@ -341,25 +343,54 @@ def _run(
             f"{report.model.size:,}×{report.model.size:,} matrix (at most "
             f"{LIMITS.hessian_parameters:,} parameters are analysed)"
         )
-    for name in order:
-        _evaluate(report, name, engines[name], hessians)
-    computed = [n for n in order if report.engines[n].status == "ok"]
+
+    # Engines run side by side on the free cores (verifiers.concurrency: the same results bit
+    # for bit); the user's formula stays on this thread. The warnings come before any descent:
+    # with a closed-form Hessian they are known at once and each engine goes straight on from
+    # its checks to its descent; otherwise every engine's checks (and Hessian) come first.
+    def task(name: str, *steps: Callable) -> Task:
+        def run(stop) -> None:
+            for step in steps:
+                step(report, name, engines[name], hessians, progress, stop)
+
+        return Task(name, run, main_thread=engines[name].under_test)
+
+    closed_form = _closed_form_hessian(report) if hessians else None
+    if not hessians or closed_form is not None:
+        _analyse_stability(report, engines, hessians, warn, closed_form)
+        run_tasks([task(name, _evaluate, _descend) for name in order])
+        _require_two_gradients(report, order)
+    else:
+        run_tasks([task(name, _evaluate) for name in order])
+        _require_two_gradients(report, order)
+        _analyse_stability(report, engines, hessians, warn)
+        run_tasks([task(name, _descend) for name in order])
+
+
+def _require_two_gradients(report: Report, order: list[str]) -> None:
+    """A verdict needs two engines that computed the gradient; fewer is a usage error."""
+    entries = [report.engines[n] for n in order]
+    computed = [e.name for e in entries if e.evaluations and e.evaluations[0] is not None]
     if len(computed) < 2:
-        skipped = "; ".join(
-            f"{n}: {report.engines[n].reason}" for n in order if report.engines[n].status != "ok"
-        )
+        skipped = "; ".join(f"{e.name}: {e.reason}" for e in entries if e.name not in computed)
         raise UsageError(
             f"only {', '.join(computed) or 'no engine'} could compute the gradient, so there is "
             f"nothing to compare it with ({skipped})"
         )
-    report.stability = _stability(report, engines) if hessians else None
+
+
+def _closed_form_hessian(report: Report) -> np.ndarray | None:
+    theta = np.asarray(_hessian_point(report), dtype=report.model.data.dtype)
+    return report.model.hand_hessian(theta)
+
+
+def _analyse_stability(report, engines, hessians: bool, warn, closed_form=None) -> None:
+    report.stability = _stability(report, engines, closed_form) if hessians else None
     if report.stability is not None:
         report.notes.extend(report.stability.notes)
         if warn:
             for note in report.stability.notes:
                 warn(note)
-    for name in order:
-        _descend(report, name, engines[name], progress)
 
 
 def _guarded(entry: EngineReport, action: Callable[[], object], what: str = "") -> object:
@@ -380,7 +411,7 @@ def _guarded(entry: EngineReport, action: Callable[[], object], what: str = "") 
         return None
 
 
-def _evaluate(report: Report, name: str, engine: Engine, hessians: bool) -> None:
+def _evaluate(report: Report, name: str, engine: Engine, hessians: bool, *_: object) -> None:
     """Loss and gradient at every check point (or the start only), and the Hessian."""
     entry = report.engines[name]
     points = report.points
@@ -403,11 +434,13 @@ def _hessian_point(report: Report) -> np.ndarray:
     return report.points[1].theta
 
 
-def _stability(report: Report, engines: dict[str, Engine]):
+def _stability(report: Report, engines: dict[str, Engine], closed_form=None):
     """The stability analysis from the closed-form Hessian, else a consensus engine's."""
     model = report.model
     theta = _hessian_point(report)
-    H = model.hand_hessian(np.asarray(theta, dtype=model.data.dtype))
+    H = closed_form
+    if H is None:
+        H = model.hand_hessian(np.asarray(theta, dtype=model.data.dtype))
     if H is None:
         order = sorted(engines, key=lambda n: type(engines[n]).hessian_rank)
         H = next(
@@ -421,7 +454,14 @@ def _stability(report: Report, engines: dict[str, Engine]):
     return analyse(H, report.lr, report.points[0].theta, optimum, model.constant_hessian, where)
 
 
-def _descend(report: Report, name: str, engine: Engine, progress: ProgressFactory | None) -> None:
+def _descend(
+    report: Report,
+    name: str,
+    engine: Engine,
+    hessians: bool,
+    progress: ProgressFactory | None,
+    stop: threading.Event,
+) -> None:
     entry = report.engines[name]
     if entry.status in ("error", "skipped"):
         return
@@ -429,6 +469,7 @@ def _descend(report: Report, name: str, engine: Engine, progress: ProgressFactor
     if entry.capped_iterations is not None:
         iterations = entry.capped_iterations
     callback = progress(name, iterations) if progress and iterations else None
+    callback = stoppable(callback, stop)  # ends the descent early if another engine failed
     start = report.points[0].theta
     entry.trajectory = _guarded(
         entry, lambda: engine.descend(start, report.lr, iterations, callback), "descent failed: "

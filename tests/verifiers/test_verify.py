@@ -10,7 +10,9 @@ from hypothesis import given, settings
 
 from verifiers import Settings, UsageError, verify
 from verifiers.data import Dataset, load_csv
+from verifiers.engines import engine_class
 from verifiers.engines.minigrad import MinigradEngine
+from verifiers.models import MODELS
 from verifiers.models import mse as formulas
 from verifiers.report import to_json
 from verifiers.settings import Limits
@@ -281,32 +283,37 @@ def test_the_reference_rate_needs_millions_of_iterations(full_report):
 
 # --- notes, caps, settings ----------------------------------------------------------------------
 def test_the_loop_is_capped_on_big_inputs_and_says_so(monkeypatch, data):
-    # 100 rows at 700,000 points per second: 0.02 s buys 140 evaluations, not 5 + 1001.
+    # 0.02 s buys int(0.02 / (the loop's fixed cost of one evaluation)) evaluations, not 5 + 1001:
+    # the start, and a descent of one step fewer.
     monkeypatch.setattr("verifiers.api.LIMITS", Limits(seconds=0.02))
+    per_evaluation = engine_class("loop")(MODELS["mse"][0](data)).seconds_per_evaluation()
+    steps = int(0.02 / per_evaluation) - 1
+    assert 0 < steps < 1000
     report = verify(data, Settings(engines=("loop", "manual"), iterations=1000))
     loop = report.engines["loop"]
-    # 0.02 s / (100 / 700,000 s) = 140 evaluations: the start, and a descent of 139 steps
-    assert loop.capped_iterations == 139
-    assert loop.trajectory.steps == 139
+    assert loop.capped_iterations == steps
+    assert loop.trajectory.steps == steps
     assert loop.evaluations[0] is not None
     assert loop.evaluations[1:] == [None] * 4  # checked at the start only
     assert report.ok, report.failures
     assert any(
-        "loop: checked at the start point only, and its descent capped at 139 of 1,000" in note
+        f"loop: checked at the start point only, and its descent capped at {steps} of 1,000" in note
         for note in report.notes
     )
     document = to_json(report)
     assert [c["point"] for c in document["engines"]["loop"]["checks"]] == ["start"]
-    assert document["engines"]["loop"]["descent"]["capped_iterations"] == 139
+    assert document["engines"]["loop"]["descent"]["capped_iterations"] == steps
 
 
 def test_the_loop_is_skipped_with_a_reason_when_one_gradient_is_too_slow(monkeypatch, data):
     monkeypatch.setattr("verifiers.api.LIMITS", Limits(seconds=1e-5))
     report = verify(data, Settings(engines=("loop", "manual", "minigrad"), iterations=10))
     loop = report.engines["loop"]
+    per_evaluation = engine_class("loop")(MODELS["mse"][0](data)).seconds_per_evaluation()
+    assert per_evaluation > 1e-5
     assert loop.status == "skipped"
     assert loop.reason.startswith(
-        "one gradient over 100 rows and 2 parameters would take about 0.00014 s"
+        f"one gradient over 100 rows and 2 parameters would take about {per_evaluation:.2g} s"
     )
     assert report.ok
     assert any(note.startswith("loop skipped: one gradient over 100 rows") for note in report.notes)

@@ -18,6 +18,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from verifiers.chunks import on_one_blas_thread, one_blas_thread
 from verifiers.models.base import Model
 
 __all__ = [
@@ -29,6 +30,8 @@ __all__ = [
     "diverged",
     "finish_trajectory",
     "first_divergence",
+    "on_one_blas_thread",
+    "one_blas_thread",
 ]
 
 # A descent has diverged at the first iteration whose loss is not finite or has grown past this
@@ -192,17 +195,24 @@ class Engine(ABC):
         """
         theta = np.array(theta, dtype=self.dtype)
         lr = self.dtype.type(lr)
-        losses = np.empty(iterations + 1)
+        losses = np.empty(iterations + 1)  # the history is a float array: nothing else is kept
         report_every = max(iterations // 100, 1)
         started = time.perf_counter()
-        with np.errstate(over="ignore", invalid="ignore"):
+        with one_blas_thread, np.errstate(over="ignore", invalid="ignore"):
             for k in range(iterations + 1):
-                evaluation = self.evaluate(theta)
-                losses[k] = evaluation.loss
+                losses[k], gradient = self.step_values(theta)
                 if k == iterations or diverged(losses[k], losses[0]):
                     break
-                theta = theta - lr * evaluation.gradient.astype(self.dtype)
+                theta = theta - lr * gradient.astype(self.dtype, copy=False)
                 if progress and (k + 1) % report_every == 0:
                     progress(k + 1)
         seconds = time.perf_counter() - started
         return finish_trajectory(theta, losses[: k + 1], seconds)
+
+    def step_values(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """The loss and the flat gradient at θ for one step of :meth:`descend`.
+
+        By default :meth:`evaluate`; an engine may compute both in one pass over the data.
+        """
+        evaluation = self.evaluate(theta)
+        return evaluation.loss, evaluation.gradient

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from verifiers.engines.base import Engine, Evaluation
+from verifiers.engines.base import Engine, Evaluation, on_one_blas_thread
 from verifiers.models.base import Model
 
 __all__ = ["FormulaError", "GradientFormula", "ManualEngine", "to_numpy"]
@@ -84,16 +84,27 @@ class ManualEngine(Engine):
             return "there is no built-in hand formula for this loss: give yours with --manual"
         return None
 
+    @on_one_blas_thread
     def evaluate(self, theta: np.ndarray) -> Evaluation:
+        loss, gradient = self.step_values(theta)
+        return Evaluation(loss, gradient.astype(np.float64))
+
+    def step_values(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         theta = np.asarray(theta, dtype=self.dtype)
+        # A model whose hand formulas give the loss and gradient from one pass over the data
+        # (the MSE) spares the second pass; the formulas are the same.
+        fused = getattr(self.model, "hand_loss_and_gradient", None)
+        if self.formula is None and fused is not None:
+            return fused(theta)
         loss = self.model.hand_loss(theta)
         params = self.model.unflatten(theta.copy())
         if self.formula is None:
             gradient = self.model.flatten(self.model.hand_gradient(params))
         else:
             gradient = self._user_gradient(params)
-        return Evaluation(float(loss), gradient)
+        return float(loss), gradient
 
+    @on_one_blas_thread
     def hessian(self, theta: np.ndarray) -> np.ndarray | None:
         H = self.model.hand_hessian(np.asarray(theta, dtype=self.dtype))
         return None if H is None else np.asarray(H, dtype=np.float64)

@@ -102,21 +102,30 @@ class TorchEngine(Engine):
             yield extra
 
     def _loss_and_gradient(
-        self, params: dict[str, torch.Tensor]
+        self,
+        params: dict[str, torch.Tensor],
+        into: tuple[torch.Tensor, list[torch.Tensor]] | None = None,
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Loss and gradients summed over the pieces, each piece's graph freed after its pass."""
+        """Loss and gradients summed over the pieces, each piece's graph freed after its pass.
+
+        The sums are taken in place, in `into` when given (a descent reuses its tensors from
+        step to step: nothing is allocated per step but each piece's own graph).
+        """
         leaves = list(params.values())
-        loss, gradients = None, None
+        if into is None:
+            loss = torch.zeros((), dtype=leaves[0].dtype, device=self.torch_device)
+            gradients = [torch.zeros_like(v) for v in leaves]
+        else:
+            loss, gradients = into
+            loss.zero_()
+            for gradient in gradients:
+                gradient.zero_()
         for piece in self._pieces(params):
             parts = torch.autograd.grad(piece, leaves, allow_unused=True)
-            parts = [
-                torch.zeros_like(v) if p is None else p for p, v in zip(parts, leaves, strict=True)
-            ]
-            if loss is None:
-                loss, gradients = piece.detach(), list(parts)
-            else:
-                loss = loss + piece.detach()
-                gradients = [a + b for a, b in zip(gradients, parts, strict=True)]
+            loss += piece.detach()
+            for gradient, part in zip(gradients, parts, strict=True):
+                if part is not None:
+                    gradient += part
         return loss, gradients
 
     def evaluate(self, theta: np.ndarray) -> Evaluation:
@@ -157,29 +166,32 @@ class TorchEngine(Engine):
     ) -> Trajectory:
         started = time.perf_counter()
         params = self._leaves(theta)
-        losses: list[torch.Tensor] = []  # stacked every CHECK_EVERY steps: no copy per step
-        limit, checked = None, 0
+        leaves = list(params.values())
+        # The history is one preallocated tensor of floats; the loss and gradients are summed
+        # into tensors reused at every step.
+        history = torch.empty(iterations + 1, dtype=leaves[0].dtype, device=self.torch_device)
+        gradients = [torch.zeros_like(v) for v in leaves]
+        limit, checked, k = None, 0, 0
         for k in range(iterations + 1):
-            loss, gradients = self._loss_and_gradient(params)
-            losses.append(loss)
+            self._loss_and_gradient(params, (history[k], gradients))
             if k == iterations:
                 break
             if k % CHECK_EVERY == 0 or k == iterations - 1:
-                recent = torch.stack(losses[checked:])
-                checked = len(losses)
-                limit = DIVERGENCE_FACTOR * abs(losses[0].item()) if limit is None else limit
+                recent = history[checked : k + 1]
+                checked = k + 1
+                limit = DIVERGENCE_FACTOR * abs(history[0].item()) if limit is None else limit
                 if not bool(torch.isfinite(recent).all()) or bool((recent > limit).any()):
                     break  # the exact iteration is found below
                 if progress:
                     progress(k)
             with torch.no_grad():
-                for value, gradient in zip(params.values(), gradients, strict=True):
+                for value, gradient in zip(leaves, gradients, strict=True):
                     value -= lr * gradient
-        history = torch.stack(losses).cpu().numpy()
-        final = torch.cat([v.detach().reshape(-1) for v in params.values()]).cpu().numpy()
+        losses = history[: k + 1].cpu().numpy()
+        final = torch.cat([v.detach().reshape(-1) for v in leaves]).cpu().numpy()
         if self.torch_device.type == "cuda":
             torch.cuda.synchronize()
-        trajectory = finish_trajectory(final, history, time.perf_counter() - started)
+        trajectory = finish_trajectory(final, losses, time.perf_counter() - started)
         if trajectory.diverged_at is not None and trajectory.diverged_at < trajectory.steps:
             # Losses were recorded past the divergence: replay to stop exactly where it began.
             return self._descend(theta, lr, trajectory.diverged_at, None)

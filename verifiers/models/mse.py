@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from verifiers.chunks import row_chunks
+from verifiers.chunks import on_one_blas_thread, row_chunks
 from verifiers.models.base import Model, Optimum, Parameter, Params, Scales, Slip
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "hessian_scales",
     "least_squares",
     "loss",
+    "loss_and_gradient",
     "loss_scale",
     "parameter_names",
     "residual",
@@ -45,10 +46,47 @@ def residual(b: float, w: np.ndarray, X: np.ndarray, y: np.ndarray) -> np.ndarra
     Computed in place, into the one array ``X·w`` creates: a plain expression would hold three
     arrays of N numbers at once.
     """
-    r = X @ w
+    r = _times(X, w)
     r += b
     np.subtract(y, r, out=r)
     return r
+
+
+def _times(X: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``X·w``. Fast path: with one feature each entry is the single product ``x_i·w``, which
+    numpy computes about 10x faster than the matrix product (OpenBLAS takes an N×1 matrix a
+    row at a time); one product per entry, so the result is the same bit for bit."""
+    if X.shape[1] == 1:
+        return X[:, 0] * w[0]
+    return X @ w
+
+
+def _transposed_times(X: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """``Xᵀ·r`` (fast path for one feature: the dot product ``x·r``, about 2x faster)."""
+    if X.shape[1] == 1:
+        return np.dot(X[:, 0], r).reshape(1)
+    return X.T @ r
+
+
+def loss_and_gradient(
+    b: float, w: np.ndarray, X: np.ndarray, y: np.ndarray
+) -> tuple[float, float, np.ndarray]:
+    """The loss and the hand-derived gradient together: ``(1/N) Σ r_i²``, ``-(2/N) Σ r_i`` and
+    ``-(2/N) Σ X_i r_i``, from one pass over the rows.
+
+    The same formulas as :func:`loss` and :func:`gradient`; each chunk's residual is made once
+    and all three sums are taken while it is still in the CPU cache (one read of the data per
+    descent step instead of two). Returned in the data's dtype.
+    """
+    n = len(y)
+    zero = X.dtype.type(0)
+    sum_rr, sum_r, sum_xr = zero, zero, np.zeros(X.shape[1], dtype=X.dtype)
+    for rows in row_chunks(n):
+        r = residual(b, w, X[rows], y[rows])
+        sum_rr += np.dot(r, r)
+        sum_r += r.sum()
+        sum_xr += _transposed_times(X[rows], r)
+    return sum_rr / n, -(2 / n) * sum_r, -(2 / n) * sum_xr
 
 
 def loss(b: float, w: np.ndarray, X: np.ndarray, y: np.ndarray) -> float:
@@ -56,7 +94,7 @@ def loss(b: float, w: np.ndarray, X: np.ndarray, y: np.ndarray) -> float:
     total = 0.0
     for rows in row_chunks(len(y)):
         r = residual(b, w, X[rows], y[rows])
-        total += r @ r
+        total += np.dot(r, r)
     return total / len(y)
 
 
@@ -74,10 +112,11 @@ def _gradient_of(
     for rows in row_chunks(n):
         r = residual_of(rows)
         sum_r += r.sum()
-        sum_xr += X[rows].T @ r
+        sum_xr += _transposed_times(X[rows], r)
     return -(2 / n) * sum_r, -(2 / n) * sum_xr
 
 
+@on_one_blas_thread
 def hessian(X: np.ndarray) -> np.ndarray:
     """The closed-form Hessian ``(2/N) [[N, 1ᵀX], [Xᵀ1, XᵀX]]`` over θ = (b, w)."""
     n, d = X.shape
@@ -91,6 +130,7 @@ def hessian(X: np.ndarray) -> np.ndarray:
     return (2 / n) * H
 
 
+@on_one_blas_thread
 def hessian_scales(X: np.ndarray) -> np.ndarray:
     """Σ|terms| of each Hessian entry: the closed form applied to |X| (a chunk at a time)."""
     n, d = X.shape
@@ -108,6 +148,7 @@ def hessian_scales(X: np.ndarray) -> np.ndarray:
 LSTSQ_CHUNK_ROWS = 1 << 18
 
 
+@on_one_blas_thread
 def least_squares(X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     """The minimiser of L by ``numpy.linalg.lstsq`` (the minimum-norm one when not unique).
 
@@ -136,6 +177,7 @@ def _augmented(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.column_stack([np.ones(len(y)), X, y]).astype(np.float64, copy=False)
 
 
+@on_one_blas_thread
 def _term_sums(b: float, w: np.ndarray, X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     """``Σ_i s_i²`` and ``(Σ_i s_i, Σ_i |X_i| s_i)`` for ``s_i = |y_i| + Σ_j |X_ij w_j| + |b|``.
 
@@ -194,6 +236,13 @@ class MSEModel(Model):
     def hand_gradient(self, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         grad_b, grad_w = gradient(params["b"], params["w"], self.data.X, self.data.y)
         return {"b": np.asarray(grad_b), "w": grad_w}
+
+    def hand_loss_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """:meth:`hand_loss` and the flat hand gradient at θ from one pass over the data (see
+        :func:`loss_and_gradient`); the gradient stays in the data's dtype."""
+        theta = np.asarray(theta, dtype=self.data.dtype)
+        value, grad_b, grad_w = loss_and_gradient(theta[0], theta[1:], self.data.X, self.data.y)
+        return float(value), np.concatenate([np.reshape(grad_b, 1), grad_w])
 
     def hand_hessian(self, theta: np.ndarray) -> np.ndarray:
         cached = getattr(self, "_hessian", None)
