@@ -87,9 +87,10 @@ def test_one_feature_products_are_the_matrix_product_bit_for_bit():
         assert (formulas._times(X, w) == X @ w).all()
 
 
+@pytest.mark.parametrize("name", ["mse", "ridge"])  # ridge adds its penalty to the MSE's pass
 @given(data=datasets(max_features=4, max_rows=60))
-def test_the_fused_hand_formulas_agree_with_the_two_passes(data):
-    model = _mse(data)
+def test_the_fused_hand_formulas_agree_with_the_two_passes(name, data):
+    model = MODELS[name][0](data)
     theta = np.linspace(-2, 3, data.features + 1)
     loss, gradient = model.hand_loss_and_gradient(theta)
     want = model.flatten(model.hand_gradient(model.unflatten(theta)))

@@ -80,6 +80,13 @@ class RidgeModel(mse.MSEModel):
         gradient["w"] = gradient["w"] + 2 * self.l2 * np.asarray(params["w"])
         return gradient
 
+    def hand_loss_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """The MSE's one-pass loss and gradient plus the penalty's ``λ‖w‖²`` and ``2λw``."""
+        value, gradient = super().hand_loss_and_gradient(theta)
+        w = np.asarray(theta, dtype=self.data.dtype)[1:]
+        gradient[1:] += 2 * self.l2 * w
+        return value + self.l2 * float(w @ w), gradient
+
     def hand_hessian(self, theta: np.ndarray) -> np.ndarray:
         H = super().hand_hessian(theta).copy()
         d = self.data.features
