@@ -1,14 +1,27 @@
-"""Paste the real output of ``python -m verifiers.run data/data.csv`` into README.md and the docs.
+"""Paste the real output of ``python -m verifiers.run`` into README.md and the docs.
 
-    python docs/refresh_output.py              # update README.md and docs/gradient-descent.md
+    python docs/refresh_output.py              # update README.md, docs/*.md and docs/models/*.md
     python docs/refresh_output.py FILE...      # update these files instead (a scratch copy)
     python docs/refresh_output.py --check      # exit 1, saying which, if a sample is stale
 
-The run is laid out for 80 columns (``COLUMNS=80``), as a reader's terminal and a piped run are.
-Each file's sample sits between ``<!-- NAME-start -->`` and ``<!-- NAME-end -->`` markers, where
-NAME is ``run-output`` (README.md) or ``docs-run-output`` (the docs). The report leaves out wall
-times and shows engine-computed values only to the digits every CPU agrees on, so a fresh run
-gives the same text on any machine with every engine installed.
+Every sample is a fenced block between two markers that say which run it shows:
+
+    <!-- run: data/binary.csv --model logistic -->
+    ```
+    $ python -m verifiers.run data/binary.csv --model logistic
+    ...the output...
+    ```
+    <!-- end run -->
+
+The marker's words are the arguments of ``python -m verifiers.run``, run from the repository
+root. ``<!-- run: ARGS | tail N -->`` keeps only the last N lines of the output, after a line
+``...`` that says the rest is left out. The run is laid out for 80 columns (``COLUMNS=80``), as a
+reader's terminal and a piped run are. Its exit status may be 0 (it agrees) or 1 (a mismatch: a
+sample of a wrong formula); any other (2: bad input or usage) means the sample itself is broken,
+and the script stops with exit status 2, naming the file and the line. The report leaves out
+wall times and shows engine-computed values only to the digits every CPU agrees on, so a fresh
+run gives the same text on any machine with every engine installed. Each distinct run is made
+once, however many samples show it.
 """
 
 from __future__ import annotations
@@ -16,62 +29,148 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shlex
 import subprocess
 import sys
+from functools import cache
 from pathlib import Path
+from typing import NamedTuple, NoReturn
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGETS = [ROOT / "README.md", ROOT / "docs" / "gradient-descent.md"]
-MARKERS = ("docs-run-output", "run-output")  # the longer first: it contains the shorter
-COMMAND = ["-m", "verifiers.run", "data/data.csv"]
 WIDTH = 80
+DEFAULT_ARGS = "data/data.csv"  # the reference run, shown in README.md and gradient-descent.md
+BLOCK = re.compile(
+    r"<!-- run: (?P<args>[^|>]*?)(?: \| tail (?P<tail>\d+))? -->\n(?P<text>.*?)<!-- end run -->",
+    re.S,
+)
+OPENING = re.compile(r"<!-- run:")
 
 
-def sample() -> str:
-    """The fenced block: the command and its output at WIDTH columns."""
+def _fail(message: str) -> NoReturn:
+    """Stop with exit status 2: a sample is broken (1 is for stale samples, with --check)."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def targets() -> list[Path]:
+    """The files whose samples are refreshed by default."""
+    return [
+        ROOT / "README.md",
+        *sorted((ROOT / "docs").glob("*.md")),
+        *sorted((ROOT / "docs" / "models").glob("*.md")),
+    ]
+
+
+class Block(NamedTuple):
+    """One marked sample: its run's arguments, how many last lines it keeps (None: all), and
+    the text between the markers (the fenced block, with its final newline)."""
+
+    args: str
+    tail: int | None
+    text: str
+    line: int  # of the opening marker, counting from 1
+    span: tuple[int, int]  # of the text
+
+
+def blocks(path: Path) -> list[Block]:
+    """Every marked sample in `path`; an opening marker without its end is an error."""
+    text = path.read_text()
+    found = []
+    for match in BLOCK.finditer(text):
+        tail = match.group("tail")
+        found.append(
+            Block(
+                match.group("args").strip(),
+                None if tail is None else int(tail),
+                match.group("text"),
+                text.count("\n", 0, match.start()) + 1,
+                match.span("text"),
+            )
+        )
+    if len(OPENING.findall(text)) != len(found):
+        _fail(f"{path}: a <!-- run: ARGS --> marker without its <!-- end run --> (or garbled)")
+    return found
+
+
+@cache
+def _output(args: str) -> tuple[int, str, str]:
     env = dict(os.environ, COLUMNS=str(WIDTH))
     result = subprocess.run(
-        [sys.executable, *COMMAND], cwd=ROOT, capture_output=True, text=True, env=env, check=False
+        [sys.executable, "-m", "verifiers.run", *shlex.split(args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
-    if result.returncode != 0:
-        sys.exit(f"the run failed with exit status {result.returncode}:\n{result.stderr}")
-    return f"```\n$ python {' '.join(COMMAND)}\n{result.stdout.rstrip()}\n```"
+    return result.returncode, result.stdout, result.stderr
 
 
-def _pattern(text: str, path: Path) -> re.Pattern:
-    for marker in MARKERS:
-        pattern = re.compile(f"(<!-- {marker}-start -->\n).*?(<!-- {marker}-end -->)", re.S)
-        if pattern.search(text):
-            return pattern
-    sys.exit(f"{path}: no <!-- run-output-start/end --> markers")
+def sample(args: str = DEFAULT_ARGS, tail: int | None = None, where: str = "") -> str:
+    """The fenced block for `args`: the command, then its output at WIDTH columns (the last
+    `tail` lines only, when given). Exits, naming `where`, when the run does not end with
+    status 0 or 1."""
+    status, stdout, stderr = _output(args)
+    if status not in (0, 1):
+        _fail(
+            f"{where or 'sample'}: python -m verifiers.run {args} failed with exit status "
+            f"{status}:\n{stderr.rstrip() or stdout.rstrip()}"
+        )
+    lines = stdout.rstrip().split("\n")
+    if tail is not None and len(lines) > tail:
+        lines = ["...", *lines[-tail:]]
+    body = "\n".join(lines)
+    return f"```\n$ python -m verifiers.run {args}\n{body}\n```"
 
 
 def current(path: Path) -> str:
-    """The sample now in `path`, without its markers."""
+    """The first sample now in `path`, without its markers."""
+    found = blocks(path)
+    if not found:
+        _fail(f"{path}: no <!-- run: ARGS --> ... <!-- end run --> sample")
+    return found[0].text.rstrip("\n")
+
+
+def refresh(path: Path, check: bool) -> list[str]:
+    """Bring every sample in `path` up to date (or only list the stale ones, with `check`);
+    returns a description of each stale one."""
     text = path.read_text()
-    return _pattern(text, path).search(text).group(0).split("\n", 1)[1].rsplit("\n", 1)[0]
+    stale = []
+    pieces = []
+    end = 0
+    for block in blocks(path):
+        fresh = sample(block.args, block.tail, f"{path}:{block.line}") + "\n"
+        if fresh != block.text:
+            stale.append(f"line {block.line} ({block.args})")
+        pieces += [text[end : block.span[0]], fresh]
+        end = block.span[1]
+    if stale and not check:
+        path.write_text("".join([*pieces, text[end:]]))
+    return stale
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("files", nargs="*", type=Path, help="files to update (default: both)")
+    parser.add_argument("files", nargs="*", type=Path, help="files to update (default: all)")
     parser.add_argument("--check", action="store_true", help="only say whether they are stale")
     args = parser.parse_args(argv)
-    block = sample()
-    stale = []
-    for path in args.files or TARGETS:
-        if current(path) == block:
-            print(f"{path}: up to date")
+    any_stale = False
+    for path in args.files or targets():
+        path = path.resolve()
+        shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+        if not blocks(path):
+            if args.files:
+                _fail(f"{shown}: no <!-- run: ARGS --> ... <!-- end run --> sample")
             continue
-        if args.check:
-            stale.append(path)
-            print(f"{path}: stale (run python docs/refresh_output.py)")
-            continue
-        text = path.read_text()
-        new = _pattern(text, path).sub(lambda m: m.group(1) + block + "\n" + m.group(2), text)
-        path.write_text(new)
-        print(f"updated {path}")
-    return 1 if stale else 0
+        stale = refresh(path, args.check)
+        if not stale:
+            print(f"{shown}: up to date")
+        elif args.check:
+            any_stale = True
+            print(f"{shown}: stale at {', '.join(stale)} (run python docs/refresh_output.py)")
+        else:
+            print(f"updated {shown}: {', '.join(stale)}")
+    return 1 if any_stale else 0
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """verifiers.testing: the assertion a learner's test suite calls, its message, the hypothesis
-strategies, and the documented examples (the README section's pytest example, each model page's
-formula and slip) run as written."""
+strategies, and the documented examples (the README's pytest example, each model's example file
+with its formula and slip, as the README and the model pages show them) run as written."""
 
 from __future__ import annotations
 
@@ -115,20 +115,37 @@ def test_datasets_refuse_what_no_model_takes():
 
 
 # ---- the documented examples, run as written ----------------------------------------------------
-def _python_blocks(path) -> list[str]:
-    return re.findall(r"```python\n(.*?)```", path.read_text(), re.S)
+README = REPO_ROOT / "README.md"
+EXAMPLES = DOCS / "examples"
 
 
-def test_the_readme_sections_pytest_example_passes_and_fails_as_shown():
-    text = (DOCS / "README-section.md").read_text()
-    (code,) = _python_blocks(DOCS / "README-section.md")
+def _python_blocks(text: str) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", text, re.S)
+
+
+def _readme_models_section() -> str:
+    """README.md's `## Models` section, up to the next `## ` heading."""
+    text = README.read_text()
+    start = text.index("\n## Models\n")
+    end = text.index("\n## ", start + 1)
+    return text[start:end]
+
+
+def _one_line(text: str) -> str:
+    """The text with every run of whitespace made one space: the report wraps long lines."""
+    return re.sub(r"\s+", " ", text)
+
+
+def test_the_readme_models_sections_pytest_example_passes_and_fails_as_shown():
+    text = _readme_models_section()
+    (code,) = _python_blocks(text)
     namespace: dict = {}
-    exec(compile(code, "README-section example", "exec"), namespace)
+    exec(compile(code, "README Models example", "exec"), namespace)
     namespace["test_logistic_gradient"]()
     namespace["test_logistic_gradient_in_float32"]()
     wrong = code.replace("(p - y)", "(y - p)")
     assert wrong != code
-    exec(compile(wrong, "README-section example, wrong", "exec"), namespace)
+    exec(compile(wrong, "README Models example, wrong", "exec"), namespace)
     with pytest.raises(AssertionError) as caught:  # (the hypothesis test would shrink: slow)
         namespace["test_logistic_gradient_in_float32"]()
     shown = re.search(r"AssertionError: (.*?)\n```", text, re.S).group(1)
@@ -140,23 +157,55 @@ def _numbers_masked(text: str) -> str:
     return re.sub(r"-?\d+\.\d+(e[-+]?\d+)?", "<number>", text)
 
 
-PAGES = {
-    "logistic": "binary.csv",
-    "softmax": "classes.csv",
-    "mlp": "wave.csv",
-    "ridge": "data.csv",
+# Each model's example file (docs/models/examples/MODEL.py), its data and the diagnosis key of
+# its `slip`.
+EXAMPLE_FILES = {
+    "mse": ("data.csv", "factor 1/2"),
+    "ridge": ("data.csv", "penalty-half"),
+    "logistic": ("binary.csv", "sigmoid-prime"),
+    "softmax": ("classes.csv", "missing-one-hot"),
+    "mlp": ("wave.csv", "missing-tanh-prime"),
 }
 
 
-@pytest.mark.parametrize("model", list(PAGES))
-def test_each_model_pages_formula_passes_and_its_slip_is_diagnosed_as_shown(model):
-    page = DOCS / f"{model}.md"
-    (code,) = _python_blocks(page)
+def _example(model: str) -> dict:
+    path = EXAMPLES / f"{model}.py"
     namespace: dict = {}
-    exec(compile(code, str(page), "exec"), namespace)
-    data = load_csv(REPO_ROOT / "data" / PAGES[model])
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    return namespace
+
+
+@pytest.mark.parametrize("model", list(EXAMPLE_FILES))
+def test_each_example_files_gradient_passes_and_its_slip_is_diagnosed(model):
+    data_file, key = EXAMPLE_FILES[model]
+    example = _example(model)
+    data = load_csv(REPO_ROOT / "data" / data_file)
+    report = assert_gradient_correct(example["gradient"], data.X, data.y, model=model)
+    assert report.ok
+    with pytest.raises(AssertionError) as caught:
+        assert_gradient_correct(example["slip"], data.X, data.y, model=model)
+    diagnosis = str(caught.value).splitlines()[1]
+    assert diagnosis.startswith(f"diagnosis [{key}]: "), diagnosis
+    # The README's worked example runs this slip and shows this diagnosis.
+    summary = diagnosis.split("]: ", 1)[1]
+    section = _readme_models_section()
+    command = f"--model {model} --manual docs/models/examples/{model}.py:slip"
+    assert f"<!-- run: data/{data_file} {command} | tail " in section
+    assert _one_line(f"diagnosis: {summary}") in _one_line(section)
+
+
+@pytest.mark.parametrize("model", ["ridge", "logistic", "softmax", "mlp"])
+def test_each_model_page_shows_its_example_file_and_the_slips_diagnosis(model):
+    page = (DOCS / f"{model}.md").read_text()
+    (code,) = _python_blocks(page)
+    assert code == (EXAMPLES / f"{model}.py").read_text(), f"copy docs/models/examples/{model}.py"
+    example = _example(model)
+    data_file = EXAMPLE_FILES[model][0]
+    data = load_csv(REPO_ROOT / "data" / data_file)
     settings_ = Settings(model=model, engines=FAST_ENGINES, iterations=0)
-    assert verify(data, settings_, formula=namespace["gradient"]).ok
-    report = verify(data, settings_, formula=namespace["wrong"])
+    report = verify(data, settings_, formula=example["slip"])
     assert not report.ok
-    assert f"diagnosis: {report.diagnosis.summary}\n" in page.read_text()
+    for function in ("gradient", "slip"):
+        manual = f"docs/models/examples/{model}.py:{function}"
+        assert f"<!-- run: data/{data_file} --model {model} --manual {manual} --quiet -->" in page
+    assert _one_line(f"diagnosis: {report.diagnosis.summary}") in _one_line(page)
