@@ -116,7 +116,7 @@ def _theta_text(names: list[str], theta: np.ndarray) -> str:
         return ", ".join(glue(f"{n} = {_short(v, 6)}") for n, v in zip(names, theta, strict=True))
     if not theta.any():
         return f"all {len(names)} parameters 0"
-    return f"{len(names)} parameters (listed in --json)"
+    return f"{len(names)} parameters, listed in --json"
 
 
 def _assignments(pairs: list[tuple[str, str]], indent: str) -> list[str]:

@@ -433,12 +433,13 @@ def test_the_table_summarises_long_parameter_vectors(example):
 
     report = verify(example["mlp"], Settings(model="mlp", engines=NUMPY, iterations=5))
     out = StringIO()
-    print_report(report, Console(file=out, width=300, highlight=False))
+    print_report(report, Console(file=out, width=80))
     text = out.getvalue()
-    assert "θ has 25 entries" in text
-    assert "|∇L|" in text
-    assert "dL/dW1[0,0]" not in text
-    assert "Hessian (at the start)" in text
+    assert "at the start (25 parameters, listed in --json), from" in text
+    assert "(the largest of 25 derivatives; all of them are in --json)" in text
+    assert "dL/dW1[0,0] " not in text  # not every entry: the largest one only
+    assert "Hessian (at the start; it changes with θ)" in text
+    assert all(len(line) <= 80 for line in text.splitlines())
 
 
 def test_start_is_a_usage_error_for_matrix_models():
