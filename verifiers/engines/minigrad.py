@@ -36,24 +36,11 @@ class MinigradEngine(Engine):
             name: Tensor(value, requires_grad=True, name=name) for name, value in params.items()
         }
 
-    def _pieces(self, params: dict[str, Tensor]):
-        """The loss as a sum of pieces, one per chunk (and the penalty), each differentiated
-        on its own so that only one chunk's graph is alive at a time."""
-        model = self.model
-        if not model.additive:
-            yield model.loss(params, *self.chunks[0], xp)
-            return
-        for X, y in self.chunks:
-            yield model.row_sum(params, X, y, xp) / self.data.rows
-        extra = model.penalty(params, xp)
-        if extra is not None:
-            yield extra
-
     def evaluate(self, theta: np.ndarray) -> Evaluation:
         params = self._leaves(theta)
         leaves = list(params.values())
         total, gradient = 0.0, np.zeros(self.model.size)
-        for piece in self._pieces(params):
+        for piece in self.model.loss_pieces(params, self.chunks, xp):
             total += piece.item()
             gradient += _flat(grad(piece, leaves))
         return Evaluation(total, gradient)
@@ -63,7 +50,7 @@ class MinigradEngine(Engine):
         params = self._leaves(theta)
         leaves = list(params.values())
         H = np.zeros((self.model.size, self.model.size))
-        for piece in self._pieces(params):
+        for piece in self.model.loss_pieces(params, self.chunks, xp):
             grads = grad(piece, leaves, create_graph=True)
             components = [g.reshape(-1)[k] for g in grads for k in range(g.size)]
             for i, component in enumerate(components):

@@ -89,18 +89,6 @@ class TorchEngine(Engine):
         params = self.model.unflatten(np.asarray(theta, dtype=self.dtype).copy())
         return {n: self._tensor(v).requires_grad_(True) for n, v in params.items()}
 
-    def _pieces(self, params: dict[str, torch.Tensor]) -> Iterator[torch.Tensor]:
-        """The loss as a sum of pieces (one per chunk, and the penalty)."""
-        model = self.model
-        if not model.additive:
-            yield model.loss(params, *self.chunks[0], xp)
-            return
-        for X, y in self.chunks:
-            yield model.row_sum(params, X, y, xp) / self.data.rows
-        extra = model.penalty(params, xp)
-        if extra is not None:
-            yield extra
-
     def _loss_and_gradient(
         self,
         params: dict[str, torch.Tensor],
@@ -120,7 +108,7 @@ class TorchEngine(Engine):
             loss.zero_()
             for gradient in gradients:
                 gradient.zero_()
-        for piece in self._pieces(params):
+        for piece in self.model.loss_pieces(params, self.chunks, xp):
             parts = torch.autograd.grad(piece, leaves, allow_unused=True)
             loss += piece.detach()
             for gradient, part in zip(gradients, parts, strict=True):
@@ -136,7 +124,7 @@ class TorchEngine(Engine):
 
     def hessian(self, theta: np.ndarray) -> np.ndarray:
         def loss(flat: torch.Tensor) -> torch.Tensor:
-            return sum(self._pieces(self.model.unflatten(flat)))
+            return sum(self.model.loss_pieces(self.model.unflatten(flat), self.chunks, xp))
 
         with self._threads():
             H = torch.autograd.functional.hessian(loss, self._tensor(theta))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -170,6 +170,20 @@ class Model(ABC):
         total = self.row_sum(params, X, y, xp) / self.data.rows
         extra = self.penalty(params, xp)
         return total if extra is None else total + extra
+
+    def loss_pieces(self, params: Params, chunks: Sequence[tuple[Any, Any]], xp: Any) -> Iterator:
+        """The loss as a sum of pieces: one per chunk of rows ``(1/N) Σ_chunk ℓ_i``, then the
+        penalty. An engine differentiates each piece on its own and adds the gradients, so only
+        one chunk's graph is alive at a time. A loss that is not a sum over rows (a user's
+        ``--loss``) is one piece, on the one chunk such a model is given."""
+        if not self.additive:
+            yield self.loss(params, *chunks[0], xp)
+            return
+        for X, y in chunks:
+            yield self.row_sum(params, X, y, xp) / self.data.rows
+        extra = self.penalty(params, xp)
+        if extra is not None:
+            yield extra
 
     # ---- the hand formulas (numpy) -------------------------------------------------------------
     @abstractmethod
