@@ -92,18 +92,46 @@ def _longest_word(text: str) -> int:
     return max((cell_len(word) for word in _words(text)), default=0)
 
 
-def _fit_widths(natural: list[int], smallest: list[int], room: int) -> list[int] | None:
-    """Column widths that add up to at most `room`: the widest columns give way first, down to
-    their longest word. None when even that does not fit."""
+def _fit_widths(
+    natural: list[int],
+    smallest: list[int],
+    room: int,
+    cells: Sequence[Sequence[str]] = (),
+) -> list[int] | None:
+    """Column widths that add up to at most `room`, each at least its longest word. None when
+    even that does not fit.
+
+    Columns give way one character at a time: the one whose narrowing adds the fewest lines to
+    the table (given its `cells`, column by column), and among those the one with the most room
+    to give; on a tie the later one (the first holds the rows' names). So a descriptive column
+    wraps before a number with its place is split over two lines.
+    """
     if sum(smallest) > room:
         return None
     widths = list(natural)
+    height = _height(cells, widths)
     while sum(widths) > room:
-        # The column with the most room to give; on a tie the later one (the first holds
-        # the rows' names).
-        column = max(reversed(range(len(widths))), key=lambda i: widths[i] - smallest[i])
-        widths[column] -= 1
+        best = None
+        for i in reversed(range(len(widths))):
+            if widths[i] <= smallest[i]:
+                continue
+            narrower = [*widths[:i], widths[i] - 1, *widths[i + 1 :]]
+            key = (_height(cells, narrower) - height, -(widths[i] - smallest[i]))
+            if best is None or key < best[0]:
+                best = (key, i)
+        widths[best[1]] -= 1
+        height += best[0][0]
     return widths
+
+
+def _height(cells: Sequence[Sequence[str]], widths: list[int]) -> int:
+    """How many lines the rows of `cells` (given column by column) take at these widths."""
+    if not cells:
+        return 0
+    return sum(
+        max(len(wrap(column[r], width)) for column, width in zip(cells, widths, strict=True))
+        for r in range(len(cells[0]))
+    )
 
 
 def _render(
@@ -157,7 +185,7 @@ def table(
     def room(count: int) -> int:
         return width - indent - len(GAP) * (count - 1)
 
-    widths = _fit_widths(natural, smallest, room(len(headers)))
+    widths = _fit_widths(natural, smallest, room(len(headers)), cells)
     if widths is not None:
         return _render(headers, rows, widths, aligned, prefix)
     # Too wide even wrapped: the first column, then as many of the others as fit, per table.

@@ -104,9 +104,10 @@ def _difference_cell(difference: Difference, eps: float) -> str:
         if difference.relative <= 1e-3:
             return _bound(difference.relative, eps)
         return "within tolerance (values near 0)"
+    where = glue(f"({difference.where})")  # wraps as a whole, never "at point" / "1)"
     if math.isfinite(difference.relative):
-        return f"{difference.relative:.2g} ({difference.where})"
-    return f"{_short(difference.absolute, 2)} absolute ({difference.where})"
+        return f"{difference.relative:.2g} {where}"
+    return f"{_short(difference.absolute, 2)} absolute {where}"
 
 
 def _theta_text(names: list[str], theta: np.ndarray) -> str:
@@ -359,11 +360,13 @@ def _hessian_section(report: Report, width: int) -> list[str]:
             eigen = (
                 f"{len(values)} eigenvalues from {_short(values[0], 6)} to {_short(values[-1], 6)}"
             )
-        condition = (
-            "singular (a flat direction)"
-            if math.isinf(stability.condition_number)
-            else f"condition number {_short(stability.condition_number, 3)}"
-        )
+        tiny = 1e-13 * len(values) * max(abs(float(values[0])), abs(float(values[-1])))
+        if float(values[0]) < -tiny:  # a saddle or a maximum along some direction
+            condition = "indefinite (negative curvature along some direction)"
+        elif math.isinf(stability.condition_number):
+            condition = "singular (a flat direction)"
+        else:
+            condition = f"condition number {_short(stability.condition_number, 3)}"
         verdict = "stable" if stability.stable else "too large: expect the descent to diverge"
         lines += wrap(
             f"{eigen}; {condition}; largest stable learning rate "
@@ -487,9 +490,9 @@ def _optimum_lines(report: Report, t, width: int) -> list[str]:
         )
     else:
         where = f"{len(names)} values, in --json"
-    name = report.optimum.name
+    name, how = report.optimum.name, report.optimum.how
     loss = _short(report.model.hand_loss(optimum), 7)
-    text = f"{name[:1].upper()}{name[1:]} θ*: {where} (loss {loss})"
+    text = f"{name[:1].upper()}{name[1:]} θ*: {where} (loss {loss}{'; ' + how if how else ''})"
     if t.diverged_at is None and np.isfinite(t.theta).all():
         text += (
             f"; after {plural(t.steps, 'step')} the descent is "
@@ -571,6 +574,7 @@ def _ending(report: Report, width: int) -> list[tuple[str, str | None]]:
 
 def _mismatch(report: Report, entry: EngineReport, width: int) -> list[tuple[str, str | None]]:
     """The first check `entry` fails: where, both values and by how much."""
+    who = f"{entry.name} (your formula)" if report.under_test is entry else entry.name
     for check, attribute in CHECKS:
         difference = getattr(entry, attribute)
         if difference is None or difference.ok:
@@ -585,15 +589,13 @@ def _mismatch(report: Report, entry: EngineReport, width: int) -> list[tuple[str
                     f"{name} diverged at iteration {at:,}"
                 )  # fmt: skip
 
-            head = (
-                f"MISMATCH: {entry.name} disagrees: descent: {said(entry.name, mine.diverged_at)}"
-            )
+            head = f"MISMATCH: {who} disagrees: descent: {said(entry.name, mine.diverged_at)}"
             lines = [(line, "bold red") for line in wrap(head, width, rest=INDENT)]
             return lines + [
                 (line, None)
                 for line in wrap(said(pivot, theirs.diverged_at), width, INDENT, INDENT)
             ]
-        head = f"MISMATCH: {entry.name} disagrees: {check}: {difference.where}"
+        head = f"MISMATCH: {who} disagrees: {check}: {difference.where}"
         lines = [(line, "bold red") for line in wrap(head, width, rest=INDENT)]
         values = _assignments(
             [(entry.name, _full(difference.actual)), (pivot, _full(difference.expected))], INDENT
@@ -609,5 +611,5 @@ def _mismatch(report: Report, entry: EngineReport, width: int) -> list[tuple[str
         return lines + [(line, None) for line in wrap(size, width, INDENT, INDENT * 2)]
     return [
         (line, "bold red")
-        for line in wrap(entry.reason, width, f"MISMATCH: {entry.name} disagrees: ", INDENT)
+        for line in wrap(entry.reason, width, f"MISMATCH: {who} disagrees: ", INDENT)
     ]

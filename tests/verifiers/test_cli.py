@@ -107,7 +107,10 @@ def test_a_wrong_manual_formula_exits_1_naming_engine_and_parameter(
     assert result.returncode == 1, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     at = next(i for i, line in enumerate(lines) if line.startswith("MISMATCH"))
-    assert lines[at] == f"MISMATCH: manual disagrees: gradient: dL/d{parameter} at start"
+    assert (
+        lines[at]
+        == f"MISMATCH: manual (your formula) disagrees: gradient: dL/d{parameter} at start"
+    )
     assert lines[at + 1].startswith("  manual  = ")  # both values, then by how much
     assert lines[at + 2].startswith("  numeric = ")
     assert lines[at + 3].startswith("  difference ")

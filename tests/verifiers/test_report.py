@@ -168,8 +168,8 @@ def test_the_formula_under_test_is_named_first_and_judged_last(formulas):
     diagnosis = next(i for i, line in enumerate(after) if not line.startswith("  "))
     assert after[diagnosis].startswith("diagnosis: every derivative is half the true value")
     assert "the 2 from differentiating the square is missing" in " ".join(text.split())
-    assert any(line.startswith("MISMATCH: manual disagrees: gradient: dL/db at start")
-               for line in after)  # fmt: skip
+    heading = "MISMATCH: manual (your formula) disagrees: gradient: dL/db at start"
+    assert any(line.startswith(heading) for line in after)
     assert verdict(report).startswith(f"WRONG: your formula ({formulas}:half) disagrees")
 
 

@@ -165,7 +165,7 @@ def test_a_formula_that_exits_when_called_is_an_error(formulas):
 def test_check_points_cover_both_signs_so_absolute_w_is_exposed(formulas):
     result = run_cli(str(DATA_CSV), *NUMPY, *FAST, "--manual", f"{formulas}:absolute_w")
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "MISMATCH: manual disagrees" in result.stdout
+    assert "MISMATCH: manual (your formula) disagrees" in result.stdout
 
 
 def test_every_parameter_is_checked_at_both_signs():

@@ -86,7 +86,7 @@ def test_the_users_hand_gradient_of_their_loss_is_checked(losses):
     wrong = run_cli(str(DATA_CSV), "--loss", f"{losses}:huber",
                     "--manual", f"{losses}:huber_gradient_unsigned", *FAST)  # fmt: skip
     assert wrong.returncode == 1
-    assert "MISMATCH: manual disagrees" in wrong.stdout
+    assert "MISMATCH: manual (your formula) disagrees" in wrong.stdout
 
 
 def test_a_halved_fourth_power_is_diagnosed(losses):

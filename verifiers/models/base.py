@@ -62,9 +62,20 @@ class Optimum:
 
     @property
     def name(self) -> str:
-        """What the optimum is, from its note: "least-squares optimum", "ridge optimum"..."""
+        """What the optimum is, from its note: "least-squares optimum", "ridge optimum",
+        "optimum of smallest norm"..."""
         name = self.note.split(" (")[0].strip()
-        return name if name.endswith("optimum") else "optimum"
+        return name if name.endswith("optimum") or name.startswith("optimum") else "optimum"
+
+    @property
+    def how(self) -> str:
+        """How it was found, from the parenthesis after the name in its note: "Newton's
+        method, 7 steps", "the normal equations" ("" when the note has none)."""
+        rest = self.note.strip()[len(self.name) :].strip()
+        named = self.note.strip().startswith(self.name)
+        if named and rest.startswith("(") and rest.endswith(")"):
+            return rest[1:-1]
+        return ""
 
 
 @dataclass(frozen=True)
