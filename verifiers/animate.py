@@ -1,7 +1,8 @@
-"""``--animate``: the descent as an animated GIF, the line moving over the data.
+"""``--animate``: the descent as an animated GIF, the model's prediction moving over the data.
 
-Each frame shows the data and the model's line (with several features: each point's prediction
-against its target) at one iteration, with the iteration and the loss in the corner, as the
+Each frame shows the data and the model's prediction (a line, or a curve for logistic regression
+and the network; with several features, each point's prediction against its target) at one
+iteration, with the iteration and the loss in the corner, as the
 reference example's own animation does. Frames are spread over the iterations on a log-like
 scale: the line moves most in the first steps, then crawls.
 

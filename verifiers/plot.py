@@ -1,10 +1,12 @@
 """``--plot``: three panels a reader understands without the text.
 
-1. The fit: the data with the line at the start, at the end of the descent and the least-squares
-   line (with several features: each point's prediction against its target, and the diagonal
-   where they would be equal).
+1. The fit: the data with the model's prediction (a line, or a curve for logistic regression and
+   the network) at the start, at the end of the descent and at the optimum, named as the model
+   names it ("least-squares optimum"...); with several features, each point's prediction against
+   its target and the diagonal where they would be equal. Left out for softmax, whose prediction
+   is not one number per row.
 2. The loss along the descent, on a log scale, against a log-like iteration axis (the fast first
-   steps and the slow crawl both show), with the least-squares minimum.
+   steps and the slow crawl both show), with the loss at the optimum.
 3. Each engine's difference from the consensus at every iteration: agreeing engines sit at
    rounding level, a wrong formula stands out by orders of magnitude.
 
