@@ -597,8 +597,17 @@ def _mismatch(report: Report, entry: EngineReport, width: int) -> list[tuple[str
             ]
         head = f"MISMATCH: {who} disagrees: {check}: {difference.where}"
         lines = [(line, "bold red") for line in wrap(head, width, rest=INDENT)]
+        # Enough digits to show the difference (at least 10), not the last bits: those vary
+        # from CPU to CPU with the BLAS kernel; --json has every value in full.
+        digits = 10
+        if 0 < difference.relative < 1e-7:
+            digits = min(17, 3 - math.floor(math.log10(difference.relative)))
         values = _assignments(
-            [(entry.name, _full(difference.actual)), (pivot, _full(difference.expected))], INDENT
+            [
+                (entry.name, _short(difference.actual, digits)),
+                (pivot, _short(difference.expected, digits)),
+            ],
+            INDENT,
         )
         relative = (
             f", relative {difference.relative:.2g}" if math.isfinite(difference.relative) else ""
