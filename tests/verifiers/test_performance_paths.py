@@ -100,6 +100,26 @@ def test_the_fused_hand_formulas_agree_with_the_two_passes(name, data):
     assert np.all(np.abs(gradient - want) <= 8 * eps * scales.gradient)
 
 
+def test_softmax_fused_hand_formulas_agree_with_the_two_passes(small_chunks):
+    data = Dataset.from_arrays(*_classes(60, 3))
+    model = MODELS["softmax"][0](data)
+    theta = np.random.default_rng(4).normal(0, 2, model.size)
+    loss, gradient = model.hand_loss_and_gradient(theta)
+    want = model.flatten(model.hand_gradient(model.unflatten(theta)))
+    scales = model.scales_at(theta)
+    eps = np.finfo(np.float64).eps
+    assert abs(loss - model.hand_loss(theta)) <= 8 * eps * scales.loss
+    assert np.all(np.abs(gradient - want) <= 8 * eps * scales.gradient)
+
+
+def _classes(rows: int, classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two features and labels 0..classes-1 (each class present)."""
+    rng = np.random.default_rng(rows)
+    X = rng.normal(0, 1, (rows, 2))
+    y = np.arange(rows) % classes
+    return X, y.astype(np.float64)
+
+
 class _TwoPassMSE(MSEModel):
     """The MSE without its one-pass hand formulas: the manual engine takes two passes."""
 

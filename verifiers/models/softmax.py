@@ -141,6 +141,30 @@ class SoftmaxModel(Model):
         )
         return {"W": grad_W, "b": grad_b}
 
+    def hand_loss_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """:meth:`hand_loss` and the flat hand gradient from one pass over the rows: each
+        chunk's scores, their row maxima and exponentials are made once and serve both, the
+        loss ``Σ (ln Σ_c e^(z_c - m) + m - z_label)`` and the residual ``P - Y`` (the same
+        formulas as the two passes, in the same order within a chunk)."""
+        params = self.unflatten(np.asarray(theta, dtype=self.data.dtype))
+        W, b = params["W"], params["b"]
+        X, Y = self.data.X, self.prepared_targets
+        dtype = np.result_type(X, W)
+        grad_W, grad_b = np.zeros(W.shape, dtype=dtype), np.zeros(b.shape, dtype=dtype)
+        total = 0.0
+        for rows in self.chunks:
+            z = X[rows] @ W + b
+            m = z.max(axis=1, keepdims=True)
+            e = np.exp(z - m)
+            sums = e.sum(axis=1, keepdims=True)
+            total += np.sum(np.log(sums[:, 0])) + np.sum(m) - np.sum(Y[rows] * z)
+            R = e / sums - Y[rows]
+            grad_W += X[rows].T @ R
+            grad_b += R.sum(axis=0)
+        n = self.data.rows
+        gradient = self.flatten({"W": grad_W / n, "b": grad_b / n})
+        return float(total / n), gradient
+
     def hand_hessian(self, theta: np.ndarray) -> np.ndarray:
         return self._kron_sum(np.asarray(theta, dtype=self.data.dtype), exact=True)
 
