@@ -142,6 +142,33 @@ _PARSERS: dict[str, Callable] = {
 }
 
 
+# Options that only one model reads: given with another model, they would be silently ignored.
+MODEL_OPTIONS = {
+    "l2": ("ridge", "the weight of the penalty λ·|w|²"),
+    "hidden": ("mlp", "the hidden units"),
+}
+
+
+def _check_model_options(parser: argparse.ArgumentParser, argv: list[str], args) -> None:
+    """Refuse --l2 without --model ridge and --hidden without --model mlp (or with --loss)."""
+    for action in parser._actions:
+        if action.dest not in MODEL_OPTIONS:
+            continue
+        model, what = MODEL_OPTIONS[action.dest]
+        given = any(
+            token.startswith("--") and option.startswith(token.split("=")[0])
+            and len(token.split("=")[0]) > 2
+            for token in argv
+            for option in action.option_strings
+        )  # fmt: skip
+        chosen = "--loss" if args.loss else f"--model {args.model}"
+        if given and (args.loss or args.model != model):
+            flag = action.option_strings[0]
+            raise UsageError(
+                f"{flag} sets {what} of --model {model}; it has no effect with {chosen}"
+            )
+
+
 def _join_negative_values(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
     """``--atol -1e-3`` as ``--atol=-1e-3``: argparse takes a value starting with "-" for an
     option unless it looks like a plain negative number, and ``-1e-3`` or ``-1,2`` do not."""
@@ -240,6 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser()
         raw = list(sys.argv[1:] if argv is None else argv)
         args = parser.parse_args(_join_negative_values(parser, raw))
+        _check_model_options(parser, raw, args)
         settings = Settings(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Settings)})
         check_settings(settings, ENGINE_NAMES)  # before the data is loaded, which may take a while
         csv = args.csv if args.csv is not None else reference_csv()

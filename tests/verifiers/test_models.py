@@ -442,6 +442,23 @@ def test_the_table_summarises_long_parameter_vectors(example):
     assert all(len(line) <= 80 for line in text.splitlines())
 
 
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        (["--l2", "0.5"], "--l2 sets the weight of the penalty λ·|w|² of --model ridge; it has "
+         "no effect with --model mse"),
+        (["--model", "softmax", "--hidden=4"], "--hidden sets the hidden units of --model mlp; "
+         "it has no effect with --model softmax"),
+    ],
+)  # fmt: skip
+def test_an_option_of_another_model_is_a_usage_error_not_ignored(options, says):
+    data = EXAMPLES["softmax"] if "softmax" in options else DATA_CSV
+    result = run_cli(str(data), *options)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: {says}"
+    assert result.stdout == ""
+
+
 def test_start_is_a_usage_error_for_matrix_models():
     result = run_cli(str(EXAMPLES["softmax"]), "--model", "softmax", "--start", "0,0")
     assert result.returncode == 2
