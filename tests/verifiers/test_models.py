@@ -459,6 +459,24 @@ def test_an_option_of_another_model_is_a_usage_error_not_ignored(options, says):
     assert result.stdout == ""
 
 
+def test_a_formula_written_for_the_other_kind_of_model_is_told_what_to_take(tmp_path):
+    formulas = tmp_path / "formulas.py"
+    formulas.write_text(
+        "def by_name(params, X, y):\n    return {}\n\ndef b_and_w(b, w, X, y):\n    return 0.0, w\n"
+    )
+    result = run_cli(str(DATA_CSV), "--manual", f"{formulas}:by_name")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"error: --manual {formulas}:by_name: with --model mse, --manual takes "
+        "gradient(b, w, X, y) -> (dL/db, dL/dw); this function takes (params, X, y)"
+    )
+    result = run_cli(str(EXAMPLES["softmax"]), "--model", "softmax", "--manual",
+                     f"{formulas}:b_and_w")  # fmt: skip
+    assert result.returncode == 2
+    assert "with --model softmax, --manual takes gradient(params, X, y) -> dict" in result.stderr
+    assert "this function takes (b, w, X, y)" in result.stderr
+
+
 def test_start_is_a_usage_error_for_matrix_models():
     result = run_cli(str(EXAMPLES["softmax"]), "--model", "softmax", "--start", "0,0")
     assert result.returncode == 2

@@ -17,6 +17,7 @@ makes them writeable is stopped with an error saying so.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -110,8 +111,32 @@ class ManualEngine(Engine):
         return None if H is None else np.asarray(H, dtype=np.float64)
 
     # ---- the user's formula -------------------------------------------------------------------
+    def _check_signature(self) -> None:
+        """A formula written for the other kind of model fails with a sentence, not with
+        Python's "missing 1 required positional argument"."""
+        linear = self.model.linear
+        try:
+            signature = inspect.signature(self.formula)
+        except (TypeError, ValueError):  # a builtin or C function: let the call tell
+            return
+        try:
+            signature.bind(*([None] * (4 if linear else 3)))
+        except TypeError:
+            wanted = (
+                "gradient(b, w, X, y) -> (dL/db, dL/dw)"
+                if linear
+                else "gradient(params, X, y) -> dict of gradients by parameter name"
+            )
+            raise FormulaError(
+                f"{self.formula_name}: with --model {self.model.name}, --manual takes "
+                f"{wanted}; this function takes {signature}"
+            ) from None
+
     def _user_gradient(self, params: dict[str, np.ndarray]) -> np.ndarray:
         linear = self.model.linear
+        if not getattr(self, "_signature_checked", False):
+            self._check_signature()
+            self._signature_checked = True
 
         def call() -> Any:
             with _x64_for_jax(self.dtype == np.float64), np.errstate(all="ignore"):
