@@ -44,6 +44,15 @@ def not_standard(b, w, X, y, xp):
     r = y - (X @ w + b)
     return xp.mean(xp.erf(r))
 
+def words(b, w, X, y, xp):
+    return "hello"
+
+def log_of_negative(b, w, X, y, xp):
+    return xp.mean(xp.log(y - y - 1.0)) + b
+
+def constant(b, w, X, y, xp):  # does not depend on b or w: every derivative is 0
+    return xp.mean(y * 0.0) + 1.0
+
 def not_traceable(b, w, X, y, xp):
     r = y - (X @ w + b)
     return xp.mean(r**2) if float(xp.sum(r)) > 0 else xp.mean(r**4)
@@ -100,6 +109,8 @@ def test_a_halved_fourth_power_is_diagnosed(losses):
     ("function", "message"),
     [
         ("not_standard", "has no function 'erf' (the loss may use only functions of the array"),
+        ("words", "the loss must be one number, but it returned str 'hello'"),
+        ("log_of_negative", "the loss is nan at b = 0, w = 0; the engines can be compared only"),
         pytest.param(
             "not_traceable",
             "the loss raised",
@@ -113,6 +124,21 @@ def test_a_loss_that_cannot_run_exits_2_with_one_line(losses, function, message)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert message in lines[0]
+
+
+def test_a_loss_that_does_not_depend_on_the_parameters_has_gradient_zero_everywhere(losses):
+    report = verify(DATA_CSV, Settings(iterations=3), loss=_load(losses, "constant"))
+    assert report.ok, report.failures
+    for name in report.compared["gradient"]:
+        start = report.engines[name].evaluations[0]
+        assert start.loss == 1.0, name
+        assert not np.any(start.gradient), name
+
+
+def _load(path, name):
+    from verifiers.user_formula import load_function
+
+    return load_function(f"{path}:{name}", "--loss")
 
 
 def test_loss_and_model_together_is_a_usage_error(losses):

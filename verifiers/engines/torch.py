@@ -109,8 +109,10 @@ class TorchEngine(Engine):
             for gradient in gradients:
                 gradient.zero_()
         for piece in self.model.loss_pieces(params, self.chunks, xp):
-            parts = torch.autograd.grad(piece, leaves, allow_unused=True)
             loss += piece.detach()
+            if not piece.requires_grad:  # it does not depend on θ at all: its gradient is 0
+                continue
+            parts = torch.autograd.grad(piece, leaves, allow_unused=True)
             for gradient, part in zip(gradients, parts, strict=True):
                 if part is not None:
                     gradient += part

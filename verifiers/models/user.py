@@ -18,6 +18,7 @@ bounds Σ|terms| from above (a change of random sign adds up like √Σt², and 
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -96,6 +97,11 @@ class UserLossModel(Model):
             raise UserLossError(self._raised(error, namespace)) from None
         except Exception as error:
             raise UserLossError(self._raised(error, namespace)) from None
+        if not hasattr(value, "shape") and not isinstance(value, numbers.Real):
+            raise UserLossError(
+                f"{self.label}: the loss must be one number, but it returned "
+                f"{type(value).__name__} {value!r:.40}"
+            )
         shape = getattr(value, "shape", ())
         if tuple(shape) not in ((), (1,)):
             raise UserLossError(
@@ -147,6 +153,12 @@ class UserLossModel(Model):
         X = self.data.X.astype(np.float64)
         y = self.data.y.astype(np.float64)
         loss, gradient = self._gradient(theta, X, y)
+        if not np.isfinite(loss):
+            at = ", ".join(f"{n} = {v:.6g}" for n, v in zip(self.labels(), theta, strict=False))
+            raise UserLossError(
+                f"{self.label}: the loss is {loss} at {at}; the engines can be compared only "
+                "where it is a finite number"
+            )
         rng = np.random.default_rng(0)
         loss_change, gradient_change = 0.0, np.zeros(theta.size)
         for _ in range(2):
