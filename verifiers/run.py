@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--animate",
         metavar="PATH.gif",
-        help="animate the descent: the fitted line moving over the data, with the iteration "
+        help="animate the descent: the fit moving over the data, with the iteration "
         "and the loss in the corner (an animated GIF; needs matplotlib)",
     )
     parser.add_argument(

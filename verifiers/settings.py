@@ -170,8 +170,10 @@ class Settings:
             metavar="FILE.py:FUNCTION",
         ),
     )
-    l2: float = field(default=0.1, metadata=option("ridge: the weight λ of the penalty λ·|w|²"))
-    hidden: int = field(default=8, metadata=option("mlp: the number of hidden units"))
+    l2: float = field(
+        default=0.1, metadata=option("the weight λ of ridge's penalty λ·|w|² (--model ridge only)")
+    )
+    hidden: int = field(default=8, metadata=option("the number of hidden units (--model mlp only)"))
 
     def to_json(self) -> dict[str, Any]:
         """The settings as plain JSON values."""
