@@ -541,6 +541,27 @@ def test_a_descent_that_amplifies_rounding_is_not_a_disagreement(monkeypatch):
     assert not verify(data, run).ok
 
 
+@pytest.mark.parametrize(("lr", "descents"), [(1e-4, 2), (1e-3, 3)])
+def test_a_stable_quadratic_descent_needs_no_rounding_probe(monkeypatch, lr, descents):
+    """Below 2/λ_max (4.0e-4 here) the MSE's descent is a contraction: rounding cannot grow, so
+    no third descent is run to measure it; above, the probe runs (and the descents diverge)."""
+    from verifiers.engines import engine_class
+
+    calls = []
+    for name in ("manual", "numeric"):
+        cls = engine_class(name)
+        original = cls.descend
+
+        def counted(self, *args, original=original, **kwargs):
+            calls.append(self.name)
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "descend", counted)
+    report = verify(DATA_CSV, Settings(engines=("manual", "numeric"), lr=lr, iterations=50))
+    assert report.ok, report.failures
+    assert len(calls) == descents, calls
+
+
 def test_numeric_keeps_the_complex_step_where_central_differences_truncate():
     """With features of size 100 a central difference is off by ~1e-8 of the value; the check
     of the complex step against it allows for that (estimated from a second step, 2h)."""
