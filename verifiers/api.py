@@ -363,7 +363,7 @@ def _run(
     else:
         run_tasks([task(name, _evaluate) for name in order])
         _require_two_gradients(report, order)
-        _analyse_stability(report, engines, hessians, warn)
+        _analyse_stability(report, engines, hessians, warn, closed_form)
         run_tasks([task(name, _descend) for name in order])
 
 
@@ -384,7 +384,13 @@ def _closed_form_hessian(report: Report) -> np.ndarray | None:
     return report.model.hand_hessian(theta)
 
 
-def _analyse_stability(report, engines, hessians: bool, warn, closed_form=None) -> None:
+def _analyse_stability(
+    report: Report,
+    engines: dict[str, Engine],
+    hessians: bool,
+    warn: Callable[[str], None] | None,
+    closed_form: np.ndarray | None,
+) -> None:
     report.stability = _stability(report, engines, closed_form) if hessians else None
     if report.stability is not None:
         report.notes.extend(report.stability.notes)
@@ -434,13 +440,11 @@ def _hessian_point(report: Report) -> np.ndarray:
     return report.points[1].theta
 
 
-def _stability(report: Report, engines: dict[str, Engine], closed_form=None):
+def _stability(report: Report, engines: dict[str, Engine], closed_form: np.ndarray | None):
     """The stability analysis from the closed-form Hessian, else a consensus engine's."""
     model = report.model
     theta = _hessian_point(report)
     H = closed_form
-    if H is None:
-        H = model.hand_hessian(np.asarray(theta, dtype=model.data.dtype))
     if H is None:
         order = sorted(engines, key=lambda n: type(engines[n]).hessian_rank)
         H = next(
