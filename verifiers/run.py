@@ -89,7 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
         )
         shown = "" if default is None else f" (default: {default})"
         parser.add_argument(
-            flag, dest=field.name, default=default, help=meta["help"] + shown, **kwargs
+            flag,
+            dest=field.name,
+            default=None if meta.get("only") else default,  # see _settings
+            help=meta["help"] + shown,
+            **kwargs,
         )
     parser.add_argument(
         "--json",
@@ -142,31 +146,23 @@ _PARSERS: dict[str, Callable] = {
 }
 
 
-# Options that only one model reads: given with another model, they would be silently ignored.
-MODEL_OPTIONS = {
-    "l2": ("ridge", "the weight of the penalty λ·|w|²"),
-    "hidden": ("mlp", "the hidden units"),
-}
-
-
-def _check_model_options(parser: argparse.ArgumentParser, argv: list[str], args) -> None:
-    """Refuse --l2 without --model ridge and --hidden without --model mlp (or with --loss)."""
-    for action in parser._actions:
-        if action.dest not in MODEL_OPTIONS:
-            continue
-        model, what = MODEL_OPTIONS[action.dest]
-        given = any(
-            token.startswith("--") and option.startswith(token.split("=")[0])
-            and len(token.split("=")[0]) > 2
-            for token in argv
-            for option in action.option_strings
-        )  # fmt: skip
-        chosen = "--loss" if args.loss else f"--model {args.model}"
-        if given and (args.loss or args.model != model):
-            flag = action.option_strings[0]
+def _settings(args: argparse.Namespace) -> Settings:
+    """Settings from the parsed options. An option that one model alone reads (``only`` in its
+    metadata) is parsed with no default, so that giving it with another model is refused
+    instead of ignored; left out, it takes the Settings default."""
+    values, defaults = {}, Settings()
+    for field in dataclasses.fields(Settings):
+        value, only = getattr(args, field.name), field.metadata.get("only")
+        if only is not None and value is None:
+            value = getattr(defaults, field.name)
+        elif only is not None and (args.loss or args.model != only[0]):
+            flag = field.metadata.get("flag") or f"--{field.name.replace('_', '-')}"
+            chosen = "--loss" if args.loss else f"--model {args.model}"
             raise UsageError(
-                f"{flag} sets {what} of --model {model}; it has no effect with {chosen}"
+                f"{flag} sets {only[1]} of --model {only[0]}; it has no effect with {chosen}"
             )
+        values[field.name] = value
+    return Settings(**values)
 
 
 def _join_negative_values(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
@@ -267,8 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser()
         raw = list(sys.argv[1:] if argv is None else argv)
         args = parser.parse_args(_join_negative_values(parser, raw))
-        _check_model_options(parser, raw, args)
-        settings = Settings(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Settings)})
+        settings = _settings(args)
         check_settings(settings, ENGINE_NAMES)  # before the data is loaded, which may take a while
         csv = args.csv if args.csv is not None else reference_csv()
         _check_outputs(args, csv)

@@ -46,9 +46,18 @@ class Limits:
 LIMITS = Limits()
 
 
-def option(help: str, flag: str | None = None, **argparse: Any) -> dict[str, Any]:
-    """Metadata for a Settings field: its command-line help (and any argparse keywords)."""
-    return {"help": help, "flag": flag, "argparse": argparse}
+def option(
+    help: str,
+    flag: str | None = None,
+    only: tuple[str, str] | None = None,
+    **argparse: Any,
+) -> dict[str, Any]:
+    """Metadata for a Settings field: its command-line help (and any argparse keywords).
+
+    `only` is ``(model, what it sets)`` for an option that one model alone reads: given with
+    another model, the command line refuses it instead of ignoring it.
+    """
+    return {"help": help, "flag": flag, "only": only, "argparse": argparse}
 
 
 @dataclass
@@ -171,9 +180,18 @@ class Settings:
         ),
     )
     l2: float = field(
-        default=0.1, metadata=option("the weight λ of ridge's penalty λ·|w|² (--model ridge only)")
+        default=0.1,
+        metadata=option(
+            "the weight λ of ridge's penalty λ·|w|² (--model ridge only)",
+            only=("ridge", "the weight of the penalty λ·|w|²"),
+        ),
     )
-    hidden: int = field(default=8, metadata=option("the number of hidden units (--model mlp only)"))
+    hidden: int = field(
+        default=8,
+        metadata=option(
+            "the number of hidden units (--model mlp only)", only=("mlp", "the hidden units")
+        ),
+    )
 
     def to_json(self) -> dict[str, Any]:
         """The settings as plain JSON values."""
