@@ -92,18 +92,10 @@ class ManualEngine(Engine):
 
     def step_values(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         theta = np.asarray(theta, dtype=self.dtype)
-        # A model whose hand formulas give the loss and gradient from one pass over the data
-        # (the MSE) spares the second pass; the formulas are the same.
-        fused = getattr(self.model, "hand_loss_and_gradient", None)
-        if self.formula is None and fused is not None:
-            return fused(theta)
+        if self.formula is None:  # the model's hand formulas (one pass over the data or two)
+            return self.model.hand_loss_and_gradient(theta)
         loss = self.model.hand_loss(theta)
-        params = self.model.unflatten(theta.copy())
-        if self.formula is None:
-            gradient = self.model.flatten(self.model.hand_gradient(params))
-        else:
-            gradient = self._user_gradient(params)
-        return float(loss), gradient
+        return float(loss), self._user_gradient(self.model.unflatten(theta.copy()))
 
     @on_one_blas_thread
     def hessian(self, theta: np.ndarray) -> np.ndarray | None:

@@ -214,6 +214,14 @@ class Model(ABC):
         total = total / self.data.rows
         return float(total if extra is None else total + extra)
 
+    def hand_loss_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """:meth:`hand_loss` and the flat :meth:`hand_gradient` at θ, for one descent step of
+        the manual engine: two passes over the data here; a model may override it with one
+        pass (the MSE, softmax), which a model built on it must then keep in step (ridge)."""
+        theta = np.asarray(theta, dtype=self.data.dtype)
+        gradient = self.flatten(self.hand_gradient(self.unflatten(theta.copy())))
+        return self.hand_loss(theta), gradient
+
     def predict(self, theta: np.ndarray, X: np.ndarray) -> np.ndarray | None:
         """What the model predicts for y at each row of X, in numpy (for the plot).
 
