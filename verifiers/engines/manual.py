@@ -76,6 +76,7 @@ class ManualEngine(Engine):
         # dtypes the formula returned (a float32 result in a float64 check is worth saying)
         self.result_dtypes: set[str] = set()
         if formula is not None:
+            self._wrong_signature = self._signature_problem()
             self._X = _private_read_only(model.data.X)
             self._y = _private_read_only(model.data.y)
 
@@ -103,14 +104,15 @@ class ManualEngine(Engine):
         return None if H is None else np.asarray(H, dtype=np.float64)
 
     # ---- the user's formula -------------------------------------------------------------------
-    def _check_signature(self) -> None:
-        """A formula written for the other kind of model fails with a sentence, not with
-        Python's "missing 1 required positional argument"."""
+    def _signature_problem(self) -> str | None:
+        """What is wrong with the formula's parameters for this model, if anything: a formula
+        written for the other kind of model fails with a sentence, not with Python's "missing
+        1 required positional argument"."""
         linear = self.model.linear
         try:
             signature = inspect.signature(self.formula)
         except (TypeError, ValueError):  # a builtin or C function: let the call tell
-            return
+            return None
         try:
             signature.bind(*([None] * (4 if linear else 3)))
         except TypeError:
@@ -119,16 +121,16 @@ class ManualEngine(Engine):
                 if linear
                 else "gradient(params, X, y) -> dict of gradients by parameter name"
             )
-            raise FormulaError(
+            return (
                 f"{self.formula_name}: with --model {self.model.name}, --manual takes "
                 f"{wanted}; this function takes {signature}"
-            ) from None
+            )
+        return None
 
     def _user_gradient(self, params: dict[str, np.ndarray]) -> np.ndarray:
         linear = self.model.linear
-        if not getattr(self, "_signature_checked", False):
-            self._check_signature()
-            self._signature_checked = True
+        if self._wrong_signature is not None:
+            raise FormulaError(self._wrong_signature)
 
         def call() -> Any:
             with _x64_for_jax(self.dtype == np.float64), np.errstate(all="ignore"):
