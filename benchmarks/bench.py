@@ -411,14 +411,8 @@ def render(results: dict) -> str:
             "iterations, all engines), with each engine's descent time from the run's JSON "
             "report (engines run side by side, so these overlap).",
             "",
-            "| d | wall time | peak memory | per engine: descent seconds (status, steps) |",
-            "|---|---|---|---|",
         ]
-        for f in features:
-            engines = "; ".join(f"{n} {_seconds(e)}" for n, e in f["engines"].items())
-            lines.append(
-                f"| {f['features']:,} | {f['seconds']:.1f} s | {_mb(f['peak'])} | {engines} |"
-            )
+        lines += _runs_table(["d"], [[f"{f['features']:,}"] for f in features], features)
         widest = features[-1]
         lines += [
             "",
@@ -439,17 +433,9 @@ def render(results: dict) -> str:
             "`x·w + b + noise > 0`, softmax labels the argmax of three noisy linear scores of "
             "two features.",
             "",
-            "| model | features | wall time | peak memory | per engine: descent seconds "
-            "(ms per step; status, steps) |",
-            "|---|---|---|---|---|",
         ]
-        for m in models:
-            engines = "; ".join(f"{n} {_seconds(e)}" for n, e in m["engines"].items())
-            lines.append(
-                f"| {m['model']} | {m['features']} | {m['seconds']:.1f} s | {_mb(m['peak'])} "
-                f"| {engines} |"
-            )
-        lines.append("")
+        cells = [[m["model"], str(m["features"])] for m in models]
+        lines += [*_runs_table(["model", "features"], cells, models), ""]
     cli = results.get("cli")
     if cli:
         run_s, init = cli
@@ -481,6 +467,19 @@ def render(results: dict) -> str:
             "",
         ]
     return "\n".join(lines)
+
+
+def _runs_table(headers: list[str], cells: list[list[str]], runs: list[dict]) -> list[str]:
+    """A table of whole runs: the given first columns, then each run's wall time, peak memory
+    and every engine's descent (see :func:`_seconds`)."""
+    columns = [*headers, "wall time", "peak memory",
+               "per engine: descent seconds (ms per step; status, steps)"]  # fmt: skip
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for first, run in zip(cells, runs, strict=True):
+        engines = "; ".join(f"{n} {_seconds(e)}" for n, e in run["engines"].items())
+        row = [*first, f"{run['seconds']:.1f} s", _mb(run["peak"]), engines]
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
 
 
 def _why_the_run_takes_longer(run: dict, results: dict) -> str:
