@@ -24,7 +24,8 @@ from verifiers.api import verify
 from verifiers.data import DataError, load_csv
 from verifiers.distributed.shards import ShardedError
 from verifiers.engines import ENGINE_NAMES
-from verifiers.layout import output_width
+from verifiers.models import model_options
+from verifiers.report.layout import output_width
 from verifiers.output import OutputError, check_outputs, write_output
 from verifiers.settings import Settings, UsageError, check_settings
 from verifiers.user_formula import FormulaLoadError, load_function
@@ -81,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = Settings()
     for field in dataclasses.fields(Settings):
         meta = field.metadata
+        if meta.get("cli") is False:
+            continue
         flag = meta.get("flag") or f"--{field.name.replace('_', '-')}"
         kwargs = dict(meta.get("argparse", {}))
         default = getattr(defaults, field.name)
@@ -88,12 +91,16 @@ def build_parser() -> argparse.ArgumentParser:
             "type", _PARSERS.get(field.name, type(default) if default is not None else str)
         )
         shown = "" if default is None else f" (default: {default})"
+        parser.add_argument(flag, dest=field.name, default=default, help=meta["help"] + shown, **kwargs)
+    # The options one model alone takes, declared by the model (verifiers.models). Parsed with
+    # no default, so that one given with another model is refused instead of ignored.
+    for name, (_, spec) in model_options().items():
         parser.add_argument(
-            flag,
-            dest=field.name,
-            default=None if meta.get("only") else default,  # see _settings
-            help=meta["help"] + shown,
-            **kwargs,
+            f"--{name}",
+            dest=f"option_{name}",
+            type=int if spec.integer else float,
+            default=None,
+            help=f"{spec.help} (default: {spec.default})",
         )
     parser.add_argument(
         "--json",
@@ -147,21 +154,16 @@ _PARSERS: dict[str, Callable] = {
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    """Settings from the parsed options. An option that one model alone reads (``only`` in its
-    metadata) is parsed with no default, so that giving it with another model is refused
-    instead of ignored; left out, it takes the Settings default."""
-    values, defaults = {}, Settings()
-    for field in dataclasses.fields(Settings):
-        value, only = getattr(args, field.name), field.metadata.get("only")
-        if only is not None and value is None:
-            value = getattr(defaults, field.name)
-        elif only is not None and (args.loss or args.model != only[0]):
-            flag = field.metadata.get("flag") or f"--{field.name.replace('_', '-')}"
-            chosen = "--loss" if args.loss else f"--model {args.model}"
-            raise UsageError(
-                f"{flag} sets {only[1]} of --model {only[0]}; it has no effect with {chosen}"
-            )
-        values[field.name] = value
+    """Settings from the parsed options; the model options given, by name."""
+    values = {
+        field.name: getattr(args, field.name)
+        for field in dataclasses.fields(Settings)
+        if field.metadata.get("cli") is not False
+    }
+    for name in model_options():
+        value = getattr(args, f"option_{name}")
+        if value is not None:
+            values[name] = value
     return Settings(**values)
 
 
@@ -292,11 +294,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             document = json.dumps(to_json(report), indent=2, allow_nan=False) + "\n"
             write_output(args.json, document, option="--json")
         if args.plot is not None:
-            from verifiers.plot import save_plot
+            from verifiers.report.plot import save_plot
 
             save_plot(report, args.plot)
         if args.animate is not None:
-            from verifiers.animate import save_animation
+            from verifiers.report.animate import save_animation
 
             save_animation(report, args.animate)
     except (DataError, UsageError, FormulaLoadError, OutputError, ShardedError) as error:

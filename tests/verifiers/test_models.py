@@ -504,7 +504,7 @@ def test_the_default_learning_rate_is_stable_on_the_example(example, model):
 def test_every_model_can_be_plotted(example, model, tmp_path):
     """The fit panel draws the model's prediction where it is one number per row."""
     pytest.importorskip("matplotlib")
-    from verifiers.plot import save_plot
+    from verifiers.report.plot import save_plot
 
     report = verify(example[model], Settings(model=model, engines=NUMPY, iterations=5))
     save_plot(report, tmp_path / "plot.png")

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from verifiers import Settings, verify
 from verifiers.data import Dataset, load_csv
-from verifiers.layout import glue, output_width, table, wrap
+from verifiers.report.layout import glue, output_width, table, wrap
 from verifiers.report import print_report, verdict
 from verifiers.user_formula import load_function
 

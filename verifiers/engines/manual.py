@@ -26,6 +26,7 @@ import numpy as np
 
 from verifiers.engines.base import Engine, Evaluation, on_one_blas_thread
 from verifiers.models.base import Model
+from verifiers.results import Check, Trust
 
 __all__ = ["FormulaError", "GradientFormula", "ManualEngine", "to_numpy"]
 
@@ -56,11 +57,9 @@ def _x64_for_jax(enabled: bool) -> contextlib.AbstractContextManager:
 
 class ManualEngine(Engine):
     name = "manual"
-    summary = "the hand formulas (or yours, with --manual) vectorised with numpy"
     accepts_formula = True
-    gradient_rank = 90  # the formula under test is trusted last
-    hessian_rank = 0  # the built-in closed form is exact
-    descent_rank = 90
+    seconds_per_work = 2.5e-9
+    seconds_per_call = 1e-4
 
     def __init__(
         self,
@@ -79,6 +78,13 @@ class ManualEngine(Engine):
             self._wrong_signature = self._signature_problem()
             self._X = _private_read_only(model.data.X)
             self._y = _private_read_only(model.data.y)
+
+    def trust(self, check: Check) -> Trust:
+        """The formula under test is what is judged; the built-in formulas, and the closed-form
+        Hessian in every case, are exact."""
+        if self.under_test and check is not Check.HESSIAN:
+            return Trust.UNDER_TEST
+        return Trust.EXACT
 
     @classmethod
     def unsupported(cls, model: Model) -> str | None:
@@ -116,11 +122,7 @@ class ManualEngine(Engine):
         try:
             signature.bind(*([None] * (4 if linear else 3)))
         except TypeError:
-            wanted = (
-                "gradient(b, w, X, y) -> (dL/db, dL/dw)"
-                if linear
-                else "gradient(params, X, y) -> dict of gradients by parameter name"
-            )
+            wanted = self.model.manual_signature
             return (
                 f"{self.formula_name}: with --model {self.model.name}, --manual takes "
                 f"{wanted}; this function takes {signature}"

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from verifiers.data import Dataset
-from verifiers.models.base import Model, ModelOptions, Optimum, Parameter, Params, Scales
+from verifiers.models.base import Model, Optimum, Parameter, Params, Scales
 from verifiers.settings import UsageError
 
 __all__ = ["UserLossError", "UserLossModel"]
@@ -58,18 +58,19 @@ class UserLossModel(Model):
     summary = "your loss of the linear model, written once for every engine (--loss)"
     additive = False
     has_hand_gradient = False
+    default_lr = 1e-4  # the reference example's, as for the MSE it usually replaces
+    manual_signature = "gradient(b, w, X, y) -> (dL/db, dL/dw)"
 
     def __init__(
-        self,
-        data: Dataset,
-        function: Callable[..., Any],
-        label: str,
-        options: ModelOptions | None = None,
+        self, data: Dataset, function: Callable[..., Any], label: str, seed: int = 0
     ) -> None:
         self.function = function
         self.label = label
         self.formula = f"model y ≈ X·w + b, loss L = {label}"
-        super().__init__(data, options)
+        super().__init__(data, seed=seed)
+
+    def work(self) -> float:
+        return float(self.data.rows) * (self.data.features + 30)  # unknown: assume a few exps
 
     def parameter_shapes(self) -> list[Parameter]:
         return [Parameter("b", ()), Parameter("w", (self.data.features,))]
@@ -124,7 +125,7 @@ class UserLossModel(Model):
         raise NotImplementedError("a user's loss has no built-in hand formula: give --manual")
 
     def optimum(self) -> Optimum:
-        return Optimum(None, "")
+        return Optimum(None)
 
     # ---- tolerance scales, estimated -----------------------------------------------------------
     def _gradient(
