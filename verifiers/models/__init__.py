@@ -11,6 +11,7 @@ here: adding a model touches its own module and one row.
 from __future__ import annotations
 
 from verifiers.models.base import Model, ModelOption, Optimum, Parameter, Scales, Slip
+from verifiers.models.huber import HuberModel
 from verifiers.models.logistic import LogisticModel
 from verifiers.models.mlp import MLPModel
 from verifiers.models.mse import MSEModel
@@ -31,7 +32,7 @@ __all__ = [
 
 MODELS: dict[str, type[Model]] = {
     model.name: model
-    for model in (MSEModel, RidgeModel, LogisticModel, SoftmaxModel, MLPModel)
+    for model in (MSEModel, RidgeModel, LogisticModel, SoftmaxModel, MLPModel, HuberModel)
 }
 MODEL_NAMES: tuple[str, ...] = tuple(MODELS)
 
