@@ -93,6 +93,14 @@ ENGINES: tuple[EngineRow, ...] = (
         prefer=(30, 30, 40),
     ),
     EngineRow(
+        "autograd",
+        "autograd:AutogradEngine",
+        "HIPS autograd, the original reverse mode on numpy, the loss run on autograd.numpy",
+        package="autograd",
+        install="pip install autograd",
+        prefer=(35, 35, 45),
+    ),
+    EngineRow(
         "numeric",
         "numeric:NumericEngine",
         "finite differences of the loss alone (complex step, or central differences)",
