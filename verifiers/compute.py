@@ -186,9 +186,7 @@ def require_exact_gradient(report: Report) -> None:
     entries = list(report.engines.values())
     computed = [e for e in entries if e.start() is not None and e.ran]
     exact = [e for e in computed if e.trust is Trust.EXACT]
-    skipped = "; ".join(
-        f"{e.name}: {e.reason}" for e in entries if e not in computed and e.reason
-    )
+    skipped = "; ".join(f"{e.name}: {e.reason}" for e in entries if e not in computed and e.reason)
     if len(computed) < 2:
         raise UsageError(
             f"only {', '.join(e.name for e in computed) or 'no engine'} could compute the "
@@ -399,4 +397,3 @@ def diagnostic_values(
         slips=slips,
         trusted=trusted,
     )
-

@@ -13,6 +13,7 @@ verdict: a formula the verdict calls wrong is never said to agree.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -129,9 +130,10 @@ def diagnose(
         if found is None:
             ratio = _constant_ratio(got[:, j], want[:, j], scales[:, j], tolerance)
             if ratio is not None:
+                shown = _factor_text(ratio)
                 found = (
                     "factor",
-                    f"{ratio:.4g} times the true value at every point: a constant factor",
+                    f"{shown} times the true value at every point: a constant factor",
                 )
         if found is None:
             found = _small(got[:, j], want[:, j], scales[:, j], result_dtypes, model, tolerance)
@@ -196,13 +198,20 @@ def _constant_ratio(
         return None
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = float(np.median(got[clear] / want[clear]))
-    if not np.isfinite(ratio) or abs(ratio - 1) < 1e-6:
+    if not np.isfinite(ratio) or abs(ratio - 1) <= 10 * loose:
         return None
     allowed = loose * (abs(ratio) * scales + np.abs(got))
     allowed = allowed + min(_SLACK * tolerance.rtol, _LOOSEST) * np.abs(got)
     with np.errstate(invalid="ignore"):
         fits = np.abs(got - ratio * want) <= allowed
     return ratio if bool(fits.all()) else None
+
+
+def _factor_text(ratio: float) -> str:
+    """A factor with the digits that show how far it is from 1 (``2``, ``1.00000001``)."""
+    distance = abs(ratio - 1)
+    digits = 4 if distance >= 1e-3 else min(17, 3 - math.floor(math.log10(distance)))
+    return f"{ratio:.{digits}g}"
 
 
 def _relative(got: np.ndarray, want: np.ndarray) -> float:
@@ -234,7 +243,7 @@ def _small(
         _constant_ratio(columns[0][:, j], columns[1][:, j], columns[2][:, j], tolerance)
         for j in range(columns[0].shape[1])
     ]
-    constant = any(r is not None and abs(r - 1) > 1e-3 for r in ratios)
+    constant = any(r is not None for r in ratios)
     if model.data.dtype == np.float64 and not constant:
         float32 = Tolerance.for_dtype("float32", model.data.rows)
         within = np.abs(got - want) <= 4 * (float32.atol * scales + float32.rtol * np.abs(want))

@@ -46,8 +46,8 @@ from verifiers.results import (
 )
 
 __all__ = [
-    "confirm_kink",
     "conclude",
+    "confirm_kink",
     "decide",
     "detection_power",
     "hessian_label",
@@ -76,10 +76,18 @@ def decide(
     def agreements(name: str, among: list[str]) -> int:
         return sum(pairs[name, other].ok for other in among if other != name)
 
+    approximate = [n for n in names if trust[n] is Trust.APPROXIMATE]
     if exact:
+        # The exact engine most other exact engines agree with; where exact engines split
+        # evenly, the approximate ones break the tie (they confirm a side, never outvote one).
         reference: str | None = min(
             exact,
-            key=lambda n: (-agreements(n, exact), row(n).preference(check), order[n]),
+            key=lambda n: (
+                -agreements(n, exact),
+                -agreements(n, approximate),
+                row(n).preference(check),
+                order[n],
+            ),
         )
     else:
         reference = None

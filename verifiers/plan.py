@@ -91,9 +91,7 @@ class Plan:
         return next(i for i, p in enumerate(self.points) if p.kind is PointKind.OPTIMUM)
 
 
-def build_model(
-    settings: Settings, data: Dataset, loss: Callable[..., Any] | None = None
-) -> Model:
+def build_model(settings: Settings, data: Dataset, loss: Callable[..., Any] | None = None) -> Model:
     """The model the settings ask for, bound to `data` (DataError if it cannot use the data)."""
     if loss is not None:
         from verifiers.models.user import UserLossModel
@@ -143,9 +141,7 @@ def make_plan(
         budgets={},
         hessians=model.size <= LIMITS.hessian_parameters,
         formula=formula,
-        formula_label=(
-            f"--manual {settings.manual}" if settings.manual else "the given formula"
-        ),
+        formula_label=(f"--manual {settings.manual}" if settings.manual else "the given formula"),
         notes=[*model.notes(), *notes],
     )
     if optimum.theta is None and optimum.note:
@@ -321,7 +317,7 @@ def check_points(
         extreme=len(extremes),
         smallest=10.0 ** DECADES[0],
         largest=10.0 ** DECADES[1],
-        sign_pairs=size == 1 or pairs >= 2 and size <= 2 ** (pairs - 1),
+        sign_pairs=size == 1 or (pairs >= 2 and size <= 2 ** (pairs - 1)),
         every_orthant=every_orthant,
         extreme_what=what,
     )
@@ -451,17 +447,27 @@ def _budget(plan: Plan, cls: type) -> Budget | None:
     points, notes = len(plan.points), []
     affordable = int(limit / seconds)
     if affordable < points + iterations:
-        points = 1
-        capped = max(min(iterations, affordable - 1), 0)
+        # The check points first: they are what the gradient check stands on; the descent
+        # gets what is left.
+        if affordable < points:
+            points = max(1, affordable // 2)
+        capped = max(min(iterations, affordable - points), 0)
+        where = (
+            "at every check point"
+            if points == len(plan.points)
+            else "at the start point only"
+            if points == 1
+            else f"at {points} of the {len(plan.points)} check points"
+        )
         if capped < iterations:
             notes.append(
-                f"checked at the start point only, and its descent capped at {capped:,} of "
-                f"{iterations:,} iterations (about {limit:.2g} s at {seconds:.2g} s per step); "
-                "compared over those only"
+                f"checked {where}, and its descent capped at {capped:,} of {iterations:,} "
+                f"iterations (about {limit:.2g} s at {seconds:.2g} s per step); compared over "
+                "those only"
             )
             iterations = capped
         else:
-            notes.append(f"checked at the start point only (about {limit:.2g} s)")
+            notes.append(f"checked {where} (about {limit:.2g} s)")
     hessian = cls.computes_hessian and plan.hessians
     if hessian and cls.hessian_evaluations(model) * seconds > limit:
         hessian = False
@@ -482,4 +488,3 @@ def planned_seconds(plan: Plan) -> float:
         if budget.hessian:
             total += per * cls.hessian_evaluations(plan.model)
     return total
-

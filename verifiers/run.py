@@ -25,8 +25,8 @@ from verifiers.data import DataError, load_csv
 from verifiers.distributed.shards import ShardedError
 from verifiers.engines import ENGINE_NAMES
 from verifiers.models import model_options
-from verifiers.report.layout import output_width
 from verifiers.output import OutputError, check_outputs, write_output
+from verifiers.report.layout import output_width
 from verifiers.settings import Settings, UsageError, check_settings
 from verifiers.user_formula import FormulaLoadError, load_function
 
@@ -91,7 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
             "type", _PARSERS.get(field.name, type(default) if default is not None else str)
         )
         shown = "" if default is None else f" (default: {default})"
-        parser.add_argument(flag, dest=field.name, default=default, help=meta["help"] + shown, **kwargs)
+        parser.add_argument(
+            flag, dest=field.name, default=default, help=meta["help"] + shown, **kwargs
+        )
     # The options one model alone takes, declared by the model (verifiers.models). Parsed with
     # no default, so that one given with another model is refused instead of ignored.
     for name, (_, spec) in model_options().items():

@@ -67,9 +67,7 @@ class Settings:
     ``Settings(model="ridge", l2=0.5)``; they are kept in :attr:`options`.
     """
 
-    model: str = field(
-        default="mse", metadata=option(_model_help(), choices=MODEL_NAMES)
-    )
+    model: str = field(default="mse", metadata=option(_model_help(), choices=MODEL_NAMES))
     loss: str | None = field(
         default=None,
         metadata=option(

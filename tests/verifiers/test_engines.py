@@ -193,7 +193,7 @@ def test_unknown_engine_and_missing_packages(monkeypatch):
 
 
 def test_engine_names():
-    assert ENGINE_NAMES == ("loop", "manual", "minigrad", "torch", "jax", "numeric")
+    assert ENGINE_NAMES == ("loop", "manual", "minigrad", "torch", "jax", "autograd", "numeric")
 
 
 @pytest.mark.skipif(not has("jax"), reason="jax is not installed")

@@ -18,8 +18,8 @@ pytest.importorskip("matplotlib", reason="matplotlib is not installed")
 
 from PIL import Image  # matplotlib needs Pillow, so it is here whenever matplotlib is
 
-from verifiers.report.animate import FRAMES, PIXELS, frame_iterations, save_animation
 from verifiers.output import OutputError
+from verifiers.report.animate import FRAMES, PIXELS, frame_iterations, save_animation
 from verifiers.report.plot import build_figure, save_plot
 
 HALF = """

@@ -10,9 +10,9 @@ import pytest
 from verifiers import Settings, verify
 from verifiers.data import Dataset
 
-from .helpers import DATA_CSV, has, run_cli
+from .helpers import DATA_CSV, OPTIONAL_INSTALLED, has, run_cli
 
-OPTIONAL = tuple(name for name in ("torch", "jax") if has(name))
+OPTIONAL = OPTIONAL_INSTALLED
 
 LOSSES = """
 import numpy as np

@@ -68,8 +68,10 @@ class ModelOption:
             if not self.minimum <= value <= (self.maximum or math.inf):
                 return f"{flag} must be between {self.minimum:,.0f} and {high}, not {value:,}"
             return None
-        if not math.isfinite(value) or value < self.minimum or (
-            self.strictly_positive and value <= self.minimum
+        if (
+            not math.isfinite(value)
+            or value < self.minimum
+            or (self.strictly_positive and value <= self.minimum)
         ):
             bound = ">" if self.strictly_positive else ">="
             return f"{flag} must be a finite number {bound} {self.minimum:g}, not {value!r}"

@@ -225,8 +225,9 @@ class LogisticModel(Model):
             )
         return Optimum(
             None,
-            note=f"Newton's method did not converge in {steps(result.iterations)} (the labels may be "
-            "nearly separable, with the loss decreasing as |w| grows): no optimum is computed",
+            note=f"Newton's method did not converge in {steps(result.iterations)} (the labels "
+            "may be nearly separable, with the loss decreasing as |w| grows): no optimum is "
+            "computed",
         )
 
     # ---- tolerance scales ---------------------------------------------------------------------

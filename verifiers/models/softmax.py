@@ -293,8 +293,8 @@ class SoftmaxModel(Model):
             )
         return Optimum(
             None,
-            note=f"Newton's method did not converge in {steps(result.iterations)} (the classes may "
-            "be nearly separable, with the loss decreasing as |W| grows): no optimum is "
+            note=f"Newton's method did not converge in {steps(result.iterations)} (the classes "
+            "may be nearly separable, with the loss decreasing as |W| grows): no optimum is "
             "computed",
         )
 

@@ -244,9 +244,7 @@ def to_json(report: Report) -> dict[str, Any]:
                 "lower": [_number(v) for v in k.lower],
                 "upper": [_number(v) for v in k.upper],
                 "moved_to": k.moved_to,
-                "outside": {
-                    name: report.parameter_names[j] for name, j in k.outside.items()
-                },
+                "outside": {name: report.parameter_names[j] for name, j in k.outside.items()},
             }
             for k in report.kinks
         ],

@@ -46,7 +46,6 @@ MAX_HESSIAN_LISTED = 3
 INDENT = "  "
 
 
-
 def print_report(report: Report, console: Console, quiet: bool = False) -> None:
     """Print the report at `console`'s width: the sections (unless `quiet`), the notes and the
     verdict. Every line fits the width and has no trailing spaces."""
@@ -173,7 +172,9 @@ def _rows(report: Report, check: Check, cells) -> list[list[str]]:
             shown = "—"
         else:
             shown = _difference_cell(verdict.differences[name], eps)
-        rows.append([_engine_label(entry, check), *cells(entry), shown, _result(report, check, name)])
+        rows.append(
+            [_engine_label(entry, check), *cells(entry), shown, _result(report, check, name)]
+        )
     return rows
 
 
@@ -371,8 +372,11 @@ def _gradient_section(report: Report, width: int) -> list[str]:
     )
 
     def cells(entry: EngineReport) -> list[str]:
-        device = entry.device + ("" if entry.checked_points >= len(report.points) else ", start only")
-        return [device]
+        points = entry.checked_points
+        if points >= len(report.points):
+            return [entry.device]
+        where = "start only" if points == 1 else f"{points} of {len(report.points)} points"
+        return [f"{entry.device}, {where}"]
 
     rows = _rows(report, Check.GRADIENT, cells)
     lines += table(["engine", "device", "difference", "result"], rows, width)
@@ -568,10 +572,23 @@ def _confirming(report: Report) -> str:
     approximate = [n for n in verdict.approximate if n not in verdict.unconfirmed]
     parts = []
     if approximate:
-        parts.append(f"{_listing(approximate)} (central differences) confirm it")
+        verb = "confirms" if len(approximate) == 1 else "confirm"
+        parts.append(f"{_listing(approximate)} (central differences) {verb} it")
     if verdict.unconfirmed:
         parts.append(f"{_listing(verdict.unconfirmed)} (central differences) not counted")
     return f"; {' and '.join(parts)}" if parts else ""
+
+
+def _compared_points(report: Report) -> int:
+    """The check points where at least two engines of the gradient check computed values."""
+    verdict = report.verdicts.get(Check.GRADIENT)
+    if verdict is None:
+        return 0
+    counts = [
+        sum(i in report.engines[n].evaluations for n in verdict.compared)
+        for i in range(len(report.points))
+    ]
+    return sum(count >= 2 for count in counts)
 
 
 def verdict(report: Report) -> str:
@@ -582,12 +599,22 @@ def verdict(report: Report) -> str:
     under_test = report.under_test
     spec = report.settings.manual or "the given formula"
     if report.ok:
-        checks = [f"the gradient at {plural(len(report.points), 'check point')}"]
+        checks = [f"the gradient at {plural(_compared_points(report), 'check point')}"]
         if Check.HESSIAN in report.verdicts:
             hessians = report.verdicts[Check.HESSIAN].compared
             checks.append(f"the Hessian ({plural(len(hessians), 'engine')})")
         if Check.DESCENT in report.verdicts:
-            checks.append(f"the descent ({plural(report.settings.iterations, 'iteration')})")
+            iterations = report.settings.iterations
+            capped = [
+                report.engines[n].capped_iterations for n in report.verdicts[Check.DESCENT].compared
+            ]
+            steps = min(iterations if c is None else c for c in capped)
+            shown = (
+                plural(iterations, "iteration")
+                if steps >= iterations
+                else f"{steps:,} of {plural(iterations, 'iteration')}"
+            )
+            checks.append(f"the descent ({shown})")
         exact = gradient.exact if gradient is not None else []
         confirming = _confirming(report)
         if under_test is not None:
@@ -641,8 +668,14 @@ def _formula_wrong(report: Report, name: str, spec: str) -> str:
     text = f"WRONG: your formula ({spec}) disagrees with {_listing(against or others)}"
     if len(against) > 1 and all(verdict.pairs[a, b].ok for a in against for b in against if a != b):
         text += ", which agree with each other"
-    if agreeing:
-        text += f" (it agrees with {_listing(agreeing)})"
+    coarse = [n for n in agreeing if verdict.trust[n] is Trust.APPROXIMATE]
+    exact = [n for n in agreeing if n not in coarse]
+    if exact:
+        text += f" (it agrees with {_listing(exact)})"
+    if coarse:
+        text += (
+            f" ({_listing(coarse)}'s central differences are too coarse to tell, and do not decide)"
+        )
     return text
 
 
@@ -679,10 +712,7 @@ def _ending(report: Report, width: int) -> list[tuple[str, str | None]]:
     shown: set[str] = set()
     for failure in report.failures:
         if failure.kind is FailureKind.ERROR:
-            lines += [
-                (line, "red")
-                for line in wrap(failure.message, width, "ERROR: ", INDENT)
-            ]
+            lines += [(line, "red") for line in wrap(failure.message, width, "ERROR: ", INDENT)]
         elif failure.kind is FailureKind.COMBINATION:
             lines += [
                 (line, "bold red") for line in wrap(failure.message, width, "MISMATCH: ", INDENT)
@@ -703,10 +733,7 @@ def _mismatch(report: Report, failure, width: int) -> list[tuple[str, str | None
         who = f"{entry.name} (your formula)" if entry.under_test else entry.name
         who = f"{who} disagrees: " + (check.value if check is not None else "")
     if difference is None or check is None:
-        return [
-            (line, "bold red")
-            for line in wrap(failure.message, width, "MISMATCH: ", INDENT)
-        ]
+        return [(line, "bold red") for line in wrap(failure.message, width, "MISMATCH: ", INDENT)]
     pivot = pivot or "the consensus"
     mine = entry.trajectory
     theirs = report.engines[pivot].trajectory if pivot in report.engines else None
