@@ -215,7 +215,7 @@ def test_a_formula_that_raises_exits_2_every_time_while_jax_compiles(formulas):
         (["--atol", "-1e-3"], "--atol must be a finite number >= 0, not -0.001"),
         (["--rtol", "-1e-3"], "--rtol must be a finite number >= 0, not -0.001"),
         (["--atol=-1e-3"], "--atol must be a finite number >= 0, not -0.001"),
-        (["--start", "1e200,1e200"], "--start 1e+200,1e+200: the loss near it overflows"),
+        (["--start", "1e200,1e200"], "--start 1e+200,1e+200: the loss there overflows float64"),
         (["--iterations", "1000000000000"], "--iterations must be between 0 and 10,000,000"),
         (["--points", "1000000000"], "--points must be between 2 and 1,000"),
         (["--points", "0"], "--points must be between 2 and 1,000"),
