@@ -18,10 +18,19 @@ shared with the parent (:class:`Board`, one slot per call in progress, so calls 
 engine threads are all seen), and the parent stops the child, and everything in its session,
 once one call has run longer than the time limit (``--time-limit``).
 
+"Everything in its session": its process group at once, then, from /proc where there is one, any
+process of the session that moved to a group of its own. A process that starts a session of its
+own is out of reach (the distributed workers do so, and exit when their parent, the child, is
+gone); and the child stops its own process group when the parent is killed without a word.
+
 Ctrl-C reaches only the parent (the child is not in the terminal's session): the parent stops
 the child and exits with 130. So inside the child a ``KeyboardInterrupt`` can only be the user
 code's own, and is a usage error like any other; in-process (the Python API, no child) it is
 the user's Ctrl-C and goes through.
+
+The Python API (:func:`verifiers.verify`) starts no child: there, only the conversion of
+``BaseException`` applies, with no time limit. And the child guards against accidents, not
+against malice: code running inside it could still write a status down the pipe on purpose.
 
 The time limit's default and the option are in :class:`verifiers.settings.Settings`.
 """
@@ -223,6 +232,8 @@ def run_isolated(argv: Sequence[str], given: Sequence[str], time_limit: float) -
     """
     status_read, status_write = os.pipe()
     board_descriptor = _shared_file(_BOARD_BYTES)
+    for descriptor in (status_write, board_descriptor):
+        os.set_inheritable(descriptor, True)
     board = Board(mmap.mmap(board_descriptor, _BOARD_BYTES))
     payload = {
         "argv": list(argv),
@@ -246,7 +257,9 @@ def run_isolated(argv: Sequence[str], given: Sequence[str], time_limit: float) -
                 json.dumps(payload),
             ],
             stdin=subprocess.DEVNULL,
-            pass_fds=(status_write, board_descriptor),
+            # Every descriptor this process inherited goes to the child too (an output given
+            # as /dev/fd/N must name the same file there); its own two are made inheritable.
+            close_fds=False,
             start_new_session=True,  # out of reach of the terminal's Ctrl-C; stopped as a whole
         )
     finally:

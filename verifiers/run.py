@@ -3,7 +3,9 @@
 Exit status: 0 when every engine agrees, 1 when any disagrees (or fails), 2 on bad input or
 usage. Everything is done by :func:`verifiers.api.verify`; this module parses arguments (their
 names, help and defaults come from :class:`verifiers.settings.Settings`), checks the outputs
-before any work, shows progress and writes the outputs.
+before any work, shows progress and writes the outputs. Given the user's code (``--manual``,
+``--loss``, ``--combine``), it does all that in a supervised child process
+(:mod:`verifiers.isolation`).
 """
 
 from __future__ import annotations

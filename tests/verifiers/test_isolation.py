@@ -320,6 +320,24 @@ def test_json_to_standard_output_is_json_alone(tmp_path, with_code):
     assert "Loss and gradient" in result.stderr
 
 
+@pytest.mark.skipif(not Path("/dev/fd").is_dir(), reason="no /dev/fd here")
+def test_an_output_named_by_a_descriptor_is_written_there_through_the_child(tmp_path):
+    # What the shell's --json >(jq .) or 3>file hands over: a descriptor the child must share.
+    source = tmp_path / "mine.py"
+    source.write_text(GOOD)
+    target = tmp_path / "r.json"
+    with open(target, "wb") as handle:
+        descriptor = handle.fileno()
+        result = subprocess.run(
+            _command(*ENGINES["--manual"], *FAST, "--manual", f"{source}:gradient", "--json",
+                     f"/dev/fd/{descriptor}"),
+            cwd=tmp_path, env=_environment(), capture_output=True, text=True, timeout=300,
+            pass_fds=(descriptor,),
+        )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(target.read_text())["ok"] is True
+
+
 @pytest.mark.parametrize(
     ("value", "message"),
     [
