@@ -299,7 +299,7 @@ def _supervise(
         running = board.running()
         if _exited(child):
             message += _drain(status_read)
-            status = _status(message)
+            status = _status(message, child.pid)
             return status, [] if status is not None else running
         if open_pipe:
             ready, _, _ = select.select([status_read], [], [], poll)
@@ -309,12 +309,12 @@ def _supervise(
                 message += chunk
         else:
             time.sleep(poll)
-        if _status(message) is not None:
+        if _status(message, child.pid) is not None:
             # Sent: the child exits next. One that lingers (stuck in its own shutdown) is
             # stopped after a grace period; its status stands.
             sent_at = sent_at or time.monotonic()
             if time.monotonic() - sent_at > _GRACE_SECONDS:
-                return _status(message), []
+                return _status(message, child.pid), []
             continue
         now = time.monotonic()
         for label, since in running:
@@ -340,13 +340,24 @@ def _drain(descriptor: int) -> bytes:
     return b"".join(chunks)
 
 
-def _status(message: bytes) -> int | None:
-    """The exit status in the child's message ``exit N\\n``; None when there is none."""
-    text = message.decode("ascii", "replace")
-    if not (text.startswith("exit ") and text.endswith("\n") and text.count("\n") == 1):
-        return None
-    number = text[5:-1]
-    return int(number) if number.isdigit() and int(number) < 256 else None
+def _status(message: bytes, pid: int) -> int | None:
+    """The exit status in the child's message ``exit STATUS PID``; None when there is none.
+
+    The process id tells the child's own message from one sent by a copy of it (a fork made by
+    user code, which inherits the pipe and may run on to the end of the check).
+    """
+    for line in message.decode("ascii", "replace").splitlines(keepends=True):
+        words = line.split()
+        if (
+            line.endswith("\n")
+            and len(words) == 3
+            and words[0] == "exit"
+            and words[1].isdigit()
+            and int(words[1]) < 256
+            and words[2] == str(pid)
+        ):
+            return int(words[1])
+    return None
 
 
 def _exited(child: subprocess.Popen) -> bool:
@@ -449,7 +460,7 @@ def child_main(payload: dict[str, Any]) -> None:
         with contextlib.suppress(Exception):
             stream.flush()
     with contextlib.suppress(OSError):
-        os.write(status_write, f"exit {status}\n".encode("ascii"))
+        os.write(status_write, f"exit {status} {os.getpid()}\n".encode("ascii"))
     # At once: no atexit handler or thread of the user code can change the outcome now.
     os._exit(status)
 

@@ -496,3 +496,13 @@ def test_the_board_keeps_calls_on_several_threads_apart():
     for thread in threads:
         thread.join()
     assert reader.running() == []
+
+
+def test_the_parent_takes_the_status_only_from_the_child_itself():
+    from verifiers.isolation import _status
+
+    assert _status(b"exit 1 42\n", 42) == 1
+    assert _status(b"exit 0 43\nexit 1 42\n", 42) == 1  # a fork of the child spoke first
+    assert _status(b"exit 0 43\n", 42) is None
+    assert _status(b"exit 0 42", 42) is None  # cut short
+    assert _status(b"exit 300 42\n", 42) is None
