@@ -3,7 +3,9 @@
 Exit status: 0 when every engine agrees, 1 when any disagrees (or fails), 2 on bad input or
 usage. Everything is done by :func:`verifiers.api.verify`; this module parses arguments (their
 names, help and defaults come from :class:`verifiers.settings.Settings`), checks the outputs
-before any work, shows progress and writes the outputs.
+before any work, shows progress and writes the outputs. Given the user's code (``--manual``,
+``--loss``, ``--combine``), it does all that in a supervised child process
+(:mod:`verifiers.isolation`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from verifiers.api import verify
 from verifiers.data import DataError, load_csv
 from verifiers.distributed.shards import ShardedError
 from verifiers.engines import ENGINE_NAMES
+from verifiers.engines.manual import FormulaError
+from verifiers.isolation import can_isolate, in_isolated_child, run_isolated
 from verifiers.models import model_options
 from verifiers.output import OutputError, check_outputs, write_output
 from verifiers.report.layout import output_width
@@ -107,8 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--json",
         metavar="PATH",
-        help="write the full report as JSON (- for standard output); an existing file is "
-        "replaced whole, keeping its permissions; a device or pipe is written through",
+        help="write the full report as JSON (- for standard output, which then carries the JSON "
+        "alone: the text report goes to standard error); an existing file is replaced whole, "
+        "keeping its permissions; a device or pipe is written through",
     )
     parser.add_argument(
         "--plot",
@@ -271,6 +276,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_settings(settings, ENGINE_NAMES)  # before the data is loaded, which may take a while
         csv = args.csv if args.csv is not None else reference_csv()
         _check_outputs(args, csv)
+        given = [
+            f"{flag} {spec}"
+            for flag, spec in (("--manual", args.manual), ("--loss", args.loss),
+                               ("--combine", args.combine))
+            if spec
+        ]  # fmt: skip
+        if given and can_isolate():  # the user's code runs in a supervised child process
+            return run_isolated(raw, given, settings.time_limit)
         formula = load_function(args.manual, "--manual") if args.manual else None
         loss = load_function(args.loss, "--loss") if args.loss else None
         combination = load_function(args.combine, "--combine") if args.combine else None
@@ -291,6 +304,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             stop()
         from verifiers.report import print_report, to_json
 
+        if args.json == "-":  # standard output carries the JSON alone
+            out = Console(stderr=True, highlight=False, width=output_width(sys.stderr))
         print_report(report, out, quiet=args.quiet)
         if args.json is not None:
             document = json.dumps(to_json(report), indent=2, allow_nan=False) + "\n"
@@ -303,10 +318,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from verifiers.report.animate import save_animation
 
             save_animation(report, args.animate)
-    except (DataError, UsageError, FormulaLoadError, OutputError, ShardedError) as error:
+    except (
+        DataError, UsageError, FormulaLoadError, FormulaError, OutputError, ShardedError
+    ) as error:  # fmt: skip
         print(f"error: {error}", file=sys.stderr)  # verbatim: no markup or emoji codes
         return 2
     except KeyboardInterrupt:
+        if in_isolated_child():  # Ctrl-C reaches only the parent: this came from user code
+            raise
         print("interrupted", file=sys.stderr)
         return 130
     return 0 if report.ok else 1

@@ -170,6 +170,16 @@ class Settings:
             metavar="FILE.py:FUNCTION",
         ),
     )
+    time_limit: float = field(
+        default=60.0,
+        metadata=option(
+            "the longest one call of your code (--manual, --loss, --combine, and the import of "
+            "their files) may run, in seconds: past it the run is stopped with one line naming "
+            "the code, exit status 2 (the command line runs your code in a child process that it "
+            "supervises)",
+            metavar="SECONDS",
+        ),
+    )
     options: dict[str, Any] = field(
         default_factory=dict, metadata={"cli": False}
     )  # the model's own options that were given (the model's defaults fill in the rest)
@@ -245,6 +255,10 @@ def check_settings(settings: Settings, engine_names: tuple[str, ...]) -> None:
         value = getattr(settings, option_name)
         if value is not None and not (math.isfinite(value) and value >= 0):
             raise UsageError(f"--{option_name} must be a finite number >= 0, not {value!r}")
+    if not (math.isfinite(settings.time_limit) and settings.time_limit > 0):
+        raise UsageError(
+            f"--time-limit must be a positive finite number of seconds, not {settings.time_limit!r}"
+        )
     if settings.model not in MODEL_NAMES:
         raise UsageError(f"unknown model {settings.model!r}; choose from {', '.join(MODEL_NAMES)}")
     declared = model_options()

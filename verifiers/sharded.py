@@ -86,7 +86,7 @@ def check_sharded(
         checks.append(
             check_combination(
                 combination, parts, tolerance=report.tolerance, scale=scales.gradient,
-                names=names, name=label,
+                names=names, name=label, label=f"--combine {label}",
             )
         )  # fmt: skip
     report.combinations = checks

@@ -24,13 +24,13 @@ from verifiers.settings import LIMITS
 from .helpers import DATA_CSV, INSTALLED, run_cli
 
 # ---- formulas and losses written as a user would -------------------------------------------------
-VECDOT_LOSS = '''
+VECDOT_LOSS = """
 def loss(b, w, X, y, xp):
     r = y - (X @ w + b)
     return xp.vecdot(r, r) / r.shape[0]    # natural, and not complex-steppable
-'''
+"""
 
-MSE_GRADIENTS = '''
+MSE_GRADIENTS = """
 import numpy as np
 
 
@@ -47,7 +47,7 @@ def doubled_w(b, w, X, y):
 def off_by_1e8(b, w, X, y):
     r = y - (X @ w + b)
     return -2 * r.mean(), -2 * X.T @ r / len(y) * (1 + 1e-8)
-'''
+"""
 
 
 def _small_features(tmp_path):
@@ -211,7 +211,9 @@ def test_a_logit_clipped_for_stability_is_caught_at_the_extreme_points(clip):
 def test_the_report_says_how_many_points_and_over_what_range():
     result = run_cli(str(DATA_CSV), "--engines", "manual,minigrad,numeric", "--iterations", "0")
     flat = " ".join(result.stdout.split())
-    assert "checked at 18 points: the start, the optimum and 16 random points (every orthant;" in flat
+    assert (
+        "checked at 18 points: the start, the optimum and 16 random points (every orthant;" in flat
+    )
     assert "magnitudes 1e-4 to 1e2 × each parameter's scale)" in flat
 
 
@@ -250,7 +252,7 @@ def test_an_error_just_above_the_stated_power_is_caught():
 
 
 # ---- 3. kinks -----------------------------------------------------------------------------------
-ABSOLUTE = '''
+ABSOLUTE = """
 import numpy as np
 
 
@@ -271,7 +273,7 @@ def sign_one(b, w, X, y):               # sign(0) taken as +1: also valid
 def doubled(b, w, X, y):
     s = np.sign(y - (X @ w + b))
     return -2 * s.mean(), -2 * X.T @ s / len(y)
-'''
+"""
 
 
 def _zeros_in_y(tmp_path):

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from verifiers.data import Dataset
+from verifiers.isolation import UserCodeError, user_call
 from verifiers.models.base import Model, Optimum, Parameter, Params, Scales
 from verifiers.settings import UsageError
 
@@ -86,7 +87,11 @@ class UserLossModel(Model):
     def loss(self, params: Params, X: Any, y: Any, xp: Any) -> Any:
         namespace = _namespace_name(xp)
         try:
-            value = self.function(params["b"], params["w"], X, y, xp)
+            value = user_call(
+                f"--loss {self.label}", self.function, params["b"], params["w"], X, y, xp
+            )
+        except UserCodeError as error:  # any BaseException other than an Exception
+            raise UserLossError(self._raised(error.error, namespace)) from None
         except AttributeError as error:
             missing = getattr(error, "name", None)
             if missing and getattr(error, "obj", xp) is xp:
@@ -110,9 +115,9 @@ class UserLossModel(Model):
             )
         return value.reshape(()) if tuple(shape) == (1,) else value
 
-    def _raised(self, error: Exception, namespace: str) -> str:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        return f"{self.label}: the loss raised {type(error).__name__} on {namespace}: {first}"
+    def _raised(self, error: BaseException, namespace: str) -> str:
+        first = f": {str(error).strip().splitlines()[0]}" if str(error).strip() else ""
+        return f"{self.label}: the loss raised {type(error).__name__} on {namespace}{first}"
 
     def hand_loss(self, theta: np.ndarray) -> float:
         from verifiers.engines.numeric import real_numpy
