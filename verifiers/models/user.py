@@ -47,6 +47,13 @@ class UserLossError(UsageError):
         self.missing = missing
 
 
+def _is_numpy(xp: Any) -> bool:
+    """Whether `xp` is numpy itself (real or complex-safe), where the loss is first run."""
+    from verifiers.engines.numeric import complex_safe_numpy, real_numpy
+
+    return xp is np or xp is real_numpy() or xp is complex_safe_numpy
+
+
 def _namespace_name(xp: Any) -> str:
     name = getattr(xp, "__name__", None) or type(xp).__name__
     return {"_ComplexSafe": "numpy (complex)"}.get(name, name)
@@ -67,6 +74,7 @@ class UserLossModel(Model):
     ) -> None:
         self.function = function
         self.label = label
+        self._ran_on_numpy = False  # set once the loss has given a number on numpy
         self.formula = f"model y ≈ X·w + b, loss L = {label}"
         super().__init__(data, seed=seed)
 
@@ -102,7 +110,17 @@ class UserLossModel(Model):
                 ) from None
             raise UserLossError(self._raised(error, namespace)) from None
         except Exception as error:
+            if self._ran_on_numpy and not _is_numpy(xp):
+                # The loss is fine (it runs on numpy); this engine cannot differentiate
+                # something in it (autograd has no rule for vecdot, say): leave it out.
+                raise UserLossError(
+                    self._raised(error, namespace) + " (the loss runs on numpy: only this "
+                    "engine is left out)",
+                    missing=type(error).__name__,
+                ) from None
             raise UserLossError(self._raised(error, namespace)) from None
+        if _is_numpy(xp):
+            self._ran_on_numpy = True
         if not hasattr(value, "shape") and not isinstance(value, numbers.Real):
             raise UserLossError(
                 f"{self.label}: the loss must be one number, but it returned "
@@ -175,7 +193,13 @@ class UserLossModel(Model):
             loss_change = max(loss_change, abs(moved_loss - loss))
             gradient_change = np.maximum(gradient_change, np.abs(moved_gradient - gradient))
         bound = np.sqrt(3 * self.data.rows) / PERTURBATION
-        return Scales(abs(loss) + bound * loss_change, np.abs(gradient) + bound * gradient_change)
+        loss_scale = abs(loss) + bound * loss_change
+        gradient_scale = np.abs(gradient) + bound * gradient_change
+        # A gradient made of terms that do not move when the data does (the signs of |r|, a
+        # clipped residual) shows no change at all, and its rounding would be allowed nothing:
+        # its terms are taken to be at least the loss's size per unit of each parameter.
+        floor = loss_scale / (1.0 + np.abs(theta))
+        return Scales(loss_scale, np.maximum(gradient_scale, floor))
 
     def hessian_scales(self, theta: np.ndarray) -> np.ndarray:
         """Every entry as large as the largest gradient scale per unit of θ's size."""
