@@ -296,12 +296,15 @@ def test_a_valid_subgradient_at_a_kink_is_accepted_and_no_engine_is_blamed(tmp_p
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     document = json.loads(target.read_text())
-    assert [k["point"] for k in document["kinks"]] == ["start"]
-    assert document["kinks"][0]["moved_to"] == "start (moved off the kink)"
-    assert document["kinks"][0]["outside"] == {}
-    flat = " ".join(result.stdout.split())
-    assert "the loss is not differentiable at start" in flat
-    assert "no engine is blamed" in flat
+    # sign(0) = 1 differs from the engines' own convention (0), so the kink is looked for and
+    # found; sign(0) = 0 differs only from jax's, where jax is installed.
+    if formula == "sign_one" or "jax" in INSTALLED:
+        assert [k["point"] for k in document["kinks"]] == ["start"]
+        assert document["kinks"][0]["moved_to"] == "start (moved off the kink)"
+        assert document["kinks"][0]["outside"] == {}
+        flat = " ".join(result.stdout.split())
+        assert "the loss is not differentiable at start" in flat
+        assert "no engine is blamed" in flat
     for name, entry in document["engines"].items():
         assert entry["status"] in ("ok", "skipped"), (name, entry["reason"])
 
