@@ -105,7 +105,7 @@ def per_step_times(run: Callable[[int], None], steps: int, repeats: int) -> list
 def step_benchmarks(rows: int, steps: int, repeats: int) -> dict[str, list[float]]:
     X, y = synthetic(rows)
     data = Dataset.from_arrays(X, y)
-    model = MODELS["mse"][0](data)
+    model = MODELS["mse"](data)
     theta = np.zeros(2)
     step = numpy_step(np.ascontiguousarray(X[:, 0]), y)
 

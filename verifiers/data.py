@@ -26,7 +26,7 @@ from __future__ import annotations
 import codecs
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +71,9 @@ class Dataset:
     y: np.ndarray
     header: list[str] | None = None
     delimiter: str = ","
-    notes: list[str] = field(default_factory=list)
+    # Why the MSE's Hessian is singular on this data (too few rows, a constant or dependent
+    # feature), in words; None when it is not. The model says what that means for it.
+    degenerate: str | None = None
 
     @property
     def rows(self) -> int:
@@ -96,7 +98,7 @@ class Dataset:
         if X.ndim != 2 or X.shape[0] != y.shape[0] or X.shape[0] == 0 or X.shape[1] == 0:
             raise DataError(path, f"X of shape {X.shape} and y of shape {y.shape} do not match")
         dataset = cls(path=path, X=X, y=y)
-        dataset.notes = _notes(dataset)
+        dataset.degenerate = _degenerate(dataset)
         return dataset
 
     def line_of(self, row: int) -> int | None:
@@ -126,7 +128,7 @@ def load_csv(path: str | Path, dtype: str | np.dtype = "float64") -> Dataset:
         dataset = _parse_bulk(path, dtype)
     else:
         dataset = _parse_whole(path, dtype)
-    dataset.notes = _notes(dataset)
+    dataset.degenerate = _degenerate(dataset)
     return dataset
 
 
@@ -345,24 +347,19 @@ def _bulk_columns(path: Path, delimiter: str, skip: int, width: int) -> list[np.
     return columns
 
 
-def _notes(dataset: Dataset) -> list[str]:
-    """Facts the user should know that do not stop the check."""
+def _degenerate(dataset: Dataset) -> str | None:
+    """Why the design [1, X] lacks full column rank, in words (None when it does not)."""
     rows, features = dataset.rows, dataset.features
     parameters = features + 1
     if rows < parameters:
-        why = f"only {rows} row(s) for {parameters} parameters"
-    elif _dependent(dataset.X):
-        why = (
+        return f"only {rows} row(s) for {parameters} parameters"
+    if _dependent(dataset.X):
+        return (
             "every x is the same"
             if features == 1
             else "the features are linearly dependent (or constant)"
         )
-    else:
-        return []
-    return [
-        f"{why}: the Hessian is singular and the least-squares optimum is not unique "
-        "(gradients are still verified)"
-    ]
+    return None
 
 
 def _dependent(X: np.ndarray) -> bool:

@@ -13,7 +13,7 @@ verdict: a formula the verdict calls wrong is never said to agree.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -65,18 +65,20 @@ def _in_place_of(names: list[str], i: int, j: int, linear: bool) -> tuple[str, s
 
 
 def diagnose(
-    under_test: Callable[[np.ndarray], np.ndarray],
-    trusted: Callable[[np.ndarray], np.ndarray],
-    thetas: np.ndarray,
+    got: np.ndarray,
+    want: np.ndarray,
+    scales: np.ndarray,
+    slips: dict[str, np.ndarray],
     model: Model,
     tolerance: Tolerance,
     result_dtypes: set[str] | None = None,
 ) -> Diagnosis:
-    """Explain the difference between `under_test(θ)` and `trusted(θ)` over the points `thetas`."""
+    """Explain the difference between the formula under test's gradients `got` and the trusted
+    ones `want` (one row per point; `scales` their Σ|terms|), given what each of the model's
+    slips gives at the same points (`slips[key]`). Reads values only: computes no gradient."""
     names = model.labels()
-    got = np.array([under_test(t) for t in thetas], dtype=np.float64)
-    want = np.array([trusted(t) for t in thetas], dtype=np.float64)
-    scales = np.array([model.scales_at(t).gradient for t in thetas])
+    got = np.asarray(got, dtype=np.float64)
+    want = np.asarray(want, dtype=np.float64)
 
     def allowed(candidate: np.ndarray, scale: np.ndarray, slack: float) -> np.ndarray:
         atol = min(slack * tolerance.atol, max(tolerance.atol, _LOOSEST))
@@ -100,7 +102,7 @@ def diagnose(
 
     # A slip of the model's own derivation, or one constant factor, explaining everything.
     for slip in model.slips():
-        values = np.array([slip.gradient(t) for t in thetas], dtype=np.float64)
+        values = slips[slip.key]
         if matches(got, values, scales):
             parameters = {names[j]: f"dL/d{names[j]}: {slip.explanation}" for j in wrong}
             return Diagnosis(slip.explanation, slip.key, parameters)
@@ -126,13 +128,23 @@ def diagnose(
             None,
         )
         if found is None:
-            found = _small(got[:, j], want[:, j], scales[:, j], result_dtypes, model)
+            ratio = _constant_ratio(got[:, j], want[:, j], scales[:, j], tolerance)
+            if ratio is not None:
+                shown = _factor_text(ratio)
+                found = (
+                    "factor",
+                    f"{shown} times the true value at every point: a constant factor",
+                )
+        if found is None:
+            found = _small(got[:, j], want[:, j], scales[:, j], result_dtypes, model, tolerance)
         findings[names[j]] = found or ("none", "no simple pattern")
 
     parameters = {name: f"dL/d{name}: {text}" for name, (_, text) in findings.items()}
     keys = {key for key, _ in findings.values()}
     if keys <= {"small", "float32"} and len(keys) == 1:
-        key, text = _small(got[:, wrong], want[:, wrong], scales[:, wrong], result_dtypes, model)
+        key, text = _small(
+            got[:, wrong], want[:, wrong], scales[:, wrong], result_dtypes, model, tolerance
+        )
         return Diagnosis(text, key, parameters)
     if "none" in keys:
         explained = {p: found for p, found in findings.items() if found[0] != "none"}
@@ -174,6 +186,34 @@ def _join(names: list[str]) -> str:
     return " and ".join(shown) + more
 
 
+def _constant_ratio(
+    got: np.ndarray, want: np.ndarray, scales: np.ndarray, tolerance: Tolerance
+) -> float | None:
+    """The constant c, when ``got = c·want`` at every point (c ≠ 1, within the check's own
+    tolerance, loosened as for the catalogue), judged on the points where the true value stands
+    well above rounding; None when no single factor explains the values."""
+    loose = min(_SLACK * tolerance.atol, max(tolerance.atol, _LOOSEST))
+    clear = np.abs(want) > 100 * loose * scales
+    if not clear.any():
+        return None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = float(np.median(got[clear] / want[clear]))
+    if not np.isfinite(ratio) or abs(ratio - 1) <= 10 * loose:
+        return None
+    allowed = loose * (abs(ratio) * scales + np.abs(got))
+    allowed = allowed + min(_SLACK * tolerance.rtol, _LOOSEST) * np.abs(got)
+    with np.errstate(invalid="ignore"):
+        fits = np.abs(got - ratio * want) <= allowed
+    return ratio if bool(fits.all()) else None
+
+
+def _factor_text(ratio: float) -> str:
+    """A factor with the digits that show how far it is from 1 (``2``, ``1.00000001``)."""
+    distance = abs(ratio - 1)
+    digits = 4 if distance >= 1e-3 else min(17, 3 - math.floor(math.log10(distance)))
+    return f"{ratio:.{digits}g}"
+
+
 def _relative(got: np.ndarray, want: np.ndarray) -> float:
     """The largest difference as a share of the largest true value (per derivative)."""
     largest = np.max(np.abs(want), axis=0)
@@ -188,6 +228,7 @@ def _small(
     scales: np.ndarray,
     dtypes: set[str] | None,
     model: Model,
+    tolerance: Tolerance,
 ) -> tuple[str, str] | None:
     """(key, sentence) for an error too small to be a classic slip; None if it is not small.
 
@@ -195,7 +236,15 @@ def _small(
     float32 numbers returned or differences too large for float64 arithmetic (over 1e-9).
     """
     relative = _relative(got, want)
-    if model.data.dtype == np.float64:
+    # A constant factor (a 2, an N) is a slip of the derivation, not float32 rounding, even
+    # where it is as small as float32's error compared with the terms' sizes.
+    columns = [np.reshape(a, (np.shape(a)[0], -1)) for a in (got, want, scales)]
+    ratios = [
+        _constant_ratio(columns[0][:, j], columns[1][:, j], columns[2][:, j], tolerance)
+        for j in range(columns[0].shape[1])
+    ]
+    constant = any(r is not None for r in ratios)
+    if model.data.dtype == np.float64 and not constant:
         float32 = Tolerance.for_dtype("float32", model.data.rows)
         within = np.abs(got - want) <= 4 * (float32.atol * scales + float32.rtol * np.abs(want))
         returned32 = bool(dtypes and "float32" in dtypes)

@@ -3,7 +3,9 @@
 Exit status: 0 when every engine agrees, 1 when any disagrees (or fails), 2 on bad input or
 usage. Everything is done by :func:`verifiers.api.verify`; this module parses arguments (their
 names, help and defaults come from :class:`verifiers.settings.Settings`), checks the outputs
-before any work, shows progress and writes the outputs.
+before any work, shows progress and writes the outputs. Given the user's code (``--manual``,
+``--loss``, ``--combine``), it does all that in a supervised child process
+(:mod:`verifiers.isolation`).
 """
 
 from __future__ import annotations
@@ -24,8 +26,11 @@ from verifiers.api import verify
 from verifiers.data import DataError, load_csv
 from verifiers.distributed.shards import ShardedError
 from verifiers.engines import ENGINE_NAMES
-from verifiers.layout import output_width
+from verifiers.engines.manual import FormulaError
+from verifiers.isolation import can_isolate, in_isolated_child, run_isolated
+from verifiers.models import model_options
 from verifiers.output import OutputError, check_outputs, write_output
+from verifiers.report.layout import output_width
 from verifiers.settings import Settings, UsageError, check_settings
 from verifiers.user_formula import FormulaLoadError, load_function
 
@@ -81,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = Settings()
     for field in dataclasses.fields(Settings):
         meta = field.metadata
+        if meta.get("cli") is False:
+            continue
         flag = meta.get("flag") or f"--{field.name.replace('_', '-')}"
         kwargs = dict(meta.get("argparse", {}))
         default = getattr(defaults, field.name)
@@ -89,17 +96,24 @@ def build_parser() -> argparse.ArgumentParser:
         )
         shown = "" if default is None else f" (default: {default})"
         parser.add_argument(
-            flag,
-            dest=field.name,
-            default=None if meta.get("only") else default,  # see _settings
-            help=meta["help"] + shown,
-            **kwargs,
+            flag, dest=field.name, default=default, help=meta["help"] + shown, **kwargs
+        )
+    # The options one model alone takes, declared by the model (verifiers.models). Parsed with
+    # no default, so that one given with another model is refused instead of ignored.
+    for name, (_, spec) in model_options().items():
+        parser.add_argument(
+            f"--{name}",
+            dest=f"option_{name}",
+            type=int if spec.integer else float,
+            default=None,
+            help=f"{spec.help} (default: {spec.default})",
         )
     parser.add_argument(
         "--json",
         metavar="PATH",
-        help="write the full report as JSON (- for standard output); an existing file is "
-        "replaced whole, keeping its permissions; a device or pipe is written through",
+        help="write the full report as JSON (- for standard output, which then carries the JSON "
+        "alone: the text report goes to standard error); an existing file is replaced whole, "
+        "keeping its permissions; a device or pipe is written through",
     )
     parser.add_argument(
         "--plot",
@@ -147,21 +161,16 @@ _PARSERS: dict[str, Callable] = {
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    """Settings from the parsed options. An option that one model alone reads (``only`` in its
-    metadata) is parsed with no default, so that giving it with another model is refused
-    instead of ignored; left out, it takes the Settings default."""
-    values, defaults = {}, Settings()
-    for field in dataclasses.fields(Settings):
-        value, only = getattr(args, field.name), field.metadata.get("only")
-        if only is not None and value is None:
-            value = getattr(defaults, field.name)
-        elif only is not None and (args.loss or args.model != only[0]):
-            flag = field.metadata.get("flag") or f"--{field.name.replace('_', '-')}"
-            chosen = "--loss" if args.loss else f"--model {args.model}"
-            raise UsageError(
-                f"{flag} sets {only[1]} of --model {only[0]}; it has no effect with {chosen}"
-            )
-        values[field.name] = value
+    """Settings from the parsed options; the model options given, by name."""
+    values = {
+        field.name: getattr(args, field.name)
+        for field in dataclasses.fields(Settings)
+        if field.metadata.get("cli") is not False
+    }
+    for name in model_options():
+        value = getattr(args, f"option_{name}")
+        if value is not None:
+            values[name] = value
     return Settings(**values)
 
 
@@ -267,6 +276,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_settings(settings, ENGINE_NAMES)  # before the data is loaded, which may take a while
         csv = args.csv if args.csv is not None else reference_csv()
         _check_outputs(args, csv)
+        given = [
+            f"{flag} {spec}"
+            for flag, spec in (("--manual", args.manual), ("--loss", args.loss),
+                               ("--combine", args.combine))
+            if spec
+        ]  # fmt: skip
+        if given and can_isolate():  # the user's code runs in a supervised child process
+            return run_isolated(raw, given, settings.time_limit)
         formula = load_function(args.manual, "--manual") if args.manual else None
         loss = load_function(args.loss, "--loss") if args.loss else None
         combination = load_function(args.combine, "--combine") if args.combine else None
@@ -287,22 +304,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             stop()
         from verifiers.report import print_report, to_json
 
+        if args.json == "-":  # standard output carries the JSON alone
+            out = Console(stderr=True, highlight=False, width=output_width(sys.stderr))
         print_report(report, out, quiet=args.quiet)
         if args.json is not None:
             document = json.dumps(to_json(report), indent=2, allow_nan=False) + "\n"
             write_output(args.json, document, option="--json")
         if args.plot is not None:
-            from verifiers.plot import save_plot
+            from verifiers.report.plot import save_plot
 
             save_plot(report, args.plot)
         if args.animate is not None:
-            from verifiers.animate import save_animation
+            from verifiers.report.animate import save_animation
 
             save_animation(report, args.animate)
-    except (DataError, UsageError, FormulaLoadError, OutputError, ShardedError) as error:
+    except (
+        DataError, UsageError, FormulaLoadError, FormulaError, OutputError, ShardedError
+    ) as error:  # fmt: skip
         print(f"error: {error}", file=sys.stderr)  # verbatim: no markup or emoji codes
         return 2
     except KeyboardInterrupt:
+        if in_isolated_child():  # Ctrl-C reaches only the parent: this came from user code
+            raise
         print("interrupted", file=sys.stderr)
         return 130
     return 0 if report.ok else 1

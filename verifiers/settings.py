@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from verifiers.models import MODEL_NAMES, MODELS, model_options
+
 __all__ = [
     "LIMITS",
     "MODEL_NAMES",
@@ -23,8 +25,6 @@ __all__ = [
     "check_settings",
     "option",
 ]
-
-MODEL_NAMES = ("mse", "ridge", "logistic", "softmax", "mlp")
 
 
 class UsageError(ValueError):
@@ -46,39 +46,28 @@ class Limits:
 LIMITS = Limits()
 
 
-def option(
-    help: str,
-    flag: str | None = None,
-    only: tuple[str, str] | None = None,
-    **argparse: Any,
-) -> dict[str, Any]:
-    """Metadata for a Settings field: its command-line help (and any argparse keywords).
-
-    `only` is ``(model, what it sets)`` for an option that one model alone reads: given with
-    another model, the command line refuses it instead of ignoring it.
-    """
-    return {"help": help, "flag": flag, "only": only, "argparse": argparse}
+def option(help: str, flag: str | None = None, **argparse: Any) -> dict[str, Any]:
+    """Metadata for a Settings field: its command-line help (and any argparse keywords)."""
+    return {"help": help, "flag": flag, "argparse": argparse}
 
 
-@dataclass
+def _model_help() -> str:
+    return "the model whose gradient is checked: " + ", ".join(
+        f"{name} ({model.summary})" for name, model in MODELS.items()
+    )
+
+
+@dataclass(init=False)
 class Settings:
     """Everything that decides the outcome of a run (written to the JSON report).
 
     Each field's metadata is its command-line option: ``python -m verifiers.run --help`` shows
-    these help texts and defaults.
+    these help texts and defaults. The options one model alone takes (``l2`` for ridge,
+    ``hidden`` for mlp) are declared by the model and given as keywords:
+    ``Settings(model="ridge", l2=0.5)``; they are kept in :attr:`options`.
     """
 
-    model: str = field(
-        default="mse",
-        metadata=option(
-            "the model whose gradient is checked: "
-            "mse (y ≈ X·w + b, mean squared error, the reference example), "
-            "ridge (mse + l2·|w|²), logistic (binary cross-entropy, labels 0/1), "
-            "softmax (cross-entropy, integer labels 0..k-1), "
-            "mlp (one tanh hidden layer, mean squared error)",
-            choices=MODEL_NAMES,
-        ),
-    )
+    model: str = field(default="mse", metadata=option(_model_help(), choices=MODEL_NAMES))
     loss: str | None = field(
         default=None,
         metadata=option(
@@ -123,10 +112,12 @@ class Settings:
         ),
     )
     points: int = field(
-        default=3,
+        default=16,
         metadata=option(
-            "random check points besides the start and the optimum; they come in pairs of "
-            "opposite signs, so at least 2, and every parameter is checked at both signs",
+            "random check points besides the start, the optimum and the model's extreme "
+            "points; they come in pairs of opposite signs (so at least 2), every pair of "
+            "parameters is seen with all four sign combinations, and each parameter's "
+            "magnitudes spread over six decades around its scale",
             metavar="K",
         ),
     )
@@ -179,27 +170,64 @@ class Settings:
             metavar="FILE.py:FUNCTION",
         ),
     )
-    l2: float = field(
-        default=0.1,
+    time_limit: float = field(
+        default=60.0,
         metadata=option(
-            "the weight λ of ridge's penalty λ·|w|² (--model ridge only)",
-            only=("ridge", "the weight of the penalty λ·|w|²"),
+            "the longest one call of your code (--manual, --loss, --combine, and the import of "
+            "their files) may run, in seconds: past it the run is stopped with one line naming "
+            "the code, exit status 2 (the command line runs your code in a child process that it "
+            "supervises)",
+            metavar="SECONDS",
         ),
     )
-    hidden: int = field(
-        default=8,
-        metadata=option(
-            "the number of hidden units (--model mlp only)", only=("mlp", "the hidden units")
-        ),
-    )
+    options: dict[str, Any] = field(
+        default_factory=dict, metadata={"cli": False}
+    )  # the model's own options that were given (the model's defaults fill in the rest)
+
+    def __init__(self, **values: Any) -> None:
+        names = {f.name for f in dataclasses.fields(self)}
+        options = dict(values.pop("options", None) or {})
+        for f in dataclasses.fields(self):
+            if f.name == "options":
+                continue
+            if f.name in values:
+                value = values.pop(f.name)
+            elif f.default_factory is not dataclasses.MISSING:
+                value = f.default_factory()
+            else:
+                value = f.default
+            setattr(self, f.name, value)
+        known = model_options()
+        for name, value in values.items():
+            if name not in known:
+                raise TypeError(
+                    f"Settings has no field or model option {name!r} (fields: "
+                    f"{', '.join(sorted(names))}; model options: {', '.join(known)})"
+                )
+            options[name] = value
+        self.options = options
+
+    def __getattr__(self, name: str) -> Any:
+        """A model option by name (``settings.l2``): given, else the model's default."""
+        if name.startswith("_") or name == "options":
+            raise AttributeError(name)
+        known = model_options()
+        if name not in known:
+            raise AttributeError(f"Settings has no attribute {name!r}")
+        given = self.__dict__.get("options", {})
+        return given[name] if name in given else known[name][1].default
 
     def to_json(self) -> dict[str, Any]:
-        """The settings as plain JSON values."""
-        values = dataclasses.asdict(self)
+        """The settings as plain JSON values, the model's options (given or default) included."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        del values["options"]
         if self.start is not None:
             values["start"] = [float(v) for v in np.asarray(self.start).reshape(-1)]
         if self.engines is not None:
             values["engines"] = list(self.engines)
+        model = MODELS.get(self.model)
+        for declared in model.options if model is not None and self.loss is None else ():
+            values[declared.name] = self.options.get(declared.name, declared.default)
         return values
 
 
@@ -227,12 +255,23 @@ def check_settings(settings: Settings, engine_names: tuple[str, ...]) -> None:
         value = getattr(settings, option_name)
         if value is not None and not (math.isfinite(value) and value >= 0):
             raise UsageError(f"--{option_name} must be a finite number >= 0, not {value!r}")
+    if not (math.isfinite(settings.time_limit) and settings.time_limit > 0):
+        raise UsageError(
+            f"--time-limit must be a positive finite number of seconds, not {settings.time_limit!r}"
+        )
     if settings.model not in MODEL_NAMES:
         raise UsageError(f"unknown model {settings.model!r}; choose from {', '.join(MODEL_NAMES)}")
-    if not (math.isfinite(settings.l2) and settings.l2 >= 0):
-        raise UsageError(f"--l2 must be a finite number >= 0, not {settings.l2!r}")
-    if not 1 <= settings.hidden <= 10_000:
-        raise UsageError(f"--hidden must be between 1 and 10,000, not {settings.hidden}")
+    declared = model_options()
+    for name, value in settings.options.items():
+        owner, spec = declared[name]
+        if settings.loss is not None or settings.model != owner:
+            chosen = "--loss" if settings.loss is not None else f"--model {settings.model}"
+            raise UsageError(
+                f"--{name} sets {spec.sets} of --model {owner}; it has no effect with {chosen}"
+            )
+        problem = spec.problem(value)
+        if problem is not None:
+            raise UsageError(problem)
     if settings.start is not None and not np.isfinite(np.asarray(settings.start)).all():
         raise UsageError("--start values must be finite")
     if settings.shards is not None and not 2 <= settings.shards <= 64:

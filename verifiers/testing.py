@@ -27,7 +27,7 @@ import numpy as np
 
 from verifiers.api import verify
 from verifiers.data import Dataset
-from verifiers.results import Report
+from verifiers.results import Check, FailureKind, Report
 from verifiers.settings import MODEL_NAMES, Settings, UsageError
 
 __all__ = ["FAST_ENGINES", "assert_gradient_correct", "datasets"]
@@ -46,7 +46,7 @@ def assert_gradient_correct(
     *,
     model: str = "mse",
     engines: Iterable[str] | None = FAST_ENGINES,
-    points: int = 3,
+    points: int = Settings.points,
     seed: int = 0,
     dtype: str = "float64",
     iterations: int = 0,
@@ -94,18 +94,22 @@ def failure_message(report: Report) -> str:
     """The verdict with the formula's worst element (both values), the diagnosis, and any
     other disagreement (an engine other than the formula, a descent)."""
     lines = []
-    manual = report.engines.get("manual")
-    worst = manual.vs_consensus if manual is not None else None
-    if worst is not None and not worst.ok:
+    formula = [
+        f for f in report.failures
+        if f.kind is FailureKind.MISMATCH and f.engine == "manual" and f.check is Check.GRADIENT
+    ]  # fmt: skip
+    worst = formula[0].difference if formula else None
+    if worst is not None:
+        engines = "the engines agree on" if formula[0].against else "the check allows"
         lines.append(
-            f"the gradient is wrong: {worst.where}: your formula gives {worst.actual!r}, the "
-            f"engines agree on {worst.expected!r} (difference {worst.absolute:.3g}, allowed "
+            f"the gradient is wrong: {worst.where}: your formula gives {worst.actual!r}, "
+            f"{engines} {worst.expected!r} (difference {worst.absolute:.3g}, allowed "
             f"{worst.allowed:.3g})"
         )
     if report.diagnosis is not None:
         pattern = f" [{report.diagnosis.pattern}]" if report.diagnosis.pattern else ""
         lines.append(f"diagnosis{pattern}: {report.diagnosis.summary}")
-    others = [f for f in report.failures if not f.startswith("manual disagrees: gradient")]
+    others = [f.message for f in report.failures if f not in formula]
     if others and not lines:
         lines.append("the engines disagree")
     lines += others

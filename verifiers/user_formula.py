@@ -7,6 +7,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from verifiers.isolation import UserCodeError, describe, user_call
+
 __all__ = ["FormulaLoadError", "load_formula", "load_function"]
 
 
@@ -22,8 +24,9 @@ def load_formula(spec: str) -> Callable:
 def load_function(spec: str, option: str) -> Callable:
     """Import `function` from `file.py` given as ``"file.py:function"`` (for `option`).
 
-    Importing the file runs it: anything it raises, and a ``sys.exit()``, is a one-line
-    FormulaLoadError naming the file and line, never a crash or an exit without a verdict.
+    Importing the file runs it (as user code, see :mod:`verifiers.isolation`): anything it
+    raises, a ``sys.exit()`` included, is a one-line FormulaLoadError naming the file and line,
+    never a crash or an exit without a verdict.
     """
     path_text, sep, name = spec.rpartition(":")
     if not sep or not path_text or not name:
@@ -37,18 +40,18 @@ def load_function(spec: str, option: str) -> Callable:
         raise FormulaLoadError(f"{option} {spec}: {path} cannot be imported as Python")
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[module_name] = module
-    try:
+
+    def run_file() -> object:
         module_spec.loader.exec_module(module)
-    except (Exception, SystemExit) as error:
+        return getattr(module, name, None)  # may run the module's own __getattr__
+
+    try:
+        function = user_call(f"importing {path} ({option} {spec})", run_file)
+    except Exception as error:  # UserCodeError included: any other BaseException
         del sys.modules[module_name]
-        where = _line_of(error, path)
-        what = (
-            f"called sys.exit({error.code!r})"
-            if isinstance(error, SystemExit)
-            else f"raised {type(error).__name__}: {error}"
-        )
-        raise FormulaLoadError(f"{option} {spec}: importing {path}{where} {what}") from None
-    function = getattr(module, name, None)
+        cause = error.error if isinstance(error, UserCodeError) else error
+        what = f"importing {path}{_line_of(cause, path)} {describe(cause)}"
+        raise FormulaLoadError(f"{option} {spec}: {what}") from None
     if not callable(function):
         raise FormulaLoadError(f"{option} {spec}: {path} has no function named {name!r}")
     return function

@@ -12,11 +12,12 @@ import pytest
 from hypothesis import strategies as st
 
 from verifiers.data import DataError, Dataset, load_csv
-from verifiers.engines import ENGINE_NAMES, engine_class
+from verifiers.engines import ENGINE_NAMES, engine_class, optional_packages
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_CSV = REPO_ROOT / "data" / "data.csv"
-NUMPY_ENGINES = ("loop", "manual", "minigrad", "numeric")
+# The engines every install has: those of the registry that need no optional package.
+NUMPY_ENGINES = tuple(n for n in ENGINE_NAMES if n not in optional_packages())
 PUBLISHED = {
     "start_error": 5565.107834483211,
     "b": 0.08893651993741346,
@@ -31,7 +32,7 @@ def has(package: str) -> bool:
 
 def engine_param(name: str) -> pytest.param:
     """A parametrize entry for engine `name`, skipped with a reason when its package is missing."""
-    package = {"torch": "torch", "jax": "jax"}.get(name)
+    package = optional_packages().get(name)
     marks = []
     if package and not has(package):
         marks.append(pytest.mark.skip(reason=f"{package} is not installed"))
@@ -39,13 +40,19 @@ def engine_param(name: str) -> pytest.param:
 
 
 ALL_ENGINES = [engine_param(name) for name in ENGINE_NAMES]
+# The engines whose packages are installed here, in the registry's order.
+INSTALLED = tuple(
+    n for n in ENGINE_NAMES if n not in optional_packages() or has(optional_packages()[n])
+)
+# The installed engines that need an optional package (torch, jax, autograd...).
+OPTIONAL_INSTALLED = tuple(n for n in INSTALLED if n in optional_packages())
 
 
 def make_engine(name: str, data: Dataset, device: str = "auto", model: str = "mse"):
     """Engine `name` for the MSE model (or another model of the catalogue) on `data`."""
     from verifiers.models import MODELS
 
-    return engine_class(name)(MODELS[model][0](data), device)
+    return engine_class(name)(MODELS[model](data), device)
 
 
 @st.composite
@@ -112,5 +119,5 @@ def comparable(result: Dataset | DataError) -> tuple:
         result.y.tobytes(),
         result.header,
         result.delimiter,
-        tuple(result.notes),
+        result.degenerate,
     )

@@ -59,7 +59,6 @@ BULK_READS_ALONE = {
     "tab.csv",
     "no_final_newline.csv",
 }
-SINGULAR = "the Hessian is singular and the least-squares optimum is not unique"
 
 
 # --- the accepted corpus ---------------------------------------------------------------------
@@ -74,7 +73,7 @@ def test_clean_file_has_the_expected_numbers():
     assert_array_equal(dataset.X, CLEAN_X)
     assert_array_equal(dataset.y, CLEAN_Y)
     assert dataset.header is None
-    assert dataset.notes == []
+    assert dataset.degenerate is None
     assert dataset.path == str(DATA_DIR / "clean.csv")
 
 
@@ -108,7 +107,7 @@ def test_accepted_variant_gives_the_clean_arrays(name, layout):
     assert dataset.X.dtype == np.float64
     assert dataset.header == header
     assert dataset.delimiter == delimiter
-    assert dataset.notes == []
+    assert dataset.degenerate is None
 
 
 def test_float32_is_the_float64_value_rounded_once():
@@ -129,23 +128,21 @@ def test_bad_dtype_is_a_programming_error():
         load_csv(DATA_DIR / "clean.csv", "int64")
 
 
-# --- notes -----------------------------------------------------------------------------------
+# --- a singular design, named (each model says what it means for it) --------------------------
 
 
 def test_all_x_equal_is_accepted_with_a_note():
     dataset = load_csv(DATA_DIR / "all_x_equal.csv")
     assert_array_equal(dataset.X, [[2.0], [2.0], [2.0], [2.0]])
     assert_array_equal(dataset.y, [1.0, 3.0, 4.0, 8.0])
-    assert dataset.notes == [f"every x is the same: {SINGULAR} (gradients are still verified)"]
+    assert dataset.degenerate == "every x is the same"
 
 
 def test_single_row_is_accepted_with_a_note():
     dataset = load_csv(DATA_DIR / "single_row.csv")
     assert_array_equal(dataset.X, [[1.5]])
     assert_array_equal(dataset.y, [2.5])
-    assert dataset.notes == [
-        f"only 1 row(s) for 2 parameters: {SINGULAR} (gradients are still verified)"
-    ]
+    assert dataset.degenerate == "only 1 row(s) for 2 parameters"
 
 
 @pytest.mark.parametrize(
@@ -167,11 +164,7 @@ def test_single_row_is_accepted_with_a_note():
 def test_notes_about_a_singular_hessian(tmp_path, content, note):
     path = tmp_path / "notes.csv"
     path.write_text(content)
-    notes = load_csv(path).notes
-    if note is None:
-        assert notes == []
-    else:
-        assert notes == [f"{note}: {SINGULAR} (gradients are still verified)"]
+    assert load_csv(path).degenerate == note
 
 
 # --- rejections ------------------------------------------------------------------------------

@@ -18,9 +18,9 @@ pytest.importorskip("matplotlib", reason="matplotlib is not installed")
 
 from PIL import Image  # matplotlib needs Pillow, so it is here whenever matplotlib is
 
-from verifiers.animate import FRAMES, PIXELS, frame_iterations, save_animation
 from verifiers.output import OutputError
-from verifiers.plot import build_figure, save_plot
+from verifiers.report.animate import FRAMES, PIXELS, frame_iterations, save_animation
+from verifiers.report.plot import build_figure, save_plot
 
 HALF = """
 def gradient(b, w, X, y):

@@ -12,8 +12,9 @@ from rich.console import Console
 
 from verifiers import Settings, verify
 from verifiers.data import Dataset, load_csv
-from verifiers.layout import glue, output_width, table, wrap
 from verifiers.report import print_report, verdict
+from verifiers.report.layout import glue, output_width, table, wrap
+from verifiers.results import Check, Failure, FailureKind, Outcome, Status
 from verifiers.user_formula import load_function
 
 from .helpers import DATA_CSV, NUMPY_ENGINES, PUBLISHED
@@ -119,7 +120,7 @@ def test_narrow_terminals_and_long_paths_still_fit(formulas, width):
 def test_an_engine_that_is_not_installed_is_named_with_its_install_command():
     report = verify(load_csv(DATA_CSV), Settings(engines=NUMPY_ENGINES, iterations=3))
     report.engines["torch"] = type(report.engines["loop"])(
-        "torch", status="skipped", reason='the torch package is not installed (install with: '
+        "torch", status=Status.SKIPPED, reason='the torch package is not installed (install with: '
         'pip install "torch==2.13.0")'
     )  # fmt: skip
     text = render(report, 60)
@@ -273,11 +274,14 @@ def test_an_engine_that_fails_is_named_with_its_error():
     from dataclasses import replace
 
     report = verify(load_csv(DATA_CSV), Settings(engines=NUMPY_ENGINES, iterations=5))
-    broken = replace(report.engines["minigrad"], status="error", reason="descent failed: boom")
+    broken = replace(report.engines["minigrad"], status=Status.ERROR, reason="descent failed: boom")
     report = replace(
         report,
         engines={**report.engines, "minigrad": broken},
-        failures=["minigrad failed: descent failed: boom"],
+        failures=[
+            Failure(FailureKind.ERROR, "minigrad failed: descent failed: boom", engine="minigrad")
+        ],
+        outcome=Outcome.ENGINE_FAILED,
     )
     text = render(report, 60)
     assert_fits(text, 60)
@@ -296,12 +300,44 @@ def test_a_descent_that_diverges_alone_is_told_in_words():
     mine = report.engines["minigrad"]
     diverged = replace(mine.trajectory, diverged_at=3)
     internal = Difference("the iteration where the descent diverged", 3.0, -1.0, 0.0)
-    broken = replace(mine, status="mismatch", trajectory=diverged, vs_reference_descent=internal)
-    report = replace(report, engines={**report.engines, "minigrad": broken}, failures=["x"])
+    broken = replace(
+        mine,
+        status=Status.MISMATCH,
+        trajectory=diverged,
+        differences={**mine.differences, Check.DESCENT: internal},
+    )
+    descent = report.verdicts[Check.DESCENT]
+    reference = descent.reference
+    pairs = {**descent.pairs, ("minigrad", reference): internal, (reference, "minigrad"): internal}
+    verdict = replace(
+        descent,
+        differences={**descent.differences, "minigrad": internal},
+        pairs=pairs,
+        wrong=["minigrad"],
+        disagreeing=[(reference, "minigrad")],
+        outcome=Outcome.ENGINES_DISAGREE,
+    )
+    failure = Failure(
+        FailureKind.MISMATCH,
+        "minigrad disagrees",
+        engine="minigrad",
+        check=Check.DESCENT,
+        against=reference,
+        difference=internal,
+    )
+    report = replace(
+        report,
+        engines={**report.engines, "minigrad": broken},
+        verdicts={**report.verdicts, Check.DESCENT: verdict},
+        failures=[failure],
+        outcome=Outcome.ENGINES_DISAGREE,
+    )
     text = render(report, 80)
     assert_fits(text, 80)
     assert "-1.0" not in text  # the internal stand-in for "did not diverge"
     ending = text.split("\n\n")[-1]
-    assert ending.startswith("NOT OK: minigrad disagrees; the other engines agree")
+    assert ending.startswith(
+        "NOT OK: the exact engines disagree in the descent: minigrad disagrees with loop,"
+    )
     assert "MISMATCH: minigrad disagrees: descent: minigrad diverged at iteration 3" in ending
     assert "loop did not diverge" in ending

@@ -10,9 +10,9 @@ import pytest
 from verifiers import Settings, verify
 from verifiers.data import Dataset
 
-from .helpers import DATA_CSV, has, run_cli
+from .helpers import DATA_CSV, OPTIONAL_INSTALLED, has, run_cli
 
-OPTIONAL = tuple(name for name in ("torch", "jax") if has(name))
+OPTIONAL = OPTIONAL_INSTALLED
 
 LOSSES = """
 import numpy as np
@@ -105,17 +105,26 @@ def test_a_halved_fourth_power_is_diagnosed(losses):
     assert "diagnosis: every derivative is half the true value" in result.stdout
 
 
+@pytest.mark.skipif(not has("jax"), reason="jax traces the loss: needs jax")
+def test_a_loss_one_engine_cannot_trace_leaves_that_engine_out(losses, tmp_path):
+    """A Python branch on a traced value runs on numpy but not under jax's tracing: jax is
+    skipped, with what it raised, and the other engines still decide."""
+    target = tmp_path / "r.json"
+    result = run_cli(str(DATA_CSV), "--loss", f"{losses}:not_traceable", *FAST,
+                     "--json", str(target))  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    jax = json.loads(target.read_text())["engines"]["jax"]
+    assert jax["status"] == "skipped"
+    assert "the loss raised" in jax["reason"]
+    assert "only this engine is left out" in jax["reason"]
+
+
 @pytest.mark.parametrize(
     ("function", "message"),
     [
         ("not_standard", "has no function 'erf' (the loss may use only functions of the array"),
         ("words", "the loss must be one number, but it returned str 'hello'"),
         ("log_of_negative", "the loss is nan at b = 0, w = 0; the engines can be compared only"),
-        pytest.param(
-            "not_traceable",
-            "the loss raised",
-            marks=pytest.mark.skipif(not has("jax"), reason="jax traces the loss: needs jax"),
-        ),
     ],
 )
 def test_a_loss_that_cannot_run_exits_2_with_one_line(losses, function, message):

@@ -15,6 +15,7 @@ from verifiers.engines.minigrad import MinigradEngine
 from verifiers.models import MODELS
 from verifiers.models import mse as formulas
 from verifiers.report import to_json
+from verifiers.results import Check, FailureKind
 from verifiers.settings import Limits
 from verifiers.stability import iterations_to_reach
 
@@ -42,7 +43,7 @@ def test_default_run_agrees_and_reproduces_the_figures(full_report):
     for entry in full_report.engines.values():
         assert entry.status in ("ok", "skipped"), (entry.name, entry.reason)
     assert [p.label for p in full_report.points] == [
-        "start", "optimum", "point 1", "point 2", "point 3",
+        "start", "optimum", *(f"point {k}" for k in range(1, 17)),
     ]  # fmt: skip
 
 
@@ -171,8 +172,13 @@ def test_a_wrong_formula_is_caught_named_and_diagnosed(data, formula, pattern, w
     assert not report.ok
     manual = report.engines["manual"]
     assert manual.status == "mismatch"
-    assert report.failures[0].startswith("manual disagrees")
-    assert f"dL/d{wrong} at" in report.failures[0]
+    failure = report.failures[0]
+    assert (failure.kind, failure.engine, failure.check) == (
+        FailureKind.MISMATCH,
+        "manual",
+        Check.GRADIENT,
+    )
+    assert failure.difference.where.startswith(f"dL/d{wrong} at")
     # Every other engine agrees with the others: only the formula under test is named.
     assert all(e.status == "ok" for n, e in report.engines.items() if n != "manual")
     assert report.diagnosis is not None
@@ -283,40 +289,58 @@ def test_the_reference_rate_needs_millions_of_iterations(full_report):
 
 # --- notes, caps, settings ----------------------------------------------------------------------
 def test_the_loop_is_capped_on_big_inputs_and_says_so(monkeypatch, data):
-    # 0.02 s buys int(0.02 / (the loop's fixed cost of one evaluation)) evaluations, not 5 + 1001:
-    # the start, and a descent of one step fewer.
-    monkeypatch.setattr("verifiers.api.LIMITS", Limits(seconds=0.02))
-    per_evaluation = engine_class("loop")(MODELS["mse"][0](data)).seconds_per_evaluation()
-    steps = int(0.02 / per_evaluation) - 1
+    # 0.02 s buys int(0.02 / (the loop's fixed cost of one evaluation)) evaluations, not
+    # 18 + 1001: every check point first, then as many descent steps as are left.
+    monkeypatch.setattr("verifiers.plan.LIMITS", Limits(seconds=0.02))
+    per_evaluation = engine_class("loop").estimate_seconds(MODELS["mse"](data))
+    steps = int(0.02 / per_evaluation) - 18
     assert 0 < steps < 1000
     report = verify(data, Settings(engines=("loop", "manual"), iterations=1000))
     loop = report.engines["loop"]
     assert loop.capped_iterations == steps
     assert loop.trajectory.steps == steps
-    assert loop.evaluations[0] is not None
-    assert loop.evaluations[1:] == [None] * 4  # checked at the start only
+    assert sorted(loop.evaluations) == list(range(18))  # every check point
     assert report.ok, report.failures
     assert any(
-        f"loop: checked at the start point only, and its descent capped at {steps} of 1,000" in note
+        f"loop: checked at every check point, and its descent capped at {steps} of 1,000" in note
         for note in report.notes
     )
     document = to_json(report)
-    assert [c["point"] for c in document["engines"]["loop"]["checks"]] == ["start"]
+    assert len(document["engines"]["loop"]["checks"]) == 18
     assert document["engines"]["loop"]["descent"]["capped_iterations"] == steps
 
 
-def test_the_loop_is_skipped_with_a_reason_when_one_gradient_is_too_slow(monkeypatch, data):
-    monkeypatch.setattr("verifiers.api.LIMITS", Limits(seconds=1e-5))
-    report = verify(data, Settings(engines=("loop", "manual", "minigrad"), iterations=10))
+def test_an_engine_that_cannot_afford_every_point_checks_some_and_says_so(monkeypatch, data):
+    per_evaluation = engine_class("loop").estimate_seconds(MODELS["mse"](data))
+    monkeypatch.setattr("verifiers.plan.LIMITS", Limits(seconds=10.5 * per_evaluation))
+    report = verify(data, Settings(engines=("loop", "manual"), iterations=1000))
     loop = report.engines["loop"]
-    per_evaluation = engine_class("loop")(MODELS["mse"][0](data)).seconds_per_evaluation()
-    assert per_evaluation > 1e-5
+    assert sorted(loop.evaluations) == [0, 1, 2, 3, 4]  # half the 10 evaluations it can afford
+    assert loop.capped_iterations == 5
+    assert report.ok, report.failures
+    assert any("loop: checked at 5 of the 18 check points" in note for note in report.notes)
+
+
+def test_the_loop_is_skipped_with_a_reason_when_one_gradient_is_too_slow(monkeypatch):
+    # On 100,000 rows the per-point loop costs 30 times what the vectorised engines do.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=100_000)
+    data = Dataset.from_arrays(x, 2 * x + rng.normal(size=x.size))
+    model = MODELS["mse"](data)
+    per_evaluation = engine_class("loop").estimate_seconds(model)
+    limit = per_evaluation / 2
+    assert engine_class("manual").estimate_seconds(model) < limit / 4
+    monkeypatch.setattr("verifiers.plan.LIMITS", Limits(seconds=limit))
+    report = verify(data, Settings(engines=("loop", "manual", "numeric"), iterations=1))
+    loop = report.engines["loop"]
     assert loop.status == "skipped"
     assert loop.reason.startswith(
-        f"one gradient over 100 rows and 2 parameters would take about {per_evaluation:.2g} s"
+        f"one gradient over 100,000 rows and 2 parameters would take about {per_evaluation:.2g} s"
     )
-    assert report.ok
-    assert any(note.startswith("loop skipped: one gradient over 100 rows") for note in report.notes)
+    assert report.ok, report.failures
+    assert any(
+        note.startswith("loop skipped: one gradient over 100,000 rows") for note in report.notes
+    )
 
 
 def test_singular_data_is_verified_with_a_note():

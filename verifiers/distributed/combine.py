@@ -30,6 +30,7 @@ import numpy as np
 from verifiers.compare import Difference, Tolerance, worst_difference
 from verifiers.distributed.shards import ShardPart, shard_rows
 from verifiers.engines.base import Evaluation
+from verifiers.isolation import UserCodeError, user_call
 
 __all__ = [
     "Combination",
@@ -107,15 +108,26 @@ def load_combination(spec: str, option: str = "--combine") -> Combination:
         raise CombinationError(message) from None
 
 
-def apply_combination(function: Combination, parts: Sequence[ShardPart]) -> np.ndarray:
-    """The flat gradient ``(dL/db, dL/dw...)`` a combination returns, or CombinationError."""
+def apply_combination(
+    function: Combination, parts: Sequence[ShardPart], label: str = "the combination"
+) -> np.ndarray:
+    """The flat gradient ``(dL/db, dL/dw...)`` a combination returns, or CombinationError.
+
+    The combination is user code named `label` (see :mod:`verifiers.isolation`): a
+    ``BaseException`` other than an ``Exception`` is a UserCodeError, not a wrong combination.
+    """
     features = parts[0].gradient_sum.size - 1
-    try:
-        returned = function(shard_inputs(parts))
-        grad_b, grad_w = returned
-        gradient = np.concatenate(
+
+    def combined() -> np.ndarray:  # reading what it returned may run user code too
+        grad_b, grad_w = function(shard_inputs(parts))
+        return np.concatenate(
             [np.asarray(grad_b, np.float64).reshape(1), np.asarray(grad_w, np.float64).reshape(-1)]
         )
+
+    try:
+        gradient = user_call(label, combined)
+    except UserCodeError:
+        raise
     except Exception as error:
         raise CombinationError(f"the combination raised {type(error).__name__}: {error}") from None
     if gradient.shape != (features + 1,):
@@ -150,16 +162,18 @@ def check_combination(
     scale: np.ndarray | None = None,
     names: list[str] | None = None,
     name: str = "the combination",
+    label: str | None = None,
 ) -> CombinationCheck:
     """Run a user's combination on the shards' results and compare it with the true gradient.
 
     `scale` is Σ|terms| of each gradient component (see :mod:`verifiers.compare`); by default
-    the size of the shard sums being combined, ``Σ_k |S_k| / N``, a lower bound of it.
+    the size of the shard sums being combined, ``Σ_k |S_k| / N``, a lower bound of it. `label`
+    names the user code where it ends the run (default: `name`).
     """
     expected = combine_true(parts).gradient
     labels = _labels(names, expected.size)
     try:
-        gradient = apply_combination(function, parts)
+        gradient = apply_combination(function, parts, label or name)
     except CombinationError as error:
         return CombinationCheck(name, None, expected, None, f"{name}: {error}", str(error))
     difference = worst_difference(gradient, expected, _scale(parts, scale), tolerance, labels)

@@ -1,4 +1,11 @@
-"""The engines, one module each, behind the interface in :mod:`verifiers.engines.base`.
+"""The engines: one module each, behind the interface in :mod:`verifiers.engines.base`, and one
+row each in :data:`ENGINES`.
+
+A row says everything the rest of the tool needs to know about an engine without importing it:
+its module, how far its derivatives are trusted, the optional package it needs and how to install
+it, whether ``--device cuda`` is meant for it, and the order in which it is preferred as the
+reference that the report measures the others against. The command line, the tests and the
+benchmarks read this table; adding an engine is its module and one row.
 
 Modules are imported only when their engine is used, so the package works without torch or jax;
 an engine whose package is missing raises :class:`EngineUnavailable` with the install command.
@@ -7,52 +14,125 @@ an engine whose package is missing raises :class:`EngineUnavailable` with the in
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 
 from verifiers.engines.base import Engine, EngineUnavailable, Evaluation, Trajectory
+from verifiers.results import Check, Trust
 
 __all__ = [
+    "ENGINES",
     "ENGINE_NAMES",
     "Engine",
+    "EngineRow",
     "EngineUnavailable",
     "Evaluation",
     "Trajectory",
     "engine_class",
-    "follows_device",
-    "install_hint",
+    "optional_packages",
+    "row",
 ]
 
-# name: (module, class, the package it needs, how to install that package, whether --device
-# cuda is meant for it). The package is known here, before the module (which imports it) loads.
-_REGISTRY = {
-    "loop": ("loop", "LoopEngine", None, None, False),
-    "manual": ("manual", "ManualEngine", None, None, False),
-    "minigrad": ("minigrad", "MinigradEngine", None, None, False),
-    "torch": ("torch", "TorchEngine", "torch", 'pip install "torch==2.13.0"', True),
-    "jax": ("jax", "JaxEngine", "jax", "pip install jax jaxlib", False),
-    "numeric": ("numeric", "NumericEngine", None, None, False),
-}
-ENGINE_NAMES: tuple[str, ...] = tuple(_REGISTRY)
+
+@dataclass(frozen=True)
+class EngineRow:
+    """One engine, as the registry knows it before its module is imported."""
+
+    name: str
+    module: str  # ``module:Class`` under verifiers.engines
+    summary: str  # one line for --help and the README
+    # How its derivatives are computed: EXACT (reverse or forward mode, the complex step, a hand
+    # formula) decide a verdict; APPROXIMATE (central differences) only confirm. An engine whose
+    # method is chosen at run time says so per check (`Engine.trust`); this is its usual one.
+    trust: Trust = Trust.EXACT
+    package: str | None = None  # the optional package it needs
+    install: str | None = None  # how to install that package
+    follows_device: bool = False  # --device cuda is a request for this engine
+    # Preference as the reference of each check (lower first; ties: table order). Independent
+    # engines first for the gradient, the closed form for the Hessian, the reference example's
+    # own arithmetic for the descent; the formula under test is never the reference.
+    prefer: tuple[int, int, int] = (50, 50, 50)
+
+    def preference(self, check: Check) -> int:
+        return self.prefer[(Check.GRADIENT, Check.HESSIAN, Check.DESCENT).index(check)]
+
+
+ENGINES: tuple[EngineRow, ...] = (
+    EngineRow(
+        "loop",
+        "loop:LoopEngine",
+        "the hand formulas accumulated point by point, exactly as the reference example",
+        prefer=(40, 50, 0),
+    ),
+    EngineRow(
+        "manual",
+        "manual:ManualEngine",
+        "the hand formulas (or yours, with --manual) vectorised with numpy",
+        prefer=(90, 0, 90),
+    ),
+    EngineRow(
+        "minigrad",
+        "minigrad:MinigradEngine",
+        "this project's reverse-mode engine (minigrad/), the loss run on its namespace",
+        prefer=(10, 10, 20),
+    ),
+    EngineRow(
+        "torch",
+        "torch:TorchEngine",
+        "torch.autograd (CUDA when available, else CPU)",
+        package="torch",
+        install='pip install "torch==2.13.0"',
+        follows_device=True,
+        prefer=(20, 20, 30),
+    ),
+    EngineRow(
+        "jax",
+        "jax:JaxEngine",
+        "jax.grad with x64 switched on for its own calls; the descent as one jitted loop",
+        package="jax",
+        install="pip install jax jaxlib",
+        prefer=(30, 30, 40),
+    ),
+    EngineRow(
+        "autograd",
+        "autograd:AutogradEngine",
+        "HIPS autograd, the original reverse mode on numpy, the loss run on autograd.numpy",
+        package="autograd",
+        install="pip install autograd",
+        prefer=(35, 35, 45),
+    ),
+    EngineRow(
+        "numeric",
+        "numeric:NumericEngine",
+        "finite differences of the loss alone (complex step, or central differences)",
+        prefer=(0, 40, 10),
+    ),
+)
+ENGINE_NAMES: tuple[str, ...] = tuple(r.name for r in ENGINES)
+_ROWS = {r.name: r for r in ENGINES}
+
+
+def row(name: str) -> EngineRow:
+    """The registry row of engine `name`."""
+    if name not in _ROWS:
+        raise ValueError(f"unknown engine {name!r}; choose from {', '.join(ENGINE_NAMES)}")
+    return _ROWS[name]
 
 
 def engine_class(name: str) -> type[Engine]:
     """The Engine subclass for `name`, importing its module (and its package) now."""
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown engine {name!r}; choose from {', '.join(ENGINE_NAMES)}")
-    module, cls, package, install, _ = _REGISTRY[name]
+    entry = row(name)
+    module, cls = entry.module.split(":")
     try:
         loaded = importlib.import_module(f"verifiers.engines.{module}")
     except ImportError as error:
-        if package is None or (error.name or "").split(".")[0] != package:
+        if entry.package is None or (error.name or "").split(".")[0] != entry.package:
             raise
-        raise EngineUnavailable(name, f"the {package} package is not installed", install) from None
+        raise EngineUnavailable(
+            name, f"the {entry.package} package is not installed", entry.install
+        ) from None
     return getattr(loaded, cls)
 
 
-def install_hint(name: str) -> str | None:
-    """The command that installs what engine `name` needs, if it needs anything."""
-    return _REGISTRY[name][3]
-
-
-def follows_device(name: str) -> bool:
-    """Whether ``--device cuda`` is a request for this engine (a GPU it must then find)."""
-    return _REGISTRY[name][4]
+def optional_packages() -> dict[str, str]:
+    """Engine name -> the optional package it needs, for the engines that need one."""
+    return {r.name: r.package for r in ENGINES if r.package is not None}

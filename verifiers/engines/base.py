@@ -13,13 +13,13 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
 from verifiers.chunks import on_one_blas_thread, one_blas_thread
 from verifiers.models.base import Model
+from verifiers.results import Check, Evaluation, Trajectory, Trust
 
 __all__ = [
     "DIVERGENCE_FACTOR",
@@ -49,33 +49,6 @@ class EngineUnavailable(RuntimeError):
         self.reason = reason
         self.install = install
         super().__init__(f"{engine}: {reason}" + (f" (install with: {install})" if install else ""))
-
-
-@dataclass
-class Evaluation:
-    """The loss and its gradient (flat, in θ's order) at one θ."""
-
-    loss: float
-    gradient: np.ndarray
-
-
-@dataclass
-class Trajectory:
-    """The result of a descent.
-
-    ``losses[k]`` is the loss at θ after k steps, for k = 0 .. `steps`; `theta` is θ after `steps`
-    steps. When the descent diverged, `steps` is the iteration where it did (``diverged_at``)
-    and the descent stopped there: `theta` is θ at that iteration, not one step further.
-    """
-
-    theta: np.ndarray
-    losses: np.ndarray
-    seconds: float
-    diverged_at: int | None = None
-
-    @property
-    def steps(self) -> int:
-        return len(self.losses) - 1
 
 
 def first_divergence(losses: np.ndarray) -> int | None:
@@ -108,32 +81,42 @@ def finish_trajectory(theta: np.ndarray, losses: np.ndarray, seconds: float) -> 
 
 
 class Engine(ABC):
-    """Base class: subclasses set the class facts below and implement :meth:`evaluate`."""
+    """Base class: subclasses set the class facts below and implement :meth:`evaluate`.
+
+    What the rest of the tool knows about an engine before importing it (its trust, package,
+    preference as a reference) is its row in :data:`verifiers.engines.ENGINES`.
+    """
 
     name: ClassVar[str]
-    summary: ClassVar[str]  # one line for --help and the README
-    # Whom to trust when agreement counts tie (lower first): independent engines first, the
-    # formula under test last. One rank per check.
-    gradient_rank: ClassVar[int] = 50
-    hessian_rank: ClassVar[int] = 50
-    descent_rank: ClassVar[int] = 50
     # The engine that takes a user's hand formula (--manual) and then runs the formula under
     # test; `under_test` is set on the instance that was given one.
     accepts_formula: ClassVar[bool] = False
     under_test: bool = False
     # The engine computes Hessians (the per-point loop does not).
     computes_hessian: ClassVar[bool] = True
+    # Seconds per unit of the model's work (Model.work: rows × operations per row) for one loss
+    # and gradient, and per evaluation whatever the size (calls, graph building): fixed rates,
+    # measured on a busy 2-core machine and rounded up, so that budgets are the same every run.
+    seconds_per_work: ClassVar[float] = 4e-9
+    seconds_per_call: ClassVar[float] = 5e-4
 
     def __init__(self, model: Model, device: str = "auto") -> None:
         self.model = model
         self.data = model.data
         self.dtype = model.data.dtype
         self.device = "cpu"
+        self.background = False  # compiling in the background (see prepare)
 
     @classmethod
     def unsupported(cls, model: Model) -> str | None:
         """Why this engine cannot compute `model`'s loss (None: it can)."""
         return None
+
+    def trust(self, check: Check) -> Trust:
+        """How far this engine's values for `check` are trusted (see :mod:`verifiers.judge`).
+
+        Known once the engine has computed (numeric chooses its method at the first point)."""
+        return Trust.EXACT
 
     def prepare(self, iterations: int) -> bool:
         """Start slow one-off work (compiling) for a descent of `iterations` steps; optional.
@@ -154,17 +137,22 @@ class Engine(ABC):
         """The Hessian at θ, or None when this engine has no way to compute it."""
         return None
 
-    def seconds_per_evaluation(self) -> float | None:
-        """A conservative estimate of one evaluation's time (None: small enough to ignore).
+    @classmethod
+    def estimate_seconds(cls, model: Model) -> float:
+        """A conservative estimate of one evaluation's time (loss and gradient) on `model`.
 
-        Used to bound the work before it starts: an engine whose check points or descent would
-        take too long is checked at fewer points, or its descent capped, with a note.
+        It accounts for every size that drives the cost, through the model's work (rows,
+        features, classes, hidden units) and the number of parameters where an engine's cost
+        grows with it. Used to bound the work before it starts: an engine whose check points or
+        descent would take too long is checked at fewer points, or its descent capped, or its
+        Hessian skipped, with a note.
         """
-        return None
+        return cls.seconds_per_work * model.work() + cls.seconds_per_call
 
-    def hessian_evaluations(self) -> float:
+    @classmethod
+    def hessian_evaluations(cls, model: Model) -> float:
         """How many evaluations one Hessian costs (for the same work bound)."""
-        return 2.0 * self.model.size
+        return 2.0 * model.size
 
     def gradient_noise(self, theta: np.ndarray) -> np.ndarray | float:
         """Extra Σ|terms|-like scale of this engine's own gradient error (finite differences)."""

@@ -49,10 +49,6 @@ BLOCK_VALUES = 1 << 16
 
 class LoopEngine(Engine):
     name = "loop"
-    summary = "the hand formulas accumulated point by point, exactly as the reference example"
-    gradient_rank = 40
-    hessian_rank = 50
-    descent_rank = 0  # the reference example's own arithmetic
     computes_hessian = False
 
     def __init__(self, model: Model, device: str = "auto") -> None:
@@ -81,14 +77,11 @@ class LoopEngine(Engine):
             else:
                 yield zip(list(features[rows]), list(y[rows]), strict=True)
 
-    def seconds_per_evaluation(self) -> float:
+    @classmethod
+    def estimate_seconds(cls, model: Model) -> float:
         """The expected time of one gradient and one loss pass over the data."""
-        features = self.data.features
-        return self.data.rows * (SECONDS_PER_POINT + SECONDS_PER_POINT_FEATURE * features)
-
-    def affordable_evaluations(self, seconds: float) -> int:
-        """Evaluations (gradient and loss passes) that fit in `seconds` of per-point loop."""
-        return int(seconds / self.seconds_per_evaluation())
+        features = model.data.features
+        return model.data.rows * (SECONDS_PER_POINT + SECONDS_PER_POINT_FEATURE * features)
 
     def _cast(self, theta: np.ndarray) -> tuple[float, list[float]]:
         values = np.asarray(theta, dtype=self.dtype)

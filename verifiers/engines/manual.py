@@ -25,7 +25,9 @@ from typing import Any
 import numpy as np
 
 from verifiers.engines.base import Engine, Evaluation, on_one_blas_thread
+from verifiers.isolation import UserCodeError, user_call
 from verifiers.models.base import Model
+from verifiers.results import Check, Trust
 
 __all__ = ["FormulaError", "GradientFormula", "ManualEngine", "to_numpy"]
 
@@ -56,11 +58,9 @@ def _x64_for_jax(enabled: bool) -> contextlib.AbstractContextManager:
 
 class ManualEngine(Engine):
     name = "manual"
-    summary = "the hand formulas (or yours, with --manual) vectorised with numpy"
     accepts_formula = True
-    gradient_rank = 90  # the formula under test is trusted last
-    hessian_rank = 0  # the built-in closed form is exact
-    descent_rank = 90
+    seconds_per_work = 2.5e-9
+    seconds_per_call = 1e-4
 
     def __init__(
         self,
@@ -79,6 +79,13 @@ class ManualEngine(Engine):
             self._wrong_signature = self._signature_problem()
             self._X = _private_read_only(model.data.X)
             self._y = _private_read_only(model.data.y)
+
+    def trust(self, check: Check) -> Trust:
+        """The formula under test is what is judged; the built-in formulas, and the closed-form
+        Hessian in every case, are exact."""
+        if self.under_test and check is not Check.HESSIAN:
+            return Trust.UNDER_TEST
+        return Trust.EXACT
 
     @classmethod
     def unsupported(cls, model: Model) -> str | None:
@@ -116,11 +123,7 @@ class ManualEngine(Engine):
         try:
             signature.bind(*([None] * (4 if linear else 3)))
         except TypeError:
-            wanted = (
-                "gradient(b, w, X, y) -> (dL/db, dL/dw)"
-                if linear
-                else "gradient(params, X, y) -> dict of gradients by parameter name"
-            )
+            wanted = self.model.manual_signature
             return (
                 f"{self.formula_name}: with --model {self.model.name}, --manual takes "
                 f"{wanted}; this function takes {signature}"
@@ -135,21 +138,28 @@ class ManualEngine(Engine):
         def call() -> Any:
             with _x64_for_jax(self.dtype == np.float64), np.errstate(all="ignore"):
                 if linear:
-                    return self.formula(float(params["b"]), params["w"], self._X, self._y)
-                return self.formula(dict(params), self._X, self._y)
+                    b = float(params["b"])
+                    return user_call(self.formula_name, self.formula, b, params["w"], *data)
+                return user_call(self.formula_name, self.formula, dict(params), *data)
 
+        data = (self._X, self._y)
         try:
             had_jax = "jax" in sys.modules
             result = call()
             if not had_jax and "jax" in sys.modules:  # it imported jax just now: redo in x64
                 result = call()
-        except (Exception, SystemExit) as error:
+        except Exception as error:  # UserCodeError included: any other BaseException
+            cause = error.error if isinstance(error, UserCodeError) else error
+            why = f": {cause}" if str(cause) else ""
             raise FormulaError(
-                f"{self.formula_name}: the function raised {_name(error)}: {error}"
+                f"{self.formula_name}: the function raised {_name(cause)}{why}"
             ) from None
         finally:
             self._check_data_untouched()
-        return self._flat(result) if linear else self._flat_named(result)
+        try:  # reading the result runs the user's code too (its __iter__, __array__, ...)
+            return user_call(self.formula_name, self._flat if linear else self._flat_named, result)
+        except UserCodeError as error:
+            raise FormulaError(str(error)) from None
 
     def _check_data_untouched(self) -> None:
         for array, name in ((self._X, "X"), (self._y, "y")):
@@ -181,7 +191,7 @@ class ManualEngine(Engine):
         d = self.data.features
         try:
             grad_b, grad_w = result
-        except (TypeError, ValueError):
+        except Exception:  # not a pair (whatever a returned object's __iter__ raises)
             grad_b = grad_w = None
         if grad_b is not None:
             grad_b = self._convert(grad_b, "dL/db")

@@ -22,13 +22,15 @@ checked against the one-point-at-a-time evaluation at the first point (see :clas
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from verifiers.chunks import CHUNK_ROWS, row_chunks
-from verifiers.engines.base import Engine, Evaluation, on_one_blas_thread
+from verifiers.engines.base import Engine, Evaluation, Trajectory, on_one_blas_thread
 from verifiers.models.base import Model
+from verifiers.results import Check, Trust
 
 __all__ = ["NumericEngine", "complex_safe_numpy", "real_numpy"]
 
@@ -141,10 +143,6 @@ class _Batch:
 
 class NumericEngine(Engine):
     name = "numeric"
-    summary = "finite differences of the loss alone (complex step, or central differences)"
-    gradient_rank = 0  # independent of every derivative formula
-    hessian_rank = 40  # finite differences of the gradient: the least exact Hessian
-    descent_rank = 10
 
     def __init__(self, model: Model, device: str = "auto") -> None:
         super().__init__(model, device)
@@ -351,11 +349,47 @@ class NumericEngine(Engine):
             return "central differences"
         return "complex step"
 
+    def trust(self, check: Check) -> Trust:
+        """The complex step is exact (no subtraction, no truncation at h = 1e-20); central
+        differences, and the Hessian (differences of the gradient), are approximate."""
+        if check is Check.HESSIAN or self.method != "complex step":
+            return Trust.APPROXIMATE
+        return Trust.EXACT
+
     @on_one_blas_thread
     def evaluate(self, theta: np.ndarray) -> Evaluation:
         with np.errstate(all="ignore"):
             loss, gradient = self._loss_and_gradient(theta)
-        return Evaluation(loss, gradient)
+            noise = None if self.method == "complex step" else self.central_noise(theta)
+        return Evaluation(loss, gradient, noise)
+
+    def central_noise(self, theta: np.ndarray) -> np.ndarray:
+        """The error of a central-difference gradient at θ, per component, as a size of summed
+        terms (its absolute error is about ε times this): the rounding of the two losses
+        divided by the step, plus the truncation, estimated from the difference with twice the
+        step (whose error is 4 times as large)."""
+        theta = np.asarray(theta, dtype=self.dtype)
+        with np.errstate(all="ignore"):
+            fine = self.central_difference_gradient(theta)
+            coarse = self.central_difference_gradient(theta, factor=2.0)
+        truncation = np.nan_to_num(np.abs(coarse - fine) / 3, nan=np.inf)
+        return self._noise(theta) + truncation / self._eps
+
+    def descend(
+        self,
+        theta: np.ndarray,
+        lr: float,
+        iterations: int,
+        progress: Callable[[int], None] | None = None,
+    ) -> Trajectory:
+        """The generic descent; with central differences, its θ carries their error: each step
+        moves θ by lr times a gradient off by up to its noise, and those add up."""
+        trajectory = super().descend(theta, lr, iterations, progress)
+        if self.method is not None and self.method != "complex step":
+            with np.errstate(all="ignore"):
+                error = 4 * self._eps * self.central_noise(theta)
+            trajectory.theta_noise = lr * trajectory.steps * error
+        return trajectory
 
     def step_values(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         with np.errstate(all="ignore"):
@@ -414,30 +448,34 @@ class NumericEngine(Engine):
             noise = noise + truncation / self._eps
         return noise
 
-    def hessian_evaluations(self) -> float:
-        return 4.0 * self.model.size  # gradients at θ ± h and θ ± 2h for each of θ's entries
+    @classmethod
+    def hessian_evaluations(cls, model: Model) -> float:
+        return 4.0 * model.size  # gradients at θ ± h and θ ± 2h for each of θ's entries
 
-    def seconds_per_evaluation(self) -> float:
+    @classmethod
+    def estimate_seconds(cls, model: Model) -> float:
         """One gradient: a loss per parameter (complex numbers cost about 4 real passes), or,
-        batched, one pass over the data with a few operations per row and parameter."""
-        rows, features, size = self.data.rows, self.data.features, self.model.size
-        if not self._batched:
-            return (size + 1) * 4 * _pass_seconds(rows, features)
+        batched, one pass over the data with a few operations per row and parameter vector.
+        Both grow with the model's work per row (features, classes, hidden units)."""
+        rows, size = model.data.rows, model.size
+        per_row = model.work() / max(rows, 1)
+        if not _batchable(model):
+            return (size + 1) * 4 * _pass_seconds(model.work())
         per_block, part_rows = _layout(rows, size)
         calls = -(-rows // part_rows) * -(-size // per_block)
         return (
-            SECONDS_PER_BATCHED_VALUE * rows * (features + size)
+            SECONDS_PER_BATCHED_VALUE * rows * (per_row + size)
             + SECONDS_PER_DIRECTION * size
             + SECONDS_PER_BATCH * calls
         )
 
 
 # A conservative cost of one pass of numpy over the data: per row and feature, plus per call.
-SECONDS_PER_ELEMENT = 2e-8
+SECONDS_PER_ELEMENT = 5e-9
 SECONDS_PER_CALL = 5e-5
 # The batched sweep: per row and (feature or parameter), per parameter, and per block of rows and
 # parameters. Measured on a busy 2-core machine (about 5, 300 and 50 µs), rounded up.
-SECONDS_PER_BATCHED_VALUE = 5e-9
+SECONDS_PER_BATCHED_VALUE = 2.5e-9
 SECONDS_PER_DIRECTION = 5e-7
 SECONDS_PER_BATCH = 1e-4
 
@@ -456,5 +494,6 @@ def _batchable(model: Model) -> bool:
     return model.additive and shapes == [("b", ()), ("w", (model.data.features,))]
 
 
-def _pass_seconds(rows: int, features: int) -> float:
-    return SECONDS_PER_CALL + SECONDS_PER_ELEMENT * rows * max(features, 1)
+def _pass_seconds(work: float) -> float:
+    """One real pass of numpy over the data, from the model's work (rows × operations)."""
+    return SECONDS_PER_CALL + SECONDS_PER_ELEMENT * work

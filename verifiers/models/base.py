@@ -27,7 +27,7 @@ import numpy as np
 from verifiers.chunks import row_chunks
 from verifiers.data import Dataset
 
-__all__ = ["Model", "ModelOptions", "Optimum", "Parameter", "Slip"]
+__all__ = ["Model", "ModelOption", "Optimum", "Parameter", "Scales", "Slip"]
 
 Params = dict[str, Any]  # parameter name -> array of the engine's namespace
 
@@ -45,37 +45,54 @@ class Parameter:
 
 
 @dataclass(frozen=True)
-class ModelOptions:
-    """The settings some models take (each model reads the ones it needs)."""
+class ModelOption:
+    """A setting one model takes (``--l2`` for ridge, ``--hidden`` for mlp), declared by the
+    model: the command line, its help, the JSON report and the checks of the settings read it."""
 
-    l2: float = 0.1  # ridge: the weight λ of λ‖w‖²
-    hidden: int = 8  # mlp: hidden units
-    seed: int = 0  # mlp: initial weights
+    name: str
+    default: float | int
+    help: str  # for --help
+    sets: str  # what it sets, for the error when it is given with another model
+    minimum: float = 0.0
+    maximum: float | None = None
+    integer: bool = False
+    strictly_positive: bool = False
+
+    def problem(self, value: Any) -> str | None:
+        """Why `value` is not allowed (None: it is)."""
+        flag = f"--{self.name}"
+        if self.integer:
+            if isinstance(value, bool) or not float(value).is_integer():
+                return f"{flag} must be a whole number, not {value!r}"
+            high = f"{self.maximum:,.0f}" if self.maximum is not None else "any"
+            if not self.minimum <= value <= (self.maximum or math.inf):
+                return f"{flag} must be between {self.minimum:,.0f} and {high}, not {value:,}"
+            return None
+        if (
+            not math.isfinite(value)
+            or value < self.minimum
+            or (self.strictly_positive and value <= self.minimum)
+        ):
+            bound = ">" if self.strictly_positive else ">="
+            return f"{flag} must be a finite number {bound} {self.minimum:g}, not {value!r}"
+        if self.maximum is not None and value > self.maximum:
+            return f"{flag} must be at most {self.maximum:g}, not {value!r}"
+        return None
 
 
 @dataclass
 class Optimum:
-    """Where the loss is smallest, when that can be computed; `note` says why not, or what."""
+    """Where the loss is smallest, when that can be computed.
+
+    `name` is what the model calls it ("least-squares optimum", "ridge optimum", "optimum of
+    smallest norm"), `how` how it was found ("Newton's method, 7 steps"); with no θ, `note` says
+    why there is none.
+    """
 
     theta: np.ndarray | None
+    name: str = "optimum"
+    how: str = ""
     note: str = ""
-
-    @property
-    def name(self) -> str:
-        """What the optimum is, from its note: "least-squares optimum", "ridge optimum",
-        "optimum of smallest norm"..."""
-        name = self.note.split(" (")[0].strip()
-        return name if name.endswith("optimum") or name.startswith("optimum") else "optimum"
-
-    @property
-    def how(self) -> str:
-        """How it was found, from the parenthesis after the name in its note: "Newton's
-        method, 7 steps", "the normal equations" ("" when the note has none)."""
-        rest = self.note.strip()[len(self.name) :].strip()
-        named = self.note.strip().startswith(self.name)
-        if named and rest.startswith("(") and rest.endswith(")"):
-            return rest[1:-1]
-        return ""
 
 
 @dataclass(frozen=True)
@@ -99,6 +116,23 @@ class Scales:
     gradient: np.ndarray
 
 
+def saturating(
+    directions: np.ndarray, largest: Callable[[np.ndarray], np.ndarray], targets: Sequence[float]
+) -> list[np.ndarray]:
+    """Check points that drive a model to the data's extremes: for each target T, two of the
+    `directions` (the second with its signs flipped) scaled so that the largest of
+    ``largest(θ)`` over the rows (|z|, a pre-activation's size; positively homogeneous in θ)
+    is exactly T."""
+    points = []
+    for k, target in enumerate(targets):
+        for sign, direction in ((1.0, directions[2 * k]), (-1.0, directions[2 * k + 1])):
+            with np.errstate(all="ignore"):
+                peak = float(np.max(largest(direction), initial=0.0))
+            if np.isfinite(peak) and peak > 0:
+                points.append(sign * direction * (target / peak))
+    return points
+
+
 class Model(ABC):
     """A loss with named parameters, its hand formulas and what is known about its optimum."""
 
@@ -115,12 +149,36 @@ class Model(ABC):
     analytic: ClassVar[bool] = True
     # The model has hand formulas of its own (a user's --loss does not: --manual gives them).
     has_hand_gradient: ClassVar[bool] = True
+    # The descent's learning rate unless --lr is given.
+    default_lr: ClassVar[float] = 0.1
+    # The settings this model alone takes (each becomes a command-line option).
+    options: ClassVar[tuple[ModelOption, ...]] = ()
+    # The data-parallel workers (--shards) compute this model's loss from its row_sum.
+    shardable: ClassVar[bool] = False
+    # A data set of the repository it is shown on (README, docs, tests).
+    example: ClassVar[str] = "data/data.csv"
+    # The parameters' names and shapes in words, for --manual's signature message.
+    manual_signature: ClassVar[str] = (
+        "gradient(params, X, y) -> dict of gradients by parameter name"
+    )
 
-    def __init__(self, data: Dataset, options: ModelOptions | None = None) -> None:
+    def __init__(
+        self, data: Dataset, options: Mapping[str, Any] | None = None, seed: int = 0
+    ) -> None:
         self.data = data
-        self.options = options or ModelOptions()
+        known = {o.name for o in type(self).options}
+        given = dict(options or {})
+        unknown = set(given) - known
+        if unknown:
+            raise TypeError(f"{self.name} takes no option {', '.join(sorted(unknown))}")
+        self.settings = {o.name: o.default for o in type(self).options} | given
+        self.seed = seed
         self.check_data()
         self.parameters: list[Parameter] = self.parameter_shapes()
+
+    def option(self, name: str) -> Any:
+        """The value of one of this model's options."""
+        return self.settings[name]
 
     # ---- parameters ---------------------------------------------------------------------------
     @abstractmethod
@@ -236,7 +294,7 @@ class Model(ABC):
     # ---- what is known about the problem ------------------------------------------------------
     def optimum(self) -> Optimum:
         """The minimiser, when it can be computed (None, with a note, when it cannot)."""
-        return Optimum(None, "no closed form for the optimum of this model")
+        return Optimum(None, note="no closed form for the optimum of this model")
 
     @abstractmethod
     def scales(self, theta: np.ndarray) -> Scales:
@@ -263,6 +321,36 @@ class Model(ABC):
         if H is None:
             raise NotImplementedError(f"{self.name}: no Hessian scales")
         return np.full(H.shape, float(np.abs(H).max()))
+
+    def work(self) -> float:
+        """Operations in one pass of the loss over the data (rows × operations per row, an
+        exp or a tanh counted as 10): what the engines' cost estimates scale with."""
+        return float(self.data.rows) * (self.data.features + 3)
+
+    def parameter_scale(self, start: np.ndarray, optimum: np.ndarray | None) -> np.ndarray:
+        """The size of each parameter that check points are spread around: 1 plus its size at
+        the start and at the optimum (the data's own scale, where the optimum is known)."""
+        scale = 1 + np.abs(start)
+        return scale if optimum is None else scale + np.abs(optimum)
+
+    def extreme_points(self, directions: np.ndarray) -> tuple[list[np.ndarray], str]:
+        """Check points that drive the model to the data's extremes, made from `directions`
+        (rows of random θ's of unit size), and what they drive to in words. None by default;
+        models whose loss saturates (σ, softmax, tanh) override it."""
+        return [], ""
+
+    def notes(self) -> list[str]:
+        """Facts about the data the user should know that do not stop the check."""
+        if self.data.degenerate is None:
+            return []
+        return [
+            f"{self.data.degenerate}: the Hessian is singular and the {self.optimum_name} is not "
+            "unique (gradients are still verified)"
+        ]
+
+    @property
+    def optimum_name(self) -> str:
+        return "optimum"
 
     def slips(self) -> list[Slip]:
         """The classic mistakes of this model's hand derivation (beyond constant factors)."""

@@ -44,7 +44,7 @@ import numpy as np
 
 from verifiers.chunks import row_chunks
 from verifiers.data import DataError, Dataset
-from verifiers.models.base import Model, Optimum, Parameter, Params, Scales, Slip
+from verifiers.models.base import Model, Optimum, Parameter, Params, Scales, Slip, saturating
 from verifiers.models.mse import parameter_names
 from verifiers.models.newton import NewtonProblem, newton, separated, steps
 
@@ -121,6 +121,19 @@ class LogisticModel(Model):
     name = "logistic"
     summary = "logistic regression: mean binary cross-entropy of σ(X·w + b), labels 0/1"
     formula = "model P(y = 1) = σ(X·w + b), loss L = mean(ln(1 + e^z) - y·z), z = X·w + b"
+    shardable = True
+    example = "data/binary.csv"
+    manual_signature = "gradient(b, w, X, y) -> (dL/db, dL/dw)"
+
+    def work(self) -> float:
+        return float(self.data.rows) * (self.data.features + 23)  # an exp and a log per row
+
+    def extreme_points(self, directions: np.ndarray) -> tuple[list[np.ndarray], str]:
+        """θ's whose largest |z| over the rows is 20 and 60: σ saturates (a logit clipped "for
+        stability" shows there), yet e^|z| stays finite even in float32."""
+        X = self.data.X.astype(np.float64)
+        points = saturating(directions, lambda t: np.abs(X @ t[1:] + t[0]), (20.0, 60.0))
+        return points, "|z| = |X·w + b| up to 20 and 60"
 
     def parameter_shapes(self) -> list[Parameter]:
         return [Parameter("b", ()), Parameter("w", (self.data.features,))]
@@ -178,7 +191,7 @@ class LogisticModel(Model):
         if np.all(y == y[0]):
             return Optimum(
                 None,
-                f"every label is {y[0]:g}: the loss keeps decreasing as b moves toward "
+                note=f"every label is {y[0]:g}: the loss keeps decreasing as b moves toward "
                 f"{'+' if y[0] == 1 else '-'}∞, so there is no finite optimum",
             )
         X = self.data.X.astype(np.float64, copy=False)
@@ -201,19 +214,20 @@ class LogisticModel(Model):
         )
         result = newton(problem, np.zeros(self.size))
         if result.theta is not None:
-            return Optimum(result.theta, f"optimum (Newton's method, {steps(result.iterations)})")
+            return Optimum(result.theta, how=f"Newton's method, {steps(result.iterations)}")
         if result.reason == "separable":
             return Optimum(
                 None,
-                "the labels are linearly separable (after "
+                note="the labels are linearly separable (after "
                 f"{steps(result.iterations)} of Newton's method every row is on its side of "
                 "the boundary X·w + b = 0, or on it): the loss keeps decreasing as |w| grows, "
                 "so there is no finite optimum",
             )
         return Optimum(
             None,
-            f"Newton's method did not converge in {steps(result.iterations)} (the labels may be "
-            "nearly separable, with the loss decreasing as |w| grows): no optimum is computed",
+            note=f"Newton's method did not converge in {steps(result.iterations)} (the labels "
+            "may be nearly separable, with the loss decreasing as |w| grows): no optimum is "
+            "computed",
         )
 
     # ---- tolerance scales ---------------------------------------------------------------------

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from verifiers.chunks import row_chunks
-from verifiers.models.base import Model, Optimum, Parameter, Params, Scales, Slip
+from verifiers.models.base import Model, ModelOption, Optimum, Parameter, Params, Scales, Slip
 
 __all__ = ["MLPModel", "backprop"]
 
@@ -88,10 +88,46 @@ class MLPModel(Model):
     name = "mlp"
     summary = "one hidden layer of tanh units (--hidden), linear output, mean squared error"
     linear = False
+    example = "data/wave.csv"
+    options = (
+        ModelOption(
+            "hidden",
+            8,
+            "the number of hidden units (--model mlp only)",
+            "the hidden units",
+            minimum=1,
+            maximum=10_000,
+            integer=True,
+        ),
+    )
 
     @property
     def hidden(self) -> int:
-        return int(self.options.hidden)
+        return int(self.option("hidden"))
+
+    def notes(self) -> list[str]:
+        return []  # a network's Hessian is not that of the linear design
+
+    def work(self) -> float:
+        return float(self.data.rows) * (self.hidden * (self.data.features + 13) + 3)
+
+    def extreme_points(self, directions: np.ndarray) -> tuple[list[np.ndarray], str]:
+        """θ's whose largest hidden pre-activation |X·W1 + b1| is 6 and 20: the tanh units
+        saturate (tanh' is 2e-5 and 2e-17 there), where a hand backprop's tanh' goes wrong."""
+        X = self.data.X.astype(np.float64)
+        first = self.unflatten(np.arange(self.size))
+        layer = np.concatenate([first["W1"].reshape(-1), first["b1"].reshape(-1)]).astype(int)
+        points = []
+        for k, target in enumerate((6.0, 20.0)):
+            for sign, direction in ((1.0, directions[2 * k]), (-1.0, directions[2 * k + 1])):
+                params = self.unflatten(np.asarray(direction, dtype=np.float64))
+                peak = float(np.max(np.abs(X @ params["W1"] + params["b1"]), initial=0.0))
+                if not (np.isfinite(peak) and peak > 0):
+                    continue
+                theta = sign * np.asarray(direction, dtype=np.float64)
+                theta[layer] *= target / peak  # the output layer keeps its size
+                points.append(theta)
+        return points, "hidden pre-activations |X·W1 + b1| up to 6 and 20 (tanh saturated)"
 
     @property
     def formula(self) -> str:  # an instance's own: it shows H
@@ -111,7 +147,7 @@ class MLPModel(Model):
 
     def start(self) -> np.ndarray:
         """Weights drawn from N(0, 1/fan_in) with ``--seed``; biases 0."""
-        rng = np.random.default_rng(self.options.seed)
+        rng = np.random.default_rng(self.seed)
         d, h = self.data.features, self.hidden
         W1 = rng.normal(size=(d, h)) / math.sqrt(d)
         W2 = rng.normal(size=h) / math.sqrt(h)
@@ -131,7 +167,7 @@ class MLPModel(Model):
         return np.tanh(X @ params["W1"] + params["b1"]) @ params["W2"] + params["b2"]
 
     def optimum(self) -> Optimum:
-        return Optimum(None, "a network's loss has many minima; no optimum is computed")
+        return Optimum(None, note="a network's loss has many minima; no optimum is computed")
 
     # ---- tolerance scales ---------------------------------------------------------------------
     def _sizes(self, theta: np.ndarray, rows: slice) -> dict[str, np.ndarray]:

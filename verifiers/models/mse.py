@@ -222,6 +222,10 @@ class MSEModel(Model):
     summary = "mean squared error of y ≈ X·w + b (the reference example)"
     formula = "model y ≈ X·w + b, loss L = mean((y - (X·w + b))²)"
     constant_hessian = True
+    # The reference example's rate (its data's Hessian allows at most 4e-4).
+    default_lr = 1e-4
+    shardable = True
+    manual_signature = "gradient(b, w, X, y) -> (dL/db, dL/dw)"
 
     def parameter_shapes(self) -> list[Parameter]:
         return [Parameter("b", ()), Parameter("w", (self.data.features,))]
@@ -252,7 +256,11 @@ class MSEModel(Model):
 
     def optimum(self) -> Optimum:
         b, w = least_squares(self.data.X, self.data.y)
-        return Optimum(np.concatenate([[b], w]), "least-squares optimum")
+        return Optimum(np.concatenate([[b], w]), self.optimum_name)
+
+    @property
+    def optimum_name(self) -> str:
+        return "least-squares optimum"
 
     def scales(self, theta: np.ndarray) -> Scales:
         b, w = float(theta[0]), np.asarray(theta[1:], dtype=np.float64)

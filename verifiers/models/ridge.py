@@ -31,7 +31,7 @@ import numpy as np
 
 from verifiers.chunks import row_chunks
 from verifiers.models import mse
-from verifiers.models.base import Optimum, Params, Scales, Slip
+from verifiers.models.base import ModelOption, Optimum, Params, Scales, Slip
 
 __all__ = ["RidgeModel", "ridge_solution"]
 
@@ -62,10 +62,27 @@ class RidgeModel(mse.MSEModel):
     name = "ridge"
     summary = "mean squared error of y ≈ X·w + b plus λ‖w‖² (--l2)"
     constant_hessian = True
+    shardable = False
+    options = (
+        ModelOption(
+            "l2",
+            0.1,
+            "the weight λ of ridge's penalty λ·|w|² (--model ridge only)",
+            "the weight of the penalty λ·|w|²",
+        ),
+    )
 
     @property
     def l2(self) -> float:
-        return float(self.options.l2)
+        return float(self.option("l2"))
+
+    @property
+    def optimum_name(self) -> str:
+        return "ridge optimum"
+
+    def notes(self) -> list[str]:
+        """With λ > 0 the penalty makes the Hessian regular whatever the data."""
+        return super().notes() if self.l2 == 0 else []
 
     @property
     def formula(self) -> str:  # an instance's own: it shows λ
@@ -95,7 +112,7 @@ class RidgeModel(mse.MSEModel):
 
     def optimum(self) -> Optimum:
         b, w = ridge_solution(self.data.X, self.data.y, self.l2)
-        return Optimum(np.concatenate([[b], w]), "ridge optimum (the normal equations)")
+        return Optimum(np.concatenate([[b], w]), self.optimum_name, "the normal equations")
 
     def scales(self, theta: np.ndarray) -> Scales:
         """The MSE's Σ|terms|, plus ``λ Σ w_j²`` for the loss and ``2λ|w_j|`` for dL/dw_j."""

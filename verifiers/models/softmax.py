@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from verifiers.chunks import CHUNK_ROWS, row_chunks
-from verifiers.models.base import Model, Optimum, Parameter, Params, Scales, Slip
+from verifiers.models.base import Model, Optimum, Parameter, Params, Scales, Slip, saturating
 from verifiers.models.logistic import label_error
 from verifiers.models.newton import NewtonProblem, newton, separated, steps
 
@@ -72,6 +72,26 @@ class SoftmaxModel(Model):
     name = "softmax"
     summary = "softmax regression: mean cross-entropy of softmax(X·W + b), labels 0..k-1"
     linear = False
+    example = "data/classes.csv"
+
+    def work(self) -> float:
+        return float(self.data.rows) * self.classes * (self.data.features + 23)
+
+    def extreme_points(self, directions: np.ndarray) -> tuple[list[np.ndarray], str]:
+        """θ's whose largest spread of a row's scores is 20 and 60: the probabilities saturate
+        at 0 and 1, where a hand softmax without the max subtracted, or clipped, goes wrong."""
+        X = self.data.X.astype(np.float64)
+
+        def spread(theta: np.ndarray) -> np.ndarray:
+            z = self._scores(theta, X)
+            return z.max(axis=1) - z.min(axis=1)
+
+        points = saturating(directions, spread, (20.0, 60.0))
+        return points, "score spreads max(z) - min(z) up to 20 and 60"
+
+    @property
+    def optimum_name(self) -> str:
+        return "optimum of smallest norm"
 
     @property
     def formula(self) -> str:  # an instance's own: it shows k
@@ -215,13 +235,13 @@ class SoftmaxModel(Model):
         if empty.size:
             return Optimum(
                 None,
-                f"no row has label {int(empty[0])}: that class's scores keep decreasing "
+                note=f"no row has label {int(empty[0])}: that class's scores keep decreasing "
                 "toward -∞, so there is no finite optimum",
             )
         if self.data.rows * self.size**2 > NEWTON_WORK:
             return Optimum(
                 None,
-                f"no optimum is computed: Newton's method with {self.size:,} parameters over "
+                note=f"no optimum is computed: Newton's method with {self.size:,} parameters over "
                 f"{self.data.rows:,} rows is too much work",
             )
         X = self.data.X.astype(np.float64, copy=False)
@@ -259,21 +279,22 @@ class SoftmaxModel(Model):
         if result.theta is not None:
             return Optimum(
                 result.theta,
-                f"optimum of smallest norm (Newton's method, {steps(result.iterations)}; "
-                "shifting every class's scores equally changes nothing)",
+                self.optimum_name,
+                f"Newton's method, {steps(result.iterations)}; shifting every class's scores "
+                "equally changes nothing",
             )
         if result.reason == "separable":
             return Optimum(
                 None,
-                "the classes are linearly separable (after "
+                note="the classes are linearly separable (after "
                 f"{steps(result.iterations)} of Newton's method every row's own class scores "
                 "highest, or ties): the loss keeps decreasing as |W| grows, so there is no "
                 "finite optimum",
             )
         return Optimum(
             None,
-            f"Newton's method did not converge in {steps(result.iterations)} (the classes may "
-            "be nearly separable, with the loss decreasing as |W| grows): no optimum is "
+            note=f"Newton's method did not converge in {steps(result.iterations)} (the classes "
+            "may be nearly separable, with the loss decreasing as |W| grows): no optimum is "
             "computed",
         )
 

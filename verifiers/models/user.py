@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from verifiers.data import Dataset
-from verifiers.models.base import Model, ModelOptions, Optimum, Parameter, Params, Scales
+from verifiers.isolation import UserCodeError, user_call
+from verifiers.models.base import Model, Optimum, Parameter, Params, Scales
 from verifiers.settings import UsageError
 
 __all__ = ["UserLossError", "UserLossModel"]
@@ -46,6 +47,13 @@ class UserLossError(UsageError):
         self.missing = missing
 
 
+def _is_numpy(xp: Any) -> bool:
+    """Whether `xp` is numpy itself (real or complex-safe), where the loss is first run."""
+    from verifiers.engines.numeric import complex_safe_numpy, real_numpy
+
+    return xp is np or xp is real_numpy() or xp is complex_safe_numpy
+
+
 def _namespace_name(xp: Any) -> str:
     name = getattr(xp, "__name__", None) or type(xp).__name__
     return {"_ComplexSafe": "numpy (complex)"}.get(name, name)
@@ -58,18 +66,20 @@ class UserLossModel(Model):
     summary = "your loss of the linear model, written once for every engine (--loss)"
     additive = False
     has_hand_gradient = False
+    default_lr = 1e-4  # the reference example's, as for the MSE it usually replaces
+    manual_signature = "gradient(b, w, X, y) -> (dL/db, dL/dw)"
 
     def __init__(
-        self,
-        data: Dataset,
-        function: Callable[..., Any],
-        label: str,
-        options: ModelOptions | None = None,
+        self, data: Dataset, function: Callable[..., Any], label: str, seed: int = 0
     ) -> None:
         self.function = function
         self.label = label
+        self._ran_on_numpy = False  # set once the loss has given a number on numpy
         self.formula = f"model y ≈ X·w + b, loss L = {label}"
-        super().__init__(data, options)
+        super().__init__(data, seed=seed)
+
+    def work(self) -> float:
+        return float(self.data.rows) * (self.data.features + 30)  # unknown: assume a few exps
 
     def parameter_shapes(self) -> list[Parameter]:
         return [Parameter("b", ()), Parameter("w", (self.data.features,))]
@@ -85,7 +95,11 @@ class UserLossModel(Model):
     def loss(self, params: Params, X: Any, y: Any, xp: Any) -> Any:
         namespace = _namespace_name(xp)
         try:
-            value = self.function(params["b"], params["w"], X, y, xp)
+            value = user_call(
+                f"--loss {self.label}", self.function, params["b"], params["w"], X, y, xp
+            )
+        except UserCodeError as error:  # any BaseException other than an Exception
+            raise UserLossError(self._raised(error.error, namespace)) from None
         except AttributeError as error:
             missing = getattr(error, "name", None)
             if missing and getattr(error, "obj", xp) is xp:
@@ -96,7 +110,17 @@ class UserLossModel(Model):
                 ) from None
             raise UserLossError(self._raised(error, namespace)) from None
         except Exception as error:
+            if self._ran_on_numpy and not _is_numpy(xp):
+                # The loss is fine (it runs on numpy); this engine cannot differentiate
+                # something in it (autograd has no rule for vecdot, say): leave it out.
+                raise UserLossError(
+                    self._raised(error, namespace) + " (the loss runs on numpy: only this "
+                    "engine is left out)",
+                    missing=type(error).__name__,
+                ) from None
             raise UserLossError(self._raised(error, namespace)) from None
+        if _is_numpy(xp):
+            self._ran_on_numpy = True
         if not hasattr(value, "shape") and not isinstance(value, numbers.Real):
             raise UserLossError(
                 f"{self.label}: the loss must be one number, but it returned "
@@ -109,9 +133,9 @@ class UserLossModel(Model):
             )
         return value.reshape(()) if tuple(shape) == (1,) else value
 
-    def _raised(self, error: Exception, namespace: str) -> str:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        return f"{self.label}: the loss raised {type(error).__name__} on {namespace}: {first}"
+    def _raised(self, error: BaseException, namespace: str) -> str:
+        first = f": {str(error).strip().splitlines()[0]}" if str(error).strip() else ""
+        return f"{self.label}: the loss raised {type(error).__name__} on {namespace}{first}"
 
     def hand_loss(self, theta: np.ndarray) -> float:
         from verifiers.engines.numeric import real_numpy
@@ -124,7 +148,7 @@ class UserLossModel(Model):
         raise NotImplementedError("a user's loss has no built-in hand formula: give --manual")
 
     def optimum(self) -> Optimum:
-        return Optimum(None, "")
+        return Optimum(None)
 
     # ---- tolerance scales, estimated -----------------------------------------------------------
     def _gradient(
@@ -169,7 +193,13 @@ class UserLossModel(Model):
             loss_change = max(loss_change, abs(moved_loss - loss))
             gradient_change = np.maximum(gradient_change, np.abs(moved_gradient - gradient))
         bound = np.sqrt(3 * self.data.rows) / PERTURBATION
-        return Scales(abs(loss) + bound * loss_change, np.abs(gradient) + bound * gradient_change)
+        loss_scale = abs(loss) + bound * loss_change
+        gradient_scale = np.abs(gradient) + bound * gradient_change
+        # A gradient made of terms that do not move when the data does (the signs of |r|, a
+        # clipped residual) shows no change at all, and its rounding would be allowed nothing:
+        # its terms are taken to be at least the loss's size per unit of each parameter.
+        floor = loss_scale / (1.0 + np.abs(theta))
+        return Scales(loss_scale, np.maximum(gradient_scale, floor))
 
     def hessian_scales(self, theta: np.ndarray) -> np.ndarray:
         """Every entry as large as the largest gradient scale per unit of θ's size."""

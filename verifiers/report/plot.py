@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from verifiers.output import write_output
-from verifiers.results import EngineReport, Report
+from verifiers.results import Check, EngineReport, Report, Status
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -92,13 +92,8 @@ def build_figure(report: Report) -> Figure:
 def consensus_descent(report: Report) -> EngineReport | None:
     """The descent to draw: the consensus engine's, or failing that (it was capped) another
     agreeing engine that ran every iteration; never the formula under test when another will do."""
-    compared = report.compared.get("descent", [])
-    agreeing = [
-        n
-        for n in compared
-        if report.engines[n].vs_reference_descent is None
-        or report.engines[n].vs_reference_descent.ok
-    ]
+    verdict = report.verdicts.get(Check.DESCENT)
+    agreeing = verdict.agreeing if verdict is not None else []
     candidates = agreeing or [n for n, e in report.engines.items() if e.trajectory is not None]
     if not candidates:
         return None
@@ -116,8 +111,7 @@ def consensus_descent(report: Report) -> EngineReport | None:
 
 def _pivot(report: Report) -> str | None:
     """The engine the descents were compared against (the one without a difference of its own)."""
-    compared = report.compared.get("descent", [])
-    return next((n for n in compared if report.engines[n].vs_reference_descent is None), None)
+    return report.reference(Check.DESCENT)
 
 
 def can_draw_fit(report: Report) -> bool:
@@ -170,7 +164,7 @@ def _title(report: Report) -> str:
     head = f"{report.data.path}: {report.model.formula}; lr {report.lr:g}, {iterations:,} {words}"
     under_test = report.under_test
     if under_test is not None:
-        ok = under_test.status == "ok"
+        ok = under_test.status is Status.OK
         formula = report.settings.manual or "your formula"
         return f"{head}\nyour formula {formula} " + ("agrees" if ok else "DISAGREES")
     agree = "all engines agree" if report.ok else "the engines DISAGREE"
@@ -212,7 +206,7 @@ def _draw_fit(axes: Axes, report: Report) -> None:
     y = data.y.astype(np.float64, copy=False)
     shown = sample_rows(data.rows)
     label = "data" if shown.size == data.rows else f"data ({shown.size:,} of {data.rows:,} rows)"
-    start = report.points[0].theta
+    start = report.points[report.descent_from].theta
     reference = consensus_descent(report)
     optimum = report.optimum.theta
     under_test = report.under_test
@@ -220,7 +214,7 @@ def _draw_fit(axes: Axes, report: Report) -> None:
         under_test
         if under_test is not None
         and under_test.trajectory is not None
-        and under_test.status == "mismatch"
+        and under_test.status is Status.MISMATCH
         else None
     )
     lines: list[tuple[np.ndarray, str, dict[str, Any]]] = []

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from verifiers.compare import Difference
-from verifiers.results import EngineReport, Report
+from verifiers.results import CheckVerdict, EngineReport, Failure, Report
 
 __all__ = ["HISTORY_POINTS", "to_json"]
 
@@ -74,21 +74,26 @@ def _history(losses: np.ndarray) -> dict[str, list]:
 
 def _engine_json(entry: EngineReport, report: Report) -> dict[str, Any]:
     result: dict[str, Any] = {
-        "status": entry.status,
+        "status": entry.status.value,
         "reason": entry.reason,
         "device": entry.device,
+        "trust": entry.trust.value,
+        "under_test": entry.under_test,
         "setup_seconds": entry.setup_seconds,
     }
-    if entry.evaluations:
-        start = entry.evaluations[0]
+    start = entry.start()
+    if start is not None:
         result["gradient"] = {
             "loss": _number(start.loss),
             **_theta(start.gradient, report, params=True),
         }
         result["checks"] = [
-            {"point": point.label, "loss": _number(e.loss), **_theta(e.gradient, report, True)}
-            for point, e in zip(report.points, entry.evaluations, strict=True)
-            if e is not None
+            {
+                "point": report.points[i].label,
+                "loss": _number(e.loss),
+                **_theta(e.gradient, report, True),
+            }
+            for i, e in sorted(entry.evaluations.items())
         ]
         result["checked_points"] = entry.checked_points
         result["vs_consensus"] = _difference(entry.vs_consensus)
@@ -165,12 +170,37 @@ def _combination_json(check: Any, report: Report) -> dict[str, Any]:
     }
 
 
+def _verdict_json(verdict: CheckVerdict) -> dict[str, Any]:
+    return {
+        "outcome": verdict.outcome.value,
+        "compared": verdict.compared,
+        "reference": verdict.reference,
+        "trust": {name: trust.value for name, trust in verdict.trust.items()},
+        "wrong": verdict.wrong,
+        "exact_disagreements": [list(pair) for pair in verdict.disagreeing],
+        "not_counted": verdict.unconfirmed,
+    }
+
+
+def _failure_json(failure: Failure) -> dict[str, Any]:
+    return {
+        "kind": failure.kind.value,
+        "message": failure.message,
+        "engine": failure.engine,
+        "check": None if failure.check is None else failure.check.value,
+        "against": failure.against,
+        "difference": _difference(failure.difference),
+    }
+
+
 def to_json(report: Report) -> dict[str, Any]:
     """The JSON report as a dict (see the README for its keys)."""
     data, settings, stability = report.data, report.settings, report.stability
     start = report.points[0].theta
+    coverage = report.coverage
     return {
         "ok": report.ok,
+        "outcome": report.outcome.value,
         "data": {
             "path": data.path,
             "rows": data.rows,
@@ -192,8 +222,35 @@ def to_json(report: Report) -> dict[str, Any]:
             "atol": report.tolerance.atol,
             "engines": list(report.engines),
         },
-        "points": [{"label": p.label, **_theta(p.theta, report)} for p in report.points],
+        "points": [
+            {"label": p.label, "kind": p.kind.value, **_theta(p.theta, report)}
+            for p in report.points
+        ],
+        "coverage": {
+            "random": coverage.random,
+            "extreme": coverage.extreme,
+            "magnitudes": [coverage.smallest, coverage.largest],
+            "every_orthant": coverage.every_orthant,
+            "sign_pairs": coverage.sign_pairs,
+            "extremes": coverage.extreme_what,
+        },
         "optimum": _theta(report.optimum.theta, report),
+        "optimum_name": report.optimum.name,
+        "descent_from": report.points[report.descent_from].label,
+        "kinks": [
+            {
+                "point": k.point,
+                "derivatives": [report.parameter_names[j] for j in k.components],
+                "lower": [_number(v) for v in k.lower],
+                "upper": [_number(v) for v in k.upper],
+                "moved_to": k.moved_to,
+                "outside": {name: report.parameter_names[j] for name, j in k.outside.items()},
+            }
+            for k in report.kinks
+        ],
+        "detection": None
+        if report.detection is None
+        else {name: value for name, value in report.detection.smallest.items()},
         "stability": None
         if stability is None
         else {
@@ -206,6 +263,7 @@ def to_json(report: Report) -> dict[str, Any]:
             "where": stability.where,
         },
         "compared": report.compared,
+        "verdicts": {c.value: _verdict_json(v) for c, v in report.verdicts.items()},
         "engines": {name: _engine_json(e, report) for name, e in report.engines.items()},
         "diagnosis": None
         if report.diagnosis is None
@@ -216,5 +274,5 @@ def to_json(report: Report) -> dict[str, Any]:
         },
         "combinations": [_combination_json(c, report) for c in report.combinations],
         "notes": report.notes,
-        "failures": report.failures,
+        "failures": [_failure_json(f) for f in report.failures],
     }

@@ -22,10 +22,19 @@ from collections.abc import Sequence
 import numpy as np
 from rich.console import Console
 
-from verifiers.api import hessian_label
 from verifiers.compare import Difference
-from verifiers.layout import glue, table, wrap
-from verifiers.results import EngineReport, Report
+from verifiers.judge import hessian_label
+from verifiers.report.layout import glue, table, wrap
+from verifiers.results import (
+    Check,
+    EngineReport,
+    FailureKind,
+    Outcome,
+    PointKind,
+    Report,
+    Status,
+    Trust,
+)
 
 __all__ = ["plural", "print_report", "verdict"]
 
@@ -35,13 +44,6 @@ MAX_LISTED = 10
 MAX_HESSIAN_LISTED = 3
 # Sections and their details are indented by this much.
 INDENT = "  "
-
-# (check name in report.compared, EngineReport attribute with the difference from the pivot)
-CHECKS = (
-    ("gradient", "vs_consensus"),
-    ("Hessian", "vs_reference_hessian"),
-    ("descent", "vs_reference_descent"),
-)
 
 
 def print_report(report: Report, console: Console, quiet: bool = False) -> None:
@@ -131,51 +133,55 @@ def _eps(report: Report) -> float:
 
 
 # ---- who agrees with whom -----------------------------------------------------------------------
-def _pivot(report: Report, check: str, attribute: str) -> str | None:
-    """The consensus engine of a check: the one compared engine with no difference of its own."""
-    compared = report.compared.get(check, [])
-    return next((n for n in compared if getattr(report.engines[n], attribute) is None), None)
-
-
-def _trusted_source(report: Report, check: str, attribute: str) -> str | None:
+def _trusted_source(report: Report, check: Check) -> str | None:
     """Whose values to show in full: ``loop`` (exact on every machine) when it agrees, else the
-    consensus engine. For the descent, only an engine that ran every iteration."""
-    compared = report.compared.get(check, [])
-    pivot = _pivot(report, check, attribute)
-    agreeing = [
-        n
-        for n in compared
-        if n == pivot or getattr(report.engines[n], attribute) is None
-        or getattr(report.engines[n], attribute).ok
-    ]  # fmt: skip
+    check's reference engine. For the descent, only an engine that ran every iteration."""
+    verdict = report.verdicts.get(check)
+    if verdict is None:
+        return None
+    agreeing = [n for n in verdict.agreeing if verdict.trust[n] is not Trust.APPROXIMATE]
     # The formula under test last: its values are what is being checked.
+    pivot = verdict.reference
     order = sorted(agreeing, key=lambda n: (report.engines[n].under_test, n != "loop", n != pivot))
-    if check == "descent":
+    if check is Check.DESCENT:
         order = [n for n in order if report.engines[n].capped_iterations is None]
     return order[0] if order else pivot
 
 
-def _rows(report: Report, check: str, attribute: str, pivot: str | None, cells) -> list[list[str]]:
+def _result(report: Report, check: Check, name: str) -> str:
+    """What a table's result column says of one engine in one check."""
+    verdict = report.verdicts[check]
+    if name == verdict.reference:
+        return "consensus"
+    if name in verdict.unconfirmed:
+        return "not counted"
+    if name in verdict.wrong:
+        return "DISAGREES"
+    return "agrees" if verdict.differences[name].ok else "DISAGREES"
+
+
+def _rows(report: Report, check: Check, cells) -> list[list[str]]:
     """One row per engine compared in `check`: its name, `cells(entry)`, its difference and
     the result, from the same comparison (they never contradict each other)."""
     rows = []
     eps = _eps(report)
-    for name in report.compared.get(check, []):
+    verdict = report.verdicts[check]
+    for name in verdict.compared:
         entry = report.engines[name]
-        difference = getattr(entry, attribute)
-        if name == pivot:
-            shown, result = "—", "consensus"
+        if name == verdict.reference:
+            shown = "—"
         else:
-            shown = _difference_cell(difference, eps)
-            result = "agrees" if difference.ok else "DISAGREES"
-        rows.append([_engine_label(entry, check), *cells(entry), shown, result])
+            shown = _difference_cell(verdict.differences[name], eps)
+        rows.append(
+            [_engine_label(entry, check), *cells(entry), shown, _result(report, check, name)]
+        )
     return rows
 
 
-def _engine_label(entry: EngineReport, check: str) -> str:
-    if check == "Hessian" and entry.under_test:
+def _engine_label(entry: EngineReport, check: Check) -> str:
+    if check is Check.HESSIAN and entry.under_test:
         return glue(f"{entry.name} (built-in closed form)")
-    if check in ("gradient", "descent") and entry.under_test:
+    if check is not Check.HESSIAN and entry.under_test:
         return glue(f"{entry.name} (your formula)")
     return entry.name
 
@@ -269,36 +275,85 @@ def _heading(report: Report, width: int) -> list[str]:
         rest=INDENT,
     )
     lines += wrap(report.model.formula, width, rest=INDENT)
-    ran = [n for n, e in report.engines.items() if e.status != "skipped"]
+    ran = [n for n, e in report.engines.items() if e.status is not Status.SKIPPED]
     lines += wrap(f"{plural(len(ran), 'engine')}: {', '.join(ran)}", width, rest=INDENT)
     for entry in report.engines.values():
-        if entry.status == "skipped":
+        if entry.status is Status.SKIPPED:
             lines += wrap(entry.reason, width, f"skipped: {entry.name}: ", INDENT)
     return lines
+
+
+def _decades(value: float) -> str:
+    """``1e-4``, ``1e2``: a power of ten in few characters."""
+    return f"1e{round(math.log10(value))}"
+
+
+def _where_checked(report: Report) -> str:
+    """The check points in words: how many of each kind, and over what range."""
+    kinds = [p.kind for p in report.points]
+    coverage = report.coverage
+    where = ["the start"]
+    if PointKind.OPTIMUM in kinds:
+        where.append("the optimum")
+    random = kinds.count(PointKind.RANDOM)
+    if random:
+        signs = (
+            "every orthant"
+            if coverage.every_orthant
+            else "all four sign combinations of every pair of parameters"
+            if coverage.sign_pairs
+            else "random signs"
+        )
+        where.append(
+            f"{plural(random, 'random point')} ({signs}; magnitudes "
+            f"{_decades(coverage.smallest)} to {_decades(coverage.largest)} × each "
+            "parameter's scale)"
+        )
+    extreme = kinds.count(PointKind.EXTREME)
+    if extreme:
+        where.append(f"{plural(extreme, 'extreme point')} ({coverage.extreme_what})")
+    moved = kinds.count(PointKind.MOVED)
+    if moved:
+        where.append(f"{plural(moved, 'point')} moved off a kink")
+    return f"checked at {plural(len(report.points), 'point')}: {_listing(where)}"
+
+
+def _detection_lines(report: Report, width: int) -> list[str]:
+    """The check's power: the smallest relative error in each derivative it would catch."""
+    detection = report.detection
+    if detection is None or detection.weakest is None:
+        return []
+    who = "your formula" if report.under_test is not None else "the hand formula"
+    known = {n: v for n, v in detection.smallest.items() if v is not None}
+    if len(detection.smallest) <= MAX_LISTED:
+        listed = ", ".join(glue(f"dL/d{n} {v:.1g}") for n, v in known.items())
+        text = f"smallest relative error in {who} that these points catch: {listed}"
+    else:
+        name, value = detection.weakest
+        text = (
+            f"smallest relative error in {who} that these points catch: at most {value:.1g} "
+            f"in any derivative (the least sensitive: dL/d{name}; each one in --json)"
+        )
+    return wrap(text, width, INDENT, INDENT * 2)
 
 
 def _gradient_section(report: Report, width: int) -> list[str]:
     names = report.parameter_names
     tol = report.tolerance
-    random = sum(p.label.startswith("point") for p in report.points)
-    where = ["the start"]
-    if report.optimum.theta is not None:
-        where.append("the optimum")
-    where.append(plural(random, "random point"))
     lines = ["Loss and gradient"]
     lines += wrap(
-        f"checked at {plural(len(report.points), 'point')}: {_listing(where)}; two values "
-        f"agree when {glue('|a - b|')} <= {tol.atol:.2g}·Σ|terms| + {tol.rtol:.2g}·|b|",
+        f"{_where_checked(report)}; two values agree when {glue('|a - b|')} <= "
+        f"{tol.atol:.2g}·Σ|terms| + {tol.rtol:.2g}·|b|",
         width,
         INDENT,
         INDENT * 2,
     )
-    attribute = "vs_consensus"
-    source = _trusted_source(report, "gradient", attribute)
+    lines += _detection_lines(report, width)
+    source = _trusted_source(report, Check.GRADIENT)
     if source is None:  # fewer than two engines computed it
-        source = next((n for n, e in report.engines.items() if e.evaluations), None)
-    if source is not None:
-        start = report.engines[source].evaluations[0]
+        source = next((n for n, e in report.engines.items() if e.start() is not None), None)
+    if source is not None and report.engines[source].start() is not None:
+        start = report.engines[source].start()
         lines += wrap(
             f"at the start ({_theta_text(names, report.points[0].theta)}), from {source}:",
             width,
@@ -306,7 +361,7 @@ def _gradient_section(report: Report, width: int) -> list[str]:
             INDENT * 2,
         )
         lines += _gradient_values(names, start.loss, start.gradient, width)
-    pivot = _pivot(report, "gradient", attribute)
+    pivot = report.reference(Check.GRADIENT)
     if pivot is None:
         return lines
     lines += wrap(
@@ -318,10 +373,12 @@ def _gradient_section(report: Report, width: int) -> list[str]:
 
     def cells(entry: EngineReport) -> list[str]:
         points = entry.checked_points
-        device = entry.device + ("" if points == len(report.points) else ", start only")
-        return [device]
+        if points >= len(report.points):
+            return [entry.device]
+        where = "start only" if points == 1 else f"{points} of {len(report.points)} points"
+        return [f"{entry.device}, {where}"]
 
-    rows = _rows(report, "gradient", attribute, pivot, cells)
+    rows = _rows(report, Check.GRADIENT, cells)
     lines += table(["engine", "device", "difference", "result"], rows, width)
     return lines
 
@@ -340,8 +397,7 @@ def _gradient_values(names: list[str], loss: float, gradient: np.ndarray, width:
 
 def _hessian_section(report: Report, width: int) -> list[str]:
     stability = report.stability
-    attribute = "vs_reference_hessian"
-    pivot = _pivot(report, "Hessian", attribute)
+    pivot = report.reference(Check.HESSIAN)
     if stability is None and pivot is None:
         return []
     names = report.parameter_names
@@ -403,7 +459,7 @@ def _hessian_section(report: Report, width: int) -> list[str]:
     lines += wrap(
         f"Largest relative difference from the consensus ({pivot}):", width, INDENT, INDENT
     )
-    rows = _rows(report, "Hessian", attribute, pivot, lambda entry: [])
+    rows = _rows(report, Check.HESSIAN, lambda entry: [])
     lines += table(["engine", "difference", "result"], rows, width)
     return lines
 
@@ -420,7 +476,6 @@ def _end_words(report: Report, entry: EngineReport) -> str:
 
 
 def _descent_section(report: Report, width: int) -> list[str]:
-    attribute = "vs_reference_descent"
     entries = [e for e in report.engines.values() if e.trajectory is not None]
     if not entries:
         return []
@@ -428,11 +483,11 @@ def _descent_section(report: Report, width: int) -> list[str]:
     iterations = report.settings.iterations
     lines = wrap(
         f"Gradient descent: lr {report.lr:g}, {plural(iterations, 'iteration')} from "
-        f"{_theta_text(names, report.points[0].theta)}",
+        f"{_theta_text(names, report.points[report.descent_from].theta)}",
         width,
         rest=INDENT,
     )
-    source = _trusted_source(report, "descent", attribute) or entries[0].name
+    source = _trusted_source(report, Check.DESCENT) or entries[0].name
     t = report.engines[source].trajectory
     if t.diverged_at is not None:
         lines += wrap(
@@ -451,7 +506,7 @@ def _descent_section(report: Report, width: int) -> list[str]:
         lines += _assignments([*pairs, ("loss", _full(t.losses[-1]))], INDENT * 2)
         if len(names) > MAX_LISTED:
             lines.append(f"{INDENT * 2}(θ's {len(names)} values are in --json)")
-    pivot = _pivot(report, "descent", attribute)
+    pivot = report.reference(Check.DESCENT)
     if pivot is not None:
         lines += wrap(
             f"Largest relative difference from the consensus ({pivot}), over the loss at every "
@@ -465,8 +520,8 @@ def _descent_section(report: Report, width: int) -> list[str]:
         def cells(entry: EngineReport) -> list[str]:
             return [_end_words(report, entry)]
 
-        rows = _rows(report, "descent", attribute, pivot, cells)
-        for row, name in zip(rows, report.compared["descent"], strict=True):
+        rows = _rows(report, Check.DESCENT, cells)
+        for row, name in zip(rows, report.verdicts[Check.DESCENT].compared, strict=True):
             mine = report.engines[name].trajectory
             if name != pivot and mine.diverged_at != reference.diverged_at:
                 row[2] = (
@@ -509,45 +564,141 @@ def _optimum_lines(report: Report, t, width: int) -> list[str]:
 
 
 # ---- the verdict --------------------------------------------------------------------------------
+def _confirming(report: Report) -> str:
+    """How the approximate engines bear on an OK: confirming it, or set aside."""
+    verdict = report.verdicts.get(Check.GRADIENT)
+    if verdict is None:
+        return ""
+    approximate = [n for n in verdict.approximate if n not in verdict.unconfirmed]
+    parts = []
+    if approximate:
+        verb = "confirms" if len(approximate) == 1 else "confirm"
+        parts.append(f"{_listing(approximate)} (central differences) {verb} it")
+    if verdict.unconfirmed:
+        parts.append(f"{_listing(verdict.unconfirmed)} (central differences) not counted")
+    return f"; {' and '.join(parts)}" if parts else ""
+
+
+def _compared_points(report: Report) -> int:
+    """The check points where at least two engines of the gradient check computed values."""
+    verdict = report.verdicts.get(Check.GRADIENT)
+    if verdict is None:
+        return 0
+    counts = [
+        sum(i in report.engines[n].evaluations for n in verdict.compared)
+        for i in range(len(report.points))
+    ]
+    return sum(count >= 2 for count in counts)
+
+
 def verdict(report: Report) -> str:
     """The verdict in one sentence: ``OK: all 6 engines agree ...`` for a run that agrees; with
     --manual, about the formula under test (``OK: your formula ...``, ``WRONG: your formula``)."""
-    gradient = report.compared.get("gradient", [])
+    gradient = report.verdicts.get(Check.GRADIENT)
+    compared = gradient.compared if gradient is not None else []
     under_test = report.under_test
     spec = report.settings.manual or "the given formula"
-    bad = [e for e in report.engines.values() if e.status in ("mismatch", "error")]
     if report.ok:
-        points = len(report.points)
-        checks = [f"the gradient at {plural(points, 'check point')}"]
-        if report.compared.get("Hessian"):
-            checks.append(f"the Hessian ({plural(len(report.compared['Hessian']), 'engine')})")
-        if report.compared.get("descent"):
-            checks.append(f"the descent ({plural(report.settings.iterations, 'iteration')})")
+        checks = [f"the gradient at {plural(_compared_points(report), 'check point')}"]
+        if Check.HESSIAN in report.verdicts:
+            hessians = report.verdicts[Check.HESSIAN].compared
+            checks.append(f"the Hessian ({plural(len(hessians), 'engine')})")
+        if Check.DESCENT in report.verdicts:
+            iterations = report.settings.iterations
+            capped = [
+                report.engines[n].capped_iterations for n in report.verdicts[Check.DESCENT].compared
+            ]
+            steps = min(iterations if c is None else c for c in capped)
+            shown = (
+                plural(iterations, "iteration")
+                if steps >= iterations
+                else f"{steps:,} of {plural(iterations, 'iteration')}"
+            )
+            checks.append(f"the descent ({shown})")
+        exact = gradient.exact if gradient is not None else []
+        confirming = _confirming(report)
         if under_test is not None:
-            others = [n for n in gradient if n != under_test.name]
-            return f"OK: your formula ({spec}) agrees with {_listing(others)}: " + ", ".join(checks)
-        return f"OK: all {len(gradient)} engines agree ({', '.join(gradient)}): " + ", ".join(
+            others = exact if confirming else [n for n in compared if n != under_test.name]
+            return (
+                f"OK: your formula ({spec}) agrees with {_listing(others)}: "
+                + ", ".join(checks)
+                + confirming
+            )
+        if confirming:
+            return (
+                f"OK: all {len(exact)} exact engines agree ({', '.join(exact)}): "
+                + ", ".join(checks)
+                + confirming
+            )
+        return f"OK: all {len(compared)} engines agree ({', '.join(compared)}): " + ", ".join(
             checks
         )
-    if under_test is not None and under_test.status == "mismatch":
-        others = [n for n, e in report.engines.items() if e.ran and n != under_test.name]
-        rest = [e for e in bad if e is not under_test]
-        tail = ", which agree with each other" if not rest and len(others) > 1 else ""
-        return f"WRONG: your formula ({spec}) disagrees with {_listing(others)}{tail}"
+    outcome = report.outcome
+    if outcome is Outcome.ENGINES_DISAGREE:
+        return _engines_disagree(report)
+    if outcome is Outcome.FORMULA_WRONG and under_test is not None:
+        return _formula_wrong(report, under_test.name, spec)
+    bad = [e for e in report.engines.values() if e.status in (Status.MISMATCH, Status.ERROR)]
     if not bad:  # only a --combine was wrong
         return "NOT OK: every engine agrees, but your combination of the shards is wrong"
     failing = _listing([e.name for e in bad])
     verb = "disagrees" if len(bad) == 1 else "disagree"
-    if all(e.status == "error" for e in bad):
+    if all(e.status is Status.ERROR for e in bad):
         verb = "failed"
     if under_test is not None:
         agreeing = [
-            n for n in gradient if n != under_test.name and report.engines[n].status == "ok"
+            n for n in compared if n != under_test.name and report.engines[n].status is Status.OK
         ]
         return (
             f"NOT OK: your formula ({spec}) agrees with {_listing(agreeing)}, but {failing} {verb}"
         )
     return f"NOT OK: {failing} {verb}; the other engines agree"
+
+
+def _formula_wrong(report: Report, name: str, spec: str) -> str:
+    """``WRONG: your formula (...) disagrees with A, B and C, which agree with each other``."""
+    check = next(
+        (c for c in Check if c in report.verdicts and name in report.verdicts[c].wrong),
+        Check.GRADIENT,
+    )
+    verdict = report.verdicts[check]
+    others = [n for n in verdict.compared if n != name]
+    against = [n for n in others if not verdict.pairs[name, n].ok]
+    agreeing = [n for n in others if n not in against]
+    text = f"WRONG: your formula ({spec}) disagrees with {_listing(against or others)}"
+    if len(against) > 1 and all(verdict.pairs[a, b].ok for a in against for b in against if a != b):
+        text += ", which agree with each other"
+    coarse = [n for n in agreeing if verdict.trust[n] is Trust.APPROXIMATE]
+    exact = [n for n in agreeing if n not in coarse]
+    if exact:
+        text += f" (it agrees with {_listing(exact)})"
+    if coarse:
+        text += (
+            f" ({_listing(coarse)}'s central differences are too coarse to tell, and do not decide)"
+        )
+    return text
+
+
+def _engines_disagree(report: Report) -> str:
+    """``NOT OK: the exact engines disagree: torch disagrees with minigrad, jax and numeric``."""
+    verdict = next(v for v in report.verdicts.values() if v.disagreeing)
+    group = [n for n in verdict.exact if n == verdict.reference or verdict.differences[n].ok]
+    outside = [n for n in verdict.exact if n not in group]
+    if len(group) > 1:
+        text = (
+            f"NOT OK: the exact engines disagree in the {verdict.check.value}: "
+            f"{_listing(outside)} {'disagrees' if len(outside) == 1 else 'disagree'} with "
+            f"{_listing(group)}, which agree with each other"
+        )
+    else:
+        a, b = verdict.disagreeing[0]
+        text = f"NOT OK: the exact engines disagree in the {verdict.check.value}: {a} and {b}"
+    under_test = report.under_test
+    if under_test is not None and under_test.name in verdict.compared:
+        mine = [n for n in group if verdict.pairs[under_test.name, n].ok]
+        if mine:
+            text += f"; your formula agrees with {_listing(mine)}"
+    return text
 
 
 def _ending(report: Report, width: int) -> list[tuple[str, str | None]]:
@@ -558,67 +709,64 @@ def _ending(report: Report, width: int) -> list[tuple[str, str | None]]:
         lines += [
             (line, "bold") for line in wrap(report.diagnosis.summary, width, "diagnosis: ", INDENT)
         ]
-    for entry in report.engines.values():
-        if entry.status == "mismatch":
-            lines += _mismatch(report, entry, width)
-        elif entry.status == "error":
+    shown: set[str] = set()
+    for failure in report.failures:
+        if failure.kind is FailureKind.ERROR:
+            lines += [(line, "red") for line in wrap(failure.message, width, "ERROR: ", INDENT)]
+        elif failure.kind is FailureKind.COMBINATION:
             lines += [
-                (line, "red")
-                for line in wrap(entry.reason, width, f"ERROR: {entry.name} failed: ", INDENT)
+                (line, "bold red") for line in wrap(failure.message, width, "MISMATCH: ", INDENT)
             ]
-    for failure in report.failures:  # those of no engine: a --combine that is wrong
-        if failure.startswith("--combine"):
-            lines += [(line, "bold red") for line in wrap(failure, width, "MISMATCH: ", INDENT)]
+        elif failure.engine is not None and failure.engine not in shown:
+            shown.add(failure.engine)
+            lines += _mismatch(report, failure, width)
     return lines
 
 
-def _mismatch(report: Report, entry: EngineReport, width: int) -> list[tuple[str, str | None]]:
-    """The first check `entry` fails: where, both values and by how much."""
-    who = f"{entry.name} (your formula)" if report.under_test is entry else entry.name
-    for check, attribute in CHECKS:
-        difference = getattr(entry, attribute)
-        if difference is None or difference.ok:
-            continue
-        pivot = _pivot(report, check, attribute) or "the consensus"
-        mine = entry.trajectory
-        theirs = report.engines[pivot].trajectory if pivot in report.engines else None
-        if check == "descent" and mine and theirs and mine.diverged_at != theirs.diverged_at:
+def _mismatch(report: Report, failure, width: int) -> list[tuple[str, str | None]]:
+    """One disagreement in detail: where, both values and by how much."""
+    entry = report.engines[failure.engine]
+    difference, check, pivot = failure.difference, failure.check, failure.against
+    if failure.kind is FailureKind.EXACT_DISAGREE:
+        who = f"the exact engines disagree: {check.value}"
+    else:
+        who = f"{entry.name} (your formula)" if entry.under_test else entry.name
+        who = f"{who} disagrees: " + (check.value if check is not None else "")
+    if difference is None or check is None:
+        return [(line, "bold red") for line in wrap(failure.message, width, "MISMATCH: ", INDENT)]
+    pivot = pivot or "the consensus"
+    mine = entry.trajectory
+    theirs = report.engines[pivot].trajectory if pivot in report.engines else None
+    if check is Check.DESCENT and mine and theirs and mine.diverged_at != theirs.diverged_at:
 
-            def said(name: str, at: int | None) -> str:
-                return f"{name} did not diverge" if at is None else (
-                    f"{name} diverged at iteration {at:,}"
-                )  # fmt: skip
+        def said(name: str, at: int | None) -> str:
+            return f"{name} did not diverge" if at is None else (
+                f"{name} diverged at iteration {at:,}"
+            )  # fmt: skip
 
-            head = f"MISMATCH: {who} disagrees: descent: {said(entry.name, mine.diverged_at)}"
-            lines = [(line, "bold red") for line in wrap(head, width, rest=INDENT)]
-            return lines + [
-                (line, None)
-                for line in wrap(said(pivot, theirs.diverged_at), width, INDENT, INDENT)
-            ]
-        head = f"MISMATCH: {who} disagrees: {check}: {difference.where}"
+        head = f"MISMATCH: {who}: {said(entry.name, mine.diverged_at)}"
         lines = [(line, "bold red") for line in wrap(head, width, rest=INDENT)]
-        # Enough digits to show the difference (at least 10), not the last bits: those vary
-        # from CPU to CPU with the BLAS kernel; --json has every value in full.
-        digits = 10
-        if 0 < difference.relative < 1e-7:
-            digits = min(17, 3 - math.floor(math.log10(difference.relative)))
-        values = _assignments(
-            [
-                (entry.name, _short(difference.actual, digits)),
-                (pivot, _short(difference.expected, digits)),
-            ],
-            INDENT,
-        )
-        relative = (
-            f", relative {difference.relative:.2g}" if math.isfinite(difference.relative) else ""
-        )
-        size = (
-            f"difference {_short(difference.absolute, 3)}{relative} (allowed "
-            f"{_short(difference.allowed, 3)})"
-        )
-        lines += [(value, None) for value in values]  # a name and a number: always fit
-        return lines + [(line, None) for line in wrap(size, width, INDENT, INDENT * 2)]
-    return [
-        (line, "bold red")
-        for line in wrap(entry.reason, width, f"MISMATCH: {who} disagrees: ", INDENT)
-    ]
+        return lines + [
+            (line, None) for line in wrap(said(pivot, theirs.diverged_at), width, INDENT, INDENT)
+        ]
+    head = f"MISMATCH: {who}: {difference.where}"
+    lines = [(line, "bold red") for line in wrap(head, width, rest=INDENT)]
+    # Enough digits to show the difference (at least 10), not the last bits: those vary
+    # from CPU to CPU with the BLAS kernel; --json has every value in full.
+    digits = 10
+    if 0 < difference.relative < 1e-7:
+        digits = min(17, 3 - math.floor(math.log10(difference.relative)))
+    values = _assignments(
+        [
+            (entry.name, _short(difference.actual, digits)),
+            (pivot, _short(difference.expected, digits)),
+        ],
+        INDENT,
+    )
+    relative = f", relative {difference.relative:.2g}" if math.isfinite(difference.relative) else ""
+    size = (
+        f"difference {_short(difference.absolute, 3)}{relative} (allowed "
+        f"{_short(difference.allowed, 3)})"
+    )
+    lines += [(value, None) for value in values]  # a name and a number: always fit
+    return lines + [(line, None) for line in wrap(size, width, INDENT, INDENT * 2)]

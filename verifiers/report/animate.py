@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from verifiers.output import atomic_path
-from verifiers.plot import (
+from verifiers.report.plot import (
     PlotUnavailable,
     can_draw_fit,
     consensus_descent,
@@ -62,7 +62,7 @@ def frame_iterations(steps: int, frames: int = FRAMES) -> list[int]:
 def replay(report: Report, iterations: list[int]) -> list[np.ndarray]:
     """θ after each of `iterations` (ascending) steps of gradient descent from the start."""
     gradient = _gradient_function(report)
-    theta = np.array(report.points[0].theta, dtype=np.float64)
+    theta = np.array(report.points[report.descent_from].theta, dtype=np.float64)
     found, done = [], 0
     with np.errstate(all="ignore"):
         for target in iterations:
