@@ -92,10 +92,10 @@ class Mutant:
     @property
     def id(self) -> str:
         """``model:name``, unique over the catalogue (a right formula's adds its loss and data
-        set: ``loss:mse_gradient[mse_vecdot]@small``)."""
+        set: ``loss:mse_gradient/mse_vecdot@small``)."""
         if not self.right:
             return f"{self.model}:{self.name}"
-        loss = f"[{self.loss_name}]" if self.loss_name else ""
+        loss = f"/{self.loss_name}" if self.loss_name else ""
         return f"{self.model}:{self.name}{loss}@{Path(self.data).stem}"
 
     @property
