@@ -74,6 +74,7 @@ ESCAPES_TODAY = frozenset(
         "loss:mse_doubled_w",
         "loss:mse_halved_w",
         "loss:mse_relative_1e8_b",
+        "loss:mse_relative_1e9_w",
         "loss:mse_relative_1e10_w",
     }
 )

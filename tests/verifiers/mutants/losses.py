@@ -141,12 +141,6 @@ def mse_swapped(b, w, X, y):
     return gw[0], np.array([gb])
 
 
-def mse_float32(b, w, X, y):
-    X32 = X.astype(np.float32)
-    r = y.astype(np.float32) - (X32 @ w.astype(np.float32) + np.float32(b))
-    return -2 * r.mean(), -2 * X32.T @ r / np.float32(len(y))
-
-
 def mse_relative_1e6_w(b, w, X, y):
     gb, gw = mse_gradient(b, w, X, y)
     return gb, gw * (1 + 1e-6)
@@ -157,9 +151,9 @@ def mse_relative_1e8_b(b, w, X, y):
     return gb * (1 + 1e-8), gw
 
 
-def mse_relative_1e8_w(b, w, X, y):
+def mse_relative_1e9_w(b, w, X, y):
     gb, gw = mse_gradient(b, w, X, y)
-    return gb, gw * (1 + 1e-8)
+    return gb, gw * (1 + 1e-9)
 
 
 def mse_relative_1e10_w(b, w, X, y):
@@ -199,6 +193,13 @@ def pseudo_huber_flipped(b, w, X, y):
 def pseudo_huber_swapped(b, w, X, y):
     gb, gw = pseudo_huber_gradient(b, w, X, y)
     return gw[0], np.array([gb])
+
+
+def pseudo_huber_float32(b, w, X, y):
+    X32, y32, d = X.astype(np.float32), y.astype(np.float32), np.float32(DELTA_PSEUDO)
+    r = y32 - (X32 @ w.astype(np.float32) + np.float32(b))
+    g = r / np.sqrt(1 + (r / d) ** 2)
+    return -g.mean(), -X32.T @ g / np.float32(len(y))
 
 
 def pseudo_huber_relative_1e8_w(b, w, X, y):
@@ -360,7 +361,6 @@ MUTANTS = [
         witness=GENERIC,
     ),
     M("mse_swapped", "swap", "vecdot MSE: dL/db and dL/dw swapped", loss="mse_vecdot"),
-    M("mse_float32", "float32", "astype MSE: the formula in float32", loss="mse_astype"),
     M(
         "mse_relative_1e6_w",
         "tiny",
@@ -374,9 +374,9 @@ MUTANTS = [
         loss="mse_vecdot",
     ),
     M(
-        "mse_relative_1e8_w",
+        "mse_relative_1e9_w",
         "tiny",
-        "astype MSE: dL/dw 1e-8 too large (relative)",
+        "astype MSE: dL/dw 1e-9 too large (relative)",
         loss="mse_astype",
     ),
     M(
@@ -413,6 +413,7 @@ MUTANTS = [
         "pseudo-Huber: the δ² of the loss kept in front of the derivative",
         loss="pseudo_huber",
     ),
+    M("pseudo_huber_float32", "float32", "pseudo-Huber: in float32", loss="pseudo_huber"),
     M("pseudo_huber_flipped", "sign", "pseudo-Huber: every sign flipped", loss="pseudo_huber"),
     M("pseudo_huber_swapped", "swap", "pseudo-Huber: dL/db and dL/dw swapped", loss="pseudo_huber"),
     M(
