@@ -28,7 +28,6 @@ from verifiers.models.user import UserLossError
 from verifiers.results import Report
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-HERE = Path(__file__).resolve().parent
 
 # The data sets, by the path the command line is given (relative to the repository root).
 DATA_CSV = "data/data.csv"
@@ -137,9 +136,10 @@ class Mutant:
         return np.asarray(self.witness, dtype=np.float64)
 
     def error_at_witness(self) -> float:
-        """The formula's largest difference from minigrad's gradient at :meth:`witness_point`, as
-        a multiple of what the default tolerance allows there (at most 1 for a right formula;
-        far above 1 for a mutant, or it would be wrong only by rounding)."""
+        """The formula's largest difference from a reverse-mode engine's gradient at
+        :meth:`witness_point`, as a multiple of what the default tolerance allows there (at most
+        1 for a right formula; far above 1 for a mutant, or it would be wrong only by rounding).
+        """
         data = self.dataset()
         model = build_model(self.settings(), data, self.loss)
         theta = self.witness_point()

@@ -15,15 +15,11 @@ import numpy as np
 from tests.verifiers.mutants.base import WAVE3_CSV, WAVE_CSV, Maker
 
 
-def backprop(params, X, y, tanh=np.tanh, tanh_prime=None, inputs=None):
-    """The five steps, with the pieces a mutant may replace: `tanh` (A from Z), `tanh_prime`
-    (tanh' from Z and A; default 1 - A²) and `inputs` (the parameters the forward pass uses)."""
+def backprop(params, X, y, tanh=np.tanh, tanh_prime=None):
+    """The five steps, with the pieces a mutant may replace: `tanh` (A from Z) and `tanh_prime`
+    (tanh' from Z and A; by default 1 - A²). A mutant that computes with other parameter values
+    than it is given passes those (``{**params, "b2": 0.0}``)."""
     W1, b1, W2, b2 = (params[n] for n in ("W1", "b1", "W2", "b2"))
-    if inputs is not None:
-        W1, b1, W2, b2 = (
-            inputs.get(n, v)
-            for n, v in zip(("W1", "b1", "W2", "b2"), (W1, b1, W2, b2), strict=True)
-        )
     Z = X @ W1 + b1
     A = tanh(Z)
     d_out = 2 * (A @ W2 + b2 - y) / len(y)
@@ -89,7 +85,7 @@ def flipped(params, X, y):
 
 
 def missing_b2(params, X, y):
-    return backprop(params, X, y, inputs={"b2": 0.0})
+    return backprop({**params, "b2": 0.0}, X, y)
 
 
 def pre_activation_w2(params, X, y):
@@ -127,7 +123,7 @@ def relative_1e10_b2(params, X, y):
 
 # ---- region-limited ------------------------------------------------------------------------------
 def abs_b2(params, X, y):
-    return backprop(params, X, y, inputs={"b2": abs(params["b2"])})
+    return backprop({**params, "b2": abs(params["b2"])}, X, y)
 
 
 def opposite_b2_w2(params, X, y):
@@ -138,17 +134,17 @@ def opposite_b2_w2(params, X, y):
 
 
 def clipped_w1(params, X, y):
-    return backprop(params, X, y, inputs={"W1": np.clip(params["W1"], -5, 5)})
+    return backprop({**params, "W1": np.clip(params["W1"], -5, 5)}, X, y)
 
 
 def band_b2(params, X, y):
     b2 = params["b2"]
-    return backprop(params, X, y, inputs={"b2": 0.0 if 0 < b2 < 0.5 else b2})
+    return backprop({**params, "b2": 0.0 if 0 < b2 < 0.5 else b2}, X, y)
 
 
 def pruned_w2(params, X, y):
     W2 = params["W2"]
-    return backprop(params, X, y, inputs={"W2": np.where(np.abs(W2) < 1e-3, 0.0, W2)})
+    return backprop({**params, "W2": np.where(np.abs(W2) < 1e-3, 0.0, W2)}, X, y)
 
 
 def tanh_saturated(params, X, y):
