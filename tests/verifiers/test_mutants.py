@@ -244,3 +244,23 @@ def test_the_command_line_exits_1_on_a_mutant(identifier: str) -> None:
 def test_the_command_line_exits_0_on_a_right_formula(identifier: str) -> None:
     result = run_cli(*by_id(identifier).cli_args(), "--quiet")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+
+
+# ---- the score ----------------------------------------------------------------------------------
+def test_the_score_counts_catches_and_names_escapes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The script's arithmetic and layout, with the verdicts given (the verifier's own are what
+    test_mutant_is_caught checks)."""
+    from io import StringIO
+
+    from tests.verifiers.mutants import score
+
+    verdicts = {"mse:doubled": "caught", "mse:clipped_w": "escaped", "mse:halved": "error: x"}
+    monkeypatch.setattr(score, "outcome", lambda mutant: verdicts[mutant.id])
+    out = StringIO()
+    assert score.score([by_id(i) for i in verdicts], out) == verdicts
+    text = out.getvalue()
+    assert "mutation catalogue: 1/3 caught" in text
+    assert "mse: 1/3 caught" in text
+    assert "  far-out        0/1   escapes: clipped_w\n" in text
+    assert "  factor         1/2   no verdict: halved\n" in text
+    assert "mse:clipped_w [far-out]" in text.split("escapes (1):")[1]
