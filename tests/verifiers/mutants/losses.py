@@ -471,7 +471,9 @@ MUTANTS = [
     M(
         "log_cosh_clipped_b",
         "far-out",
-        "log-cosh: b clipped to ±50 (fair: |b| up to 1,000)",
+        "log-cosh: b clipped to ±50: wrong only where |b| > 50 and some rows lie within about "
+        "18 of the line (further out tanh(r) is ±1 to the last bit); fair: |b| up to 1,000 with "
+        "w bringing the line back through the data",
         loss="log_cosh",
         witness=[60.0, 1.0],
     ),
@@ -501,7 +503,8 @@ MUTANTS = [
     M(
         "huber_abs_b",
         "sign-pattern",
-        "Huber: |b| for b: wrong only where b < 0",
+        "Huber: |b| for b: wrong only where b < 0 and some rows lie within δ = 10 of the line "
+        "(the linear zone's δ·sign(r) does not see b)",
         loss="huber",
         witness=[-5.0, 1.3],
     ),
