@@ -74,6 +74,7 @@ def verify(
         engines={},
         optimum=plan.optimum,
         notes=list(plan.notes),
+        hessian_from=plan.hessian_point,
     )
     engines = compute.build_engines(plan, report)
     sensitivity = None
@@ -82,6 +83,7 @@ def verify(
         compute.evaluate(plan, report, engines)
         compute.require_exact_gradient(report)
         _handle_kinks(plan, report, engines)
+        _hessians(plan, report, engines)
         report.stability = compute.stability(plan, report, warn)
         if report.stability is not None:
             report.notes.extend(report.stability.notes)
@@ -137,7 +139,7 @@ def _handle_kinks(plan: Plan, report: Report, engines: dict[str, Engine]) -> Non
                 report.descent_from = len(report.points) - 1
         if not moved:
             break
-        compute.evaluate(plan, report, engines, moved, hessians=False)
+        compute.evaluate(plan, report, engines, moved)
     if report.kinks:
         judge.judge_kinks(report)
         names = ", ".join(k.point for k in report.kinks)
@@ -151,6 +153,36 @@ def _handle_kinks(plan: Plan, report: Report, engines: dict[str, Engine]) -> Non
         )
 
 
+def _hessians(plan: Plan, report: Report, engines: dict[str, Engine]) -> None:
+    """The Hessians; where exact engines disagree on them, once more at a point moved off.
+
+    A loss written through |r| (a smooth log-cosh, say) has a kink inside its formula where
+    some r = 0, though not in its value: engines that take |r|'s second derivative at 0 by
+    different conventions then give different Hessians there, and none of them is wrong about
+    the loss anywhere else. So the Hessians are compared at a point moved off it instead.
+    """
+    compute.hessians(plan, report, engines)
+    if plan.model.constant_hessian:
+        return
+    verdict = judge.judge_hessians(report, report.hessian_from)
+    if verdict is None or not verdict.disagreeing:
+        return
+    here = report.points[report.hessian_from]
+    point = moved_off_kink(plan, here, len(report.kinks) + 100)
+    point.label = f"{here.label} (moved, for the Hessian)"
+    report.points.append(point)
+    report.hessian_from = len(report.points) - 1
+    compute.evaluate(plan, report, engines, [report.hessian_from])
+    compute.hessians(plan, report, engines)
+    moved = judge.judge_hessians(report, report.hessian_from)
+    if moved is not None and not moved.disagreeing:
+        report.notes.append(
+            f"the exact engines' Hessians differ at {here.label} (a kink inside the loss's "
+            "formula, such as |r| at r = 0, that engines differentiate twice by different "
+            f"conventions), so the Hessians are compared at {point.label} instead"
+        )
+
+
 def _derivatives(report: Report) -> str:
     names = report.parameter_names
     found = sorted({j for k in report.kinks for j in k.components})
@@ -161,7 +193,7 @@ def _derivatives(report: Report) -> str:
 def _judge_checks(plan: Plan, report: Report, sensitivity) -> None:
     verdicts = {
         Check.GRADIENT: judge.judge_gradients(report),
-        Check.HESSIAN: judge.judge_hessians(report, plan.hessian_point),
+        Check.HESSIAN: judge.judge_hessians(report, report.hessian_from),
         Check.DESCENT: judge.judge_descents(report, sensitivity),
     }
     report.verdicts = {check: v for check, v in verdicts.items() if v is not None}

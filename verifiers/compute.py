@@ -39,6 +39,7 @@ from verifiers.results import (
     CheckPoint,
     EngineReport,
     OneSided,
+    PointKind,
     Report,
     Sensitivity,
     Status,
@@ -148,14 +149,10 @@ def prepare(plan: Plan, engines: dict[str, Engine]) -> None:
 
 
 def evaluate(
-    plan: Plan,
-    report: Report,
-    engines: dict[str, Engine],
-    indices: list[int] | None = None,
-    hessians: bool = True,
+    plan: Plan, report: Report, engines: dict[str, Engine], indices: list[int] | None = None
 ) -> None:
     """Every engine's loss and gradient at the check points `indices` (default: all) that its
-    budget allows, and (with `hessians`) its Hessian at the plan's Hessian point."""
+    budget allows."""
     points = report.points
     chosen = list(range(len(points))) if indices is None else indices
 
@@ -170,12 +167,25 @@ def evaluate(
         entry.device = engine.device  # an engine may say more once it has run (numeric's method)
         entry.trust = engine.trust(Check.GRADIENT)
         entry.hessian_trust = engine.trust(Check.HESSIAN)
-        if hessians and budget.hessian:
-            theta = points[plan.hessian_point].theta
-            H = _guarded(entry, lambda: engine.hessian(theta), "Hessian: ")
-            entry.hessian = None if H is None else np.asarray(H, dtype=np.float64)
-            if entry.hessian is not None:
-                entry.hessian_noise = engine.hessian_noise(theta)
+
+    _run_each(plan, report, engines, step)
+
+
+def hessians(plan: Plan, report: Report, engines: dict[str, Engine]) -> None:
+    """Every engine's Hessian (those that compute one, within their budget) at the report's
+    Hessian point."""
+    if not plan.hessians:
+        return
+    theta = report.points[report.hessian_from].theta
+
+    def step(name: str) -> None:
+        entry, engine = report.engines[name], engines[name]
+        if not plan.budgets[name].hessian:
+            return
+        H = _guarded(entry, lambda: engine.hessian(theta), "Hessian: ")
+        entry.hessian = None if H is None else np.asarray(H, dtype=np.float64)
+        if entry.hessian is not None:
+            entry.hessian_noise = engine.hessian_noise(theta)
 
     _run_each(plan, report, engines, step)
 
@@ -246,7 +256,7 @@ def stability(
     if not plan.hessians:
         return None
     model = plan.model
-    theta = report.points[plan.hessian_point].theta
+    theta = report.points[report.hessian_from].theta
     H = model.hand_hessian(np.asarray(theta, dtype=model.data.dtype))
     if H is None:
         exact = [
@@ -257,7 +267,11 @@ def stability(
         H = report.engines[exact[0]].hessian if exact else None
     if H is None or not np.isfinite(H).all():
         return None
-    where = "at the optimum" if plan.hessian_point != 0 else "at the start"
+    point = report.points[report.hessian_from]
+    where = {
+        PointKind.OPTIMUM: "at the optimum",
+        PointKind.START: "at the start",
+    }.get(point.kind, f"at {point.label}")
     result = analyse(
         H, plan.lr, report.points[0].theta, plan.optimum.theta, model.constant_hessian, where
     )

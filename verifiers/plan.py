@@ -48,6 +48,8 @@ __all__ = [
 
 # The random points' magnitudes span 10^DECADES[0] .. 10^DECADES[1] times each parameter's scale.
 DECADES = (-4.0, 2.0)
+# How many random points are also checked with the line moved through the data's centre.
+ANCHORED = 4
 
 
 @dataclass(frozen=True)
@@ -305,6 +307,11 @@ def check_points(
             random.append(-theta)  # the same magnitudes, every sign flipped
     for k, theta in enumerate(random):
         points.append(CheckPoint(f"point {k + 1}", theta, PointKind.RANDOM))
+    # Four of them again with the line through the data's centre (the (b, w) models).
+    anchored = [model.anchored(theta) for theta in random[: 2 * ANCHORED : 2]]
+    anchored = [theta for theta in anchored if theta is not None]
+    for k, theta in enumerate(anchored):
+        points.append(CheckPoint(f"anchored {k + 1}", theta, PointKind.ANCHORED))
     # Directions for the extremes: random signs, magnitudes of the parameters' own scale.
     directions = rng.choice([-1.0, 1.0], size=(4, size)) * scale * rng.uniform(0.5, 1.5, (4, size))
     extremes, what = model.extreme_points(directions)
@@ -315,6 +322,7 @@ def check_points(
     coverage = Coverage(
         random=len(random),
         extreme=len(extremes),
+        anchored=len(anchored),
         smallest=10.0 ** DECADES[0],
         largest=10.0 ** DECADES[1],
         sign_pairs=size == 1 or (pairs >= 2 and size <= 2 ** (pairs - 1)),

@@ -39,46 +39,7 @@ EVERY_ENGINE = pytest.mark.skipif(
 
 # Mutants today's verifier says OK to, at the settings of test_mutant_is_caught. Remove an entry
 # when the verifier starts catching it (the strict xfail fails until then).
-ESCAPES_TODAY = frozenset(
-    {
-        # cause 2: few, predictable check points (0.5-1.5 × a scale, few sign patterns; for a
-        # --loss, which has no optimum, the scale is 1 whatever the data's)
-        "mse:opposite_signs",
-        "mse:mixed_w01",
-        "mse:clipped_w",
-        "mse:clipped_b",
-        "mse:damped_far",
-        "mse:band_w",
-        "mse:band_b",
-        "mse:pruned_w",
-        "ridge:penalty_clipped",
-        "ridge:penalty_band",
-        "ridge:penalty_l1_near_zero",
-        "logistic:clipped_w",
-        "logistic:band_w0",
-        "logistic:pruned_w",
-        "logistic:clipped_13",
-        "logistic:clipped_20",
-        "softmax:pruned_w",
-        "softmax:clipped_30",
-        "softmax:exp_floor",
-        "mlp:clipped_w1",
-        "mlp:band_b2",
-        "mlp:pruned_w2",
-        "loss:mse_opposite_signs",
-        "loss:mse_clipped_w",
-        "loss:pseudo_huber_band_w",
-        "loss:log_cosh_pruned_w",
-        "loss:log_cosh_clipped_b",
-        "loss:huber_abs_b",
-        # cause 1: a loss numeric cannot complex-step makes central differences the referee
-        "loss:mse_doubled_w",
-        "loss:mse_halved_w",
-        "loss:mse_relative_1e8_b",
-        "loss:mse_relative_1e9_w",
-        "loss:mse_relative_1e10_w",
-    }
-)
+ESCAPES_TODAY: frozenset[str] = frozenset()
 ESCAPES = pytest.mark.xfail(strict=True, reason="escapes today's check: issue 18")
 
 # The command line at its full defaults (descents included) on one of each kind. It
@@ -101,11 +62,11 @@ CLI_MUTANTS = (
     "logistic:clipped_13",
     "mse:zero_rows_skipped",
 )
-CLI_ESCAPES_TODAY = frozenset({"mse:opposite_signs", "mlp:clipped_w1", "logistic:clipped_13"})
+CLI_ESCAPES_TODAY: frozenset[str] = frozenset()
 CLI_RIGHT = ("mse:gradient@data", "loss:mse_gradient/mse_vecdot@data")
 # The right MSE written with xp.vecdot exits 1 today: numeric's own descent (central
 # differences) is compared without its own error and blamed (issue 18).
-CLI_RIGHT_FAILS_TODAY = frozenset({"loss:mse_gradient/mse_vecdot@data"})
+CLI_RIGHT_FAILS_TODAY: frozenset[str] = frozenset()
 NUMERIC_DESCENT = pytest.mark.xfail(
     strict=True, reason="numeric's central-difference descent is blamed: issue 18"
 )

@@ -333,6 +333,20 @@ class Model(ABC):
         scale = 1 + np.abs(start)
         return scale if optimum is None else scale + np.abs(optimum)
 
+    def anchored(self, theta: np.ndarray) -> np.ndarray | None:
+        """θ with its intercept moved so that the model's line passes through the data's
+        centre (``b = mean(y) - mean(X)·w``), for the (b, w) models: with a large or odd w the
+        rows near the centre still have small residuals, a region a random θ seldom reaches.
+        None for models without an intercept of that kind."""
+        if not self.linear:
+            return None
+        X, y = self.data.X, self.data.y
+        theta = np.array(theta, dtype=np.float64)
+        theta[0] = float(np.mean(y, dtype=np.float64)) - float(
+            np.mean(X, axis=0, dtype=np.float64) @ theta[1:]
+        )
+        return theta
+
     def extreme_points(self, directions: np.ndarray) -> tuple[list[np.ndarray], str]:
         """Check points that drive the model to the data's extremes, made from `directions`
         (rows of random θ's of unit size), and what they drive to in words. None by default;

@@ -150,6 +150,14 @@ class UserLossModel(Model):
     def optimum(self) -> Optimum:
         return Optimum(None)
 
+    def parameter_scale(self, start: np.ndarray, optimum: np.ndarray | None) -> np.ndarray:
+        """The loss is opaque and has no optimum here: the data's own scale is that of the
+        least-squares fit, which most losses of the linear model have near their optimum."""
+        from verifiers.models.mse import least_squares
+
+        b, w = least_squares(self.data.X, self.data.y)
+        return 1 + np.abs(start) + np.abs(np.concatenate([[b], w]))
+
     # ---- tolerance scales, estimated -----------------------------------------------------------
     def _gradient(
         self, theta: np.ndarray, X: np.ndarray, y: np.ndarray

@@ -229,6 +229,7 @@ def to_json(report: Report) -> dict[str, Any]:
         "coverage": {
             "random": coverage.random,
             "extreme": coverage.extreme,
+            "anchored": coverage.anchored,
             "magnitudes": [coverage.smallest, coverage.largest],
             "every_orthant": coverage.every_orthant,
             "sign_pairs": coverage.sign_pairs,

@@ -309,6 +309,9 @@ def _where_checked(report: Report) -> str:
             f"{_decades(coverage.smallest)} to {_decades(coverage.largest)} × each "
             "parameter's scale)"
         )
+    anchored = kinds.count(PointKind.ANCHORED)
+    if anchored:
+        where.append(f"{plural(anchored, 'point')} with the line through the data's centre")
     extreme = kinds.count(PointKind.EXTREME)
     if extreme:
         where.append(f"{plural(extreme, 'extreme point')} ({coverage.extreme_what})")
