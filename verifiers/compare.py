@@ -120,7 +120,7 @@ def worst_difference(
     s = np.broadcast_to(np.asarray(scale, dtype=np.float64), e.shape).ravel()
     a, e = a.ravel(), e.ravel()
     allowed = tolerance.atol * np.abs(s) + tolerance.rtol * np.abs(e)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         # Equal values (infinities included) and two NaNs differ by nothing.
         same = (a == e) | (np.isnan(a) & np.isnan(e))
         absolute = np.where(same, 0.0, np.abs(a - e))
