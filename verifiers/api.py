@@ -44,6 +44,7 @@ def verify(
     combination: Callable | None = None,
     progress: ProgressFactory | None = None,
     warn: Callable[[str], None] | None = None,
+    processes: bool = False,
 ) -> Report:
     """Check the gradient on `data` against every engine, then descend on each.
 
@@ -54,7 +55,8 @@ def verify(
     see :mod:`verifiers.sharded`).
     `progress(engine, iterations)` may return a callback that receives the iterations done;
     `warn(message)` hears warnings (an unstable learning rate) before the descents start; they
-    are in the report's notes too.
+    are in the report's notes too. With `processes`, a large run without user code puts half
+    the engines in a worker process (:mod:`verifiers.lanes`); the results are the same.
 
     Raises :class:`UsageError` for bad settings, an engine asked for by name that cannot run, too
     much work, or a formula that fails; :class:`~verifiers.data.DataError` for bad data.
@@ -76,7 +78,7 @@ def verify(
         notes=list(plan.notes),
         hessian_from=plan.hessian_point,
     )
-    engines = compute.build_engines(plan, report)
+    engines, close = compute.build_engines(plan, report, processes)
     sensitivity = None
     try:
         compute.prepare(plan, engines)
@@ -96,8 +98,7 @@ def verify(
 
             check_sharded(report, engines, combination)
     finally:
-        for engine in engines.values():
-            engine.close()
+        close()
     if sensitivity is not None:
         report.notes.append(
             "the descent amplifies rounding: moving its start by one step's rounding moved "

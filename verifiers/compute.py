@@ -21,6 +21,7 @@ A user's formula that fails is a usage error; any other engine failure is that e
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -29,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from verifiers.concurrency import Task, run_tasks, stoppable
+from verifiers import lanes
+from verifiers.concurrency import WORKERS_VARIABLE, Task, run_tasks, stoppable
 from verifiers.engines import Engine, EngineUnavailable, engine_class, row
 from verifiers.engines.manual import FormulaError
 from verifiers.models.user import UserLossError
@@ -63,11 +65,27 @@ __all__ = [
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
 
 
-def build_engines(plan: Plan, report: Report) -> dict[str, Engine]:
-    """Make the engines the plan chose; record each one's device and trust in the report."""
+def build_engines(
+    plan: Plan, report: Report, processes: bool = False
+) -> tuple[dict[str, Engine], Callable[[], None]]:
+    """Make the engines the plan chose; record each one's device and trust in the report.
+
+    With `processes` (the command line), a run large enough, or one with both torch and jax,
+    and without user code, puts half the engines in a worker process (:mod:`verifiers.lanes`).
+    Returns the engines and a function that closes them all.
+    """
     settings = plan.settings
     explicit = settings.engines is not None
     engines: dict[str, Engine] = {}
+    remote: dict[str, Any] = {}
+    closers: list[Callable[[], None]] = []
+    there = _worker_lane(plan) if processes else []
+    if there:
+        try:
+            remote, close_worker = lanes.start_worker(plan.model, there, settings.device)
+            closers.append(close_worker)
+        except Exception:  # the worker could not start: every engine runs here instead
+            remote = {}
     for name in settings.engines or [*plan.engines, *plan.skipped]:
         if name in plan.skipped:
             report.engines[name] = EngineReport(name, Status.SKIPPED, plan.skipped[name])
@@ -78,7 +96,9 @@ def build_engines(plan: Plan, report: Report) -> dict[str, Engine]:
         started = time.perf_counter()
         try:
             cls = engine_class(name)
-            if plan.formula is not None and cls.accepts_formula:
+            if name in remote:
+                engine = remote[name]
+            elif plan.formula is not None and cls.accepts_formula:
                 engine = cls(
                     plan.model, settings.device, formula=plan.formula,
                     formula_name=plan.formula_label,
@@ -106,7 +126,34 @@ def build_engines(plan: Plan, report: Report) -> dict[str, Engine]:
     order = [n for n in (settings.engines or plan.engines) if n in report.engines]
     order += [n for n in report.engines if n not in order]
     report.engines = {n: report.engines[n] for n in order}
-    return engines
+
+    def close() -> None:
+        for engine in engines.values():
+            engine.close()
+        for closer in closers:
+            closer()
+
+    return engines, close
+
+
+def _worker_lane(plan: Plan) -> list[str]:
+    """The engines to run in a worker process (none: all run here). Only a run without user
+    code, on two cores or more, that is large enough or runs both torch and jax."""
+    from verifiers.models.user import UserLossModel
+
+    if plan.formula is not None or isinstance(plan.model, UserLossModel):
+        return []  # a user's code stays in the process the command line supervises
+    costs = {
+        name: engine_class(name).estimate_seconds(plan.model) * (budget.points + budget.iterations)
+        for name, budget in plan.budgets.items()
+    }
+    both = {"torch", "jax"} <= set(costs)
+    if lanes.cores() < 2 or not (both or lanes.worth_a_worker(sum(costs.values()))):
+        return []
+    if os.environ.get(WORKERS_VARIABLE, "").strip() == "1":
+        return []  # everything one after another, in this process
+    _, there = lanes.assign(costs)
+    return there
 
 
 def _guarded(entry: EngineReport, action: Callable[[], Any], what: str = "") -> Any:
@@ -131,15 +178,30 @@ def _run_each(
     plan: Plan, report: Report, engines: dict[str, Engine], step: Callable[[str], None]
 ) -> None:
     """`step(name)` for every engine that is still running, side by side; the engine running
-    the user's formula on the calling thread."""
+    the user's formula on the calling thread. Engines in a worker process form their own lane:
+    one thread here drives them one after another (it waits on the worker, holding nothing),
+    while this process's engines run in the other lanes."""
     names = [n for n in engines if report.engines[n].status in (Status.OK, Status.MISMATCH)]
     # Engines that compile in the background go last, so their compiling overlaps the others.
     order = sorted(names, key=lambda n: engines[n].background)
-    tasks = [
-        Task(name, lambda stop, name=name: step(name), main_thread=engines[name].under_test)
-        for name in order
-    ]
-    run_tasks(tasks)
+    remote = [n for n in order if isinstance(engines[n], lanes.RemoteEngine)]
+    if not remote:
+        tasks = [
+            Task(name, lambda stop, name=name: step(name), main_thread=engines[name].under_test)
+            for name in order
+        ]
+        run_tasks(tasks)
+        return
+    here = [n for n in order if n not in remote]
+
+    def lane(names: list[str]) -> Callable[[threading.Event], None]:
+        def run(stop: threading.Event) -> None:
+            for name in names:
+                step(name)
+
+        return run
+
+    run_tasks([Task("here", lane(here), main_thread=True), Task("worker", lane(remote))], 2)
 
 
 def prepare(plan: Plan, engines: dict[str, Engine]) -> None:

@@ -299,6 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 combination=combination,
                 progress=factory,
                 warn=lambda message: print(message, file=sys.stderr),
+                processes=True,
             )
         finally:
             stop()
