@@ -454,12 +454,15 @@ def _budget(plan: Plan, cls: type) -> Budget | None:
         return None
     points, notes = len(plan.points), []
     affordable = int(limit / seconds)
-    if affordable < points + iterations:
+    # An engine may give its descent less than the rest of its time (the per-point loop: past
+    # the reference's size it adds nothing the vectorised engines' descents do not).
+    descent_limit = cls.descent_seconds if cls.descent_seconds is not None else limit
+    if affordable < points:
+        points = max(1, affordable // 2)
+    steps = max(min(affordable - points, int(descent_limit / seconds)), 0)
+    if steps < iterations or points < len(plan.points):
         # The check points first: they are what the gradient check stands on; the descent
         # gets what is left.
-        if affordable < points:
-            points = max(1, affordable // 2)
-        capped = max(min(iterations, affordable - points), 0)
         where = (
             "at every check point"
             if points == len(plan.points)
@@ -467,13 +470,14 @@ def _budget(plan: Plan, cls: type) -> Budget | None:
             if points == 1
             else f"at {points} of the {len(plan.points)} check points"
         )
-        if capped < iterations:
+        if steps < iterations:
+            given = min(limit, descent_limit)
             notes.append(
-                f"checked {where}, and its descent capped at {capped:,} of {iterations:,} "
-                f"iterations (about {limit:.2g} s at {seconds:.2g} s per step); compared over "
+                f"checked {where}, and its descent capped at {steps:,} of {iterations:,} "
+                f"iterations (about {given:.2g} s at {seconds:.2g} s per step); compared over "
                 "those only"
             )
-            iterations = capped
+            iterations = steps
         else:
             notes.append(f"checked {where} (about {limit:.2g} s)")
     hessian = cls.computes_hessian and plan.hessians

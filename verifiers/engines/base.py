@@ -99,6 +99,8 @@ class Engine(ABC):
     # measured on a busy 2-core machine and rounded up, so that budgets are the same every run.
     seconds_per_work: ClassVar[float] = 4e-9
     seconds_per_call: ClassVar[float] = 5e-4
+    # The longest its descent is given, when less than the time limit (None: the limit).
+    descent_seconds: ClassVar[float | None] = None
 
     def __init__(self, model: Model, device: str = "auto") -> None:
         self.model = model
