@@ -156,10 +156,6 @@ class Engine(ABC):
         """How many evaluations one Hessian costs (for the same work bound)."""
         return 2.0 * model.size
 
-    def gradient_noise(self, theta: np.ndarray) -> np.ndarray | float:
-        """Extra Σ|terms|-like scale of this engine's own gradient error (finite differences)."""
-        return 0.0
-
     def hessian_noise(self, theta: np.ndarray) -> np.ndarray | float:
         """Extra Σ|terms|-like scale of this engine's own Hessian error (finite differences)."""
         return 0.0

@@ -401,6 +401,8 @@ class NumericEngine(Engine):
         return np.array([scale / self._step(t) for t in np.asarray(theta, dtype=np.float64)])
 
     def gradient_noise(self, theta: np.ndarray) -> np.ndarray | float:
+        """The central differences' rounding, as a size of summed terms (none for the complex
+        step): what the Hessian, a difference of gradients, inherits."""
         return 0.0 if self.method == "complex step" else self._noise(theta)
 
     # ---- the Hessian --------------------------------------------------------------------------
