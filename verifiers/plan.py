@@ -50,6 +50,8 @@ __all__ = [
 DECADES = (-4.0, 2.0)
 # How many random points are also checked with the line moved through the data's centre.
 ANCHORED = 4
+# The points near the optimum: how far from it, as shares of each parameter's scale.
+NEAR_SHARES = (3e-1, 3e-2, 3e-3, 3e-4)
 
 
 @dataclass(frozen=True)
@@ -312,6 +314,15 @@ def check_points(
     anchored = [theta for theta in anchored if theta is not None]
     for k, theta in enumerate(anchored):
         points.append(CheckPoint(f"anchored {k + 1}", theta, PointKind.ANCHORED))
+    # Near the optimum, where a descent ends up: moved by 30%, 3%, 0.3% and 0.03% of each
+    # parameter's scale, random signs (a formula wrong only close to the answer shows there).
+    near = []
+    if optimum is not None:
+        for k, share in enumerate(NEAR_SHARES):
+            signs = rng.choice([-1.0, 1.0], size=size)
+            theta = optimum + signs * share * scale * rng.uniform(0.5, 1.5, size)
+            near.append(theta)
+            points.append(CheckPoint(f"near the optimum {k + 1}", theta, PointKind.NEAR))
     # Directions for the extremes: random signs, magnitudes of the parameters' own scale.
     directions = rng.choice([-1.0, 1.0], size=(4, size)) * scale * rng.uniform(0.5, 1.5, (4, size))
     extremes, what = model.extreme_points(directions)
@@ -323,6 +334,7 @@ def check_points(
         random=len(random),
         extreme=len(extremes),
         anchored=len(anchored),
+        near=len(near),
         smallest=10.0 ** DECADES[0],
         largest=10.0 ** DECADES[1],
         sign_pairs=size == 1 or (pairs >= 2 and size <= 2 ** (pairs - 1)),

@@ -90,6 +90,7 @@ class PointKind(StrEnum):
     OPTIMUM = "optimum"
     RANDOM = "random"  # every sign pattern of pairs, magnitudes over several decades
     ANCHORED = "anchored"  # a random w, with b so that the line passes through the data's centre
+    NEAR = "near"  # close to the optimum, at distances over four decades
     EXTREME = "extreme"  # the model driven to the data's extremes (saturated σ, tanh...)
     MOVED = "moved"  # a point moved off a kink of the loss
 
@@ -155,6 +156,7 @@ class Coverage:
     random: int  # random points (pairs of opposite signs)
     extreme: int  # points at the data's extremes
     anchored: int  # random w's with the line through the data's centre
+    near: int  # points close to the optimum
     smallest: float  # the random magnitudes span smallest..largest times each parameter's scale
     largest: float
     sign_pairs: bool  # every pair of parameters is seen with all four sign combinations

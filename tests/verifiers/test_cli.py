@@ -134,7 +134,7 @@ def test_the_formula_under_test_is_named_first(tmp_path):
     assert "".join(result.stdout.split()).endswith(
         "".join(
             f"OK: your formula ({spec}) agrees with loop, minigrad and numeric: the gradient at "
-            "18 check points, the Hessian (3 engines), the descent (20 iterations)".split()
+            "26 check points, the Hessian (3 engines), the descent (20 iterations)".split()
         )
     )
 

@@ -230,6 +230,7 @@ def to_json(report: Report) -> dict[str, Any]:
             "random": coverage.random,
             "extreme": coverage.extreme,
             "anchored": coverage.anchored,
+            "near": coverage.near,
             "magnitudes": [coverage.smallest, coverage.largest],
             "every_orthant": coverage.every_orthant,
             "sign_pairs": coverage.sign_pairs,

@@ -312,6 +312,9 @@ def _where_checked(report: Report) -> str:
     anchored = kinds.count(PointKind.ANCHORED)
     if anchored:
         where.append(f"{plural(anchored, 'point')} with the line through the data's centre")
+    near = kinds.count(PointKind.NEAR)
+    if near:
+        where.append(f"{plural(near, 'point')} near the optimum")
     extreme = kinds.count(PointKind.EXTREME)
     if extreme:
         where.append(f"{plural(extreme, 'extreme point')} ({coverage.extreme_what})")
