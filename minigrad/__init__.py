@@ -11,6 +11,7 @@ rules of their own), ``numpy.py`` (the same operations under the array API's nam
 # minigrad.numpy, the array namespace, is left out of __all__: `from minigrad import *` must not
 # shadow numpy itself
 from minigrad import numpy  # noqa: F401
+from minigrad.autograd import grad
 from minigrad.check import Finding, check_graph
 from minigrad.functional import log_softmax, logsumexp, softmax
 from minigrad.grad_mode import enable_grad, is_grad_enabled, no_grad
@@ -22,7 +23,6 @@ from minigrad.tensor import (
     concatenate,
     eye,
     full,
-    grad,
     logaddexp,
     maximum,
     minimum,

@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from minigrad.autograd import graph
 from minigrad.grad_mode import no_grad
-from minigrad.tensor import Tensor, _graph, _unbroadcast_vjp
+from minigrad.tensor import Tensor, unbroadcast_vjp
 
 __all__ = ["Finding", "check_graph"]
 
@@ -72,7 +73,7 @@ def check_graph(
     """
     rng = np.random.default_rng(seed)
     findings: list[Finding] = []
-    for node in _graph(output):
+    for node in graph(output):
         if node._parents:
             findings += _check_node(node, rng, rtol, max_elements)
     return findings
@@ -142,7 +143,7 @@ def _rule(node: Tensor, i: int, u: np.ndarray) -> np.ndarray:
     with no_grad():
         g = node._vjps[i](Tensor(u.astype(node.dtype)), node)
         if g.shape != parent.shape:
-            g = _unbroadcast_vjp(g, parent.shape, node, i)
+            g = unbroadcast_vjp(g, parent.shape, node, i)
     return g.data.astype(np.float64)
 
 
