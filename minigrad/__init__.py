@@ -13,6 +13,7 @@ rules of their own), ``numpy.py`` (the same operations under the array API's nam
 from minigrad import numpy  # noqa: F401
 from minigrad.autograd import grad
 from minigrad.check import Finding, check_graph
+from minigrad.draw import draw
 from minigrad.functional import log_softmax, logsumexp, softmax
 from minigrad.grad_mode import enable_grad, is_grad_enabled, no_grad
 from minigrad.graph import format_graph, print_graph
@@ -42,6 +43,7 @@ __all__ = [
     "clip",
     "concatenate",
     "cross_entropy",
+    "draw",
     "enable_grad",
     "eye",
     "format_graph",

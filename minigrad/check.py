@@ -160,7 +160,7 @@ class _Slopes:
 
     def __init__(
         self,
-        forward: Callable,
+        forward: Callable[..., Any],
         inputs: list[np.ndarray],
         i: int,
         u: np.ndarray,
@@ -226,8 +226,9 @@ def _compare(
 ) -> dict[str, Any] | None:
     """The problem with `rule` (as Finding fields), or None when it agrees with the slopes."""
     size = rule.size
+    elements: list[int]
     if size <= max_elements:
-        elements = range(size)
+        elements = list(range(size))
     else:
         elements = sorted(rng.choice(size, max_elements, replace=False).tolist())
     flat_rule = rule.reshape(-1)

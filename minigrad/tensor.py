@@ -255,9 +255,9 @@ class Tensor:
         b = as_tensor(other, self)
         return _binary(
             "**", np.power, a, b,
-            # d(aᵇ)/da = b·aᵇ⁻¹: 0 where b = 0 (aᵇ is 1 there), so a is replaced by 1 there,
-            # which keeps a = 0 from turning that 0 into 0·∞ = nan
-            lambda g, out: g * b * where(b.data == 0, 1.0, a) ** (b - 1),
+            # d(aᵇ)/da = b·aᵇ⁻¹: 0 where b = 0 (aᵇ is 1 there); where a = 0 too, a is replaced
+            # by 1, which keeps that 0 from becoming 0·∞ = nan
+            lambda g, out: g * b * where((b.data == 0) & (a.data == 0), 1.0, a) ** (b - 1),
             # d(aᵇ)/db = aᵇ·ln a, taken in the result's dtype. Where a = 0 the product is 0 (for
             # b > 0) but ln 0 = -inf would turn it into nan, so ln is taken of 1 there instead.
             lambda g, out: g * out * (_cast(a, out.dtype) + (a.data == 0).astype(out.dtype)).log(),
@@ -332,10 +332,10 @@ class Tensor:
     def __ge__(self, other: Any) -> Tensor:
         return _compare(np.greater_equal, self, other)
 
-    def __eq__(self, other: object) -> Any:  # type: ignore[override]
+    def __eq__(self, other: object) -> Any:
         return _compare(np.equal, self, other)
 
-    def __ne__(self, other: object) -> Any:  # type: ignore[override]
+    def __ne__(self, other: object) -> Any:
         return _compare(np.not_equal, self, other)
 
     # ---- elementwise functions ----------------------------------------------------------------
@@ -888,7 +888,8 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def _relu(x: np.ndarray) -> np.ndarray:
-    return np.maximum(x, 0)
+    result: np.ndarray = np.maximum(x, 0)
+    return result
 
 
 def _step(x: np.ndarray) -> np.ndarray:
@@ -896,9 +897,9 @@ def _step(x: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(x), np.nan, x > 0).astype(x.dtype)
 
 
-def _compare(function: Forward, a: Tensor, other: Any) -> Any:
+def _compare(function: Forward, a: Tensor, other: Any) -> Tensor:
     if other is None or isinstance(other, str):
-        return NotImplemented
+        return NotImplemented  # type: ignore[no-any-return]
     return constant(function(a.data, as_tensor(other, a).data))
 
 

@@ -5,7 +5,7 @@ goes back to where each value came from; `where` is the core's."""
 from __future__ import annotations
 
 import builtins
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
@@ -52,7 +52,7 @@ def argsort(x: Any, /, *, axis: int = -1, descending: builtins.bool = False,
     (ax,) = axes(axis, data.ndim) if data.ndim else (0,)
     if not data.ndim:
         return constant(np.asarray(0))
-    kind = "stable" if stable else "quicksort"
+    kind: Literal["stable", "quicksort"] = "stable" if stable else "quicksort"
     if not descending:
         return constant(np.argsort(data, axis=ax, kind=kind))
     # descending and stable: sort the reversed array, then count positions from the end

@@ -130,19 +130,21 @@ def cumulative_prod(x: Any, /, *, axis: Any = None, dtype: Any = None,
 
     def vjp(g: Tensor, out: Tensor) -> Tensor:
         # d(Π_{j≤k} a_j)/da_i = Π_{j≤k, j≠i} a_j for k ≥ i
-        if np.all(a.data != 0):  # = out_k / a_i: the gradient·out summed from the end, over a
+        if a.shape[ax] > 64 and np.all(np.abs(a.data) > 1e-100):
+            # = out_k / a_i: the gradient·out summed from the end, over a (on a long axis, with
+            # no zero to divide by)
             return cumulative_sum((g * out)[flip], axis=ax)[flip] / a
-        return _cumprod_vjp_with_zeros(a, g, ax)
+        return _cumprod_vjp_exact(a, g, ax)
 
     return apply("cumulative_prod", lambda p: np.cumprod(p, axis=ax), (a,), vjp)
 
 
-def _cumprod_vjp_with_zeros(a: Tensor, g: Tensor, ax: int) -> Tensor:
-    """The VJP of cumulative_prod without dividing by a (some of its elements are 0).
+def _cumprod_vjp_exact(a: Tensor, g: Tensor, ax: int) -> Tensor:
+    """The VJP of cumulative_prod with no division (a may hold zeros or tiny numbers).
 
     With the axis moved last (n elements): Π_{j≤k, j≠i} a_j = (Π_{j<i} a_j)·(Π_{i<j≤k} a_j).
     The second factor is, for each i, a running product over j of a_j where j > i, else 1: an
-    n × n table, so this costs n² per line (only where a holds a 0).
+    n × n table, so this costs n² per line (used on short axes, or where a holds a 0).
     """
     moved = _move_last(a, ax)
     gm = _move_last(g, ax)

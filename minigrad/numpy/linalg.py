@@ -209,7 +209,8 @@ def matrix_rank(x: Any, /, *, rtol: Any = None) -> Tensor:
 
 # ---- symmetric matrices -------------------------------------------------------------------------
 def _symmetric(p: np.ndarray) -> np.ndarray:
-    return (p + np.swapaxes(p, -1, -2)) / 2
+    result: np.ndarray = (p + np.swapaxes(p, -1, -2)) / 2
+    return result
 
 
 def _sym(t: Tensor) -> Tensor:
