@@ -6,8 +6,9 @@ bottom.
 
 Each box shows the op's name and shape; after ``backward()``, the norm of its gradient; the rules
 `check_graph` finds wrong are drawn in red with the finding. The layout is a simple layered one:
-a node's layer is its longest path from an input, and each layer is ordered by the mean position
-of its inputs, which keeps most edges short and uncrossed.
+an operation's layer is its longest path from an input, an input sits just above the first
+operation that uses it, and each layer is ordered by the mean position of its inputs, which
+keeps most edges short and uncrossed.
 """
 
 from __future__ import annotations
@@ -46,6 +47,13 @@ def layout(output: Tensor, findings: list[Finding] | None = None) -> tuple[list[
     layer: dict[int, int] = {}
     for node in nodes:  # inputs first: each parent's layer is known before its result's
         layer[id(node)] = 1 + max((layer[id(p)] for p in node._parents), default=-1)
+    first_use: dict[int, int] = {}
+    for node in nodes:
+        for parent in node._parents:
+            first_use[id(parent)] = min(first_use.get(id(parent), layer[id(node)]), layer[id(node)])
+    for node in nodes:  # an input sits just above the first operation that uses it
+        if not node._parents and id(node) in first_use:
+            layer[id(node)] = first_use[id(node)] - 1
     layers: dict[int, list[Tensor]] = {}
     for node in nodes:
         layers.setdefault(layer[id(node)], []).append(node)
