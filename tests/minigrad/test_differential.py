@@ -368,16 +368,32 @@ def _compare(case: Case, arrays: list[np.ndarray], engine: str, seed: int) -> No
         assert_close(g, h, 1e-8, 1e-10 * scale, what=f"{case.name} HVP, input {i}")
 
 
-@pytest.mark.parametrize("engine", ["torch", "jax"])
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_against_the_references(case: Case, engine: str) -> None:
-    @settings(max_examples=EXAMPLES)
+def _check(case: Case, engine: str, examples: int) -> None:
+    @settings(max_examples=examples)
     @given(data=st.data())
     def check(data: st.DataObject) -> None:
         arrays = data.draw(case.inputs, label="inputs")
         _compare(case, arrays, engine, seed=len(arrays))
 
     check()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_against_torch(case: Case) -> None:
+    _check(case, "torch", EXAMPLES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_against_jax(case: Case) -> None:
+    """One example per function: each new shape costs jax a compilation of the whole second
+    order program (about a second); the slow test below draws as many as torch's."""
+    _check(case, "jax", 1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_against_jax_on_more_shapes(case: Case) -> None:
+    _check(case, "jax", EXAMPLES)
 
 
 # ---- ties, NaN and inf: fixed inputs, first order, where torch and jax agree ---------------------
