@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import find, settings
 
 import minigrad.numpy as mxp
 from minigrad import Tensor
@@ -118,7 +117,8 @@ def _same_on_both(fn: Callable[..., Any], arrays: list[np.ndarray], what: str) -
     try:
         expected = _values(fn(strict, *[_to_strict(a) for a in arrays]))
     except ValueError as refused:  # the standard leaves it unspecified (clip with min > max)
-        assert "must be" in str(refused)
+        if "must be" not in str(refused):
+            raise
         return  # minigrad runs it all the same (numpy's and torch's answer)
     assert len(got) == len(expected)
     for g, e in zip(got, expected, strict=True):
@@ -136,11 +136,10 @@ def test_each_differential_case_runs_on_both(case: test_differential.Case) -> No
 
 
 def _example(case: test_differential.Case) -> list[np.ndarray]:
-    """One fixed input of the case: the simplest shapes its strategy draws, values from a seed."""
-    first = find(case.inputs, lambda arrays: True, settings=settings(database=None))
+    """One input of the case: its typical shapes, values from a seed."""
     rng = np.random.default_rng(len(case.name))
     domain = {"acos": 0.9, "asin": 0.9, "atanh": 0.9, "tan": 0.9}.get(case.name, 3.0)
-    values = [rng.uniform(-domain, domain, a.shape) for a in first]
+    values = [rng.uniform(-domain, domain, shape) for shape in case.example]
     if case.name in ("log", "log1p", "log2", "log10", "sqrt", "pow"):
         values[0] = np.abs(values[0]) + 0.25
     if case.name == "acosh":

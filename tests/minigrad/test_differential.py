@@ -59,6 +59,7 @@ class Case:
     name: str
     fn: Callable[..., Any]  # fn(xp, *arrays) with xp a namespace of the array API
     inputs: st.SearchStrategy[list[np.ndarray]]
+    example: tuple[tuple[int, ...], ...]  # shapes of one typical input, for other tests
 
 
 SHAPES = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=3)
@@ -66,7 +67,8 @@ NONEMPTY = hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=3)
 
 
 def unary(name: str, fn: Callable[..., Any], domain: str = "real", shapes: Any = SHAPES) -> Case:
-    return Case(name, fn, shapes.flatmap(lambda s: _array(s, domain).map(lambda a: [a])))
+    strategy = shapes.flatmap(lambda s: _array(s, domain).map(lambda a: [a]))
+    return Case(name, fn, strategy, ((2, 3),))
 
 
 def binary(name: str, fn: Callable[..., Any], d1: str = "real", d2: str = "real") -> Case:
@@ -77,13 +79,14 @@ def binary(name: str, fn: Callable[..., Any], d1: str = "real", d2: str = "real"
         pairs.flatmap(
             lambda s: st.tuples(_array(s.input_shapes[0], d1), _array(s.input_shapes[1], d2))
         ).map(list),
+        ((2, 3), (3,)),
     )
 
 
 def fixed(name: str, fn: Callable[..., Any], *shapes: tuple[int, ...], domain: str = "generic"
           ) -> Case:  # fmt: skip
     strategy = _generic if domain == "generic" else (lambda s: _array(s, domain))
-    return Case(name, fn, st.tuples(*(strategy(s) for s in shapes)).map(list))
+    return Case(name, fn, st.tuples(*(strategy(s) for s in shapes)).map(list), shapes)
 
 
 def _spd(xp: Any, b: Any) -> Any:
