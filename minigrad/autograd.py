@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from minigrad import _fast
+from minigrad import _fast, tensor
 from minigrad.grad_mode import _GradMode
-from minigrad.tensor import Tensor, as_tensor, constant, copy, unbroadcast_vjp
+
+if TYPE_CHECKING:
+    from minigrad.tensor import Tensor
 
 __all__ = ["backward", "grad", "graph"]
 
@@ -45,10 +47,10 @@ def grad(
     themselves recorded, so they can be differentiated again (second derivatives). Every
     gradient returned is a writeable array of its own.
     """
-    single = isinstance(inputs, Tensor)
-    wanted = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    single = isinstance(inputs, tensor.Tensor)
+    wanted = (inputs,) if isinstance(inputs, tensor.Tensor) else tuple(inputs)
     for i, x in enumerate(wanted):
-        if not isinstance(x, Tensor) or not x.requires_grad:
+        if not isinstance(x, tensor.Tensor) or not x.requires_grad:
             raise ValueError(f"minigrad.grad: input {i} is not a Tensor with requires_grad=True")
     grads: dict[int, Tensor] = {}  # a constant output: every derivative is zero
     if output.requires_grad:
@@ -60,10 +62,10 @@ def grad(
     for x in wanted:
         g = grads.get(id(x))
         if g is None:
-            g = constant(np.zeros_like(x.data))
+            g = tensor.constant(np.zeros_like(x.data))
             g._from_grad = not create_graph
         elif any(g is earlier for earlier in result):  # the same input asked for twice
-            g = copy(g)
+            g = tensor.copy(g)
         result.append(g)
     return result[0] if single else tuple(result)
 
@@ -89,19 +91,20 @@ def _seed(output: Tensor, gradient: Any, caller: str) -> Tensor:
             "(no input had requires_grad=True, or it was computed under no_grad)"
         )
     if gradient is None:
-        if output.size != 1:
+        if output.data.size != 1:
             raise RuntimeError(
                 f"minigrad: {caller} needs a gradient for an output of shape {output.shape}; "
                 "reduce it to one element (e.g. .sum()) or pass a gradient of that shape"
             )
-        return constant(np.ones(output.shape, output.dtype))
-    seed = as_tensor(gradient, output)
+        one = output.data.dtype.type(1)
+        return tensor.constant(np.full(output.data.shape, one) if output.data.shape else one)
+    seed = tensor.as_tensor(gradient, output)
     if seed.shape != output.shape:
         raise ValueError(
             f"minigrad: {caller} gradient has shape {seed.shape}, output has shape {output.shape}"
         )
     # a copy in the output's dtype: the caller's array never becomes a gradient handed out
-    return seed.astype(output.dtype) if seed.dtype != output.dtype else copy(seed)
+    return seed.astype(output.dtype) if seed.dtype != output.dtype else tensor.copy(seed)
 
 
 def _walk(
@@ -128,7 +131,7 @@ def _walk(
                     continue  # a constant: its gradient is never computed
                 contribution = vjp(g, node)
                 if contribution.data.shape != parent.data.shape:
-                    contribution = unbroadcast_vjp(contribution, parent.data.shape, node, i)
+                    contribution = tensor.unbroadcast_vjp(contribution, parent.data.shape, node, i)
                 if contribution.data.dtype != parent.data.dtype:  # float32 input: float32 gradient
                     contribution = contribution.astype(parent.dtype)
                 previous = grads.get(id(parent))

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from minigrad import _fast
+from minigrad import _fast, autograd
 from minigrad.grad_mode import _state
 
 __all__ = [
@@ -432,7 +432,7 @@ class Tensor:
         count = a.size if over is None else math.prod(a.shape[i] for i in over)
         # d(mean a)/da_i = 1/n: every element receives the output's gradient over the count
         return apply(
-            "mean", lambda x: np.divide(x.sum(axis=over, keepdims=keepdims), count), (a,),
+            "mean", lambda x: x.sum(axis=over, keepdims=keepdims) / count, (a,),
             lambda g, out: _expand(g / count, a.shape, over, keepdims),
         )  # fmt: skip
 
@@ -541,9 +541,7 @@ class Tensor:
         ``.grad`` already holds, as in torch; call ``zero_grad()`` between steps. Each gradient
         has the dtype of its tensor (a float32 leaf gets a float32 gradient).
         """
-        from minigrad.autograd import backward
-
-        backward(self, gradient, create_graph)
+        autograd.backward(self, gradient, create_graph)
 
 
 # ---- operations on several tensors --------------------------------------------------------------
@@ -722,6 +720,8 @@ def apply(op: str, forward: Forward, parents: tuple[Tensor, ...], *vjps: VJP) ->
 
     The way every built-in operation (here and in ``minigrad.numpy``) makes its result.
     """
+    if len(parents) == 1:  # (one input, the common case: no list of arrays to build)
+        return record(op, forward(parents[0].data), parents, vjps, forward)
     return record(op, forward(*[p.data for p in parents]), parents, vjps, forward)
 
 
@@ -756,12 +756,11 @@ def record(
     out.grad = out.name = None
     out._op = op
     out._seq = next(_numbers)
-    if _state.enabled:
-        for parent in parents:
-            if parent.requires_grad:
-                out.requires_grad, out._from_grad = True, False
-                out._parents, out._vjps, out._forward = parents, vjps, forward
-                return out
+    for parent in parents:
+        if parent.requires_grad and _state.enabled:
+            out.requires_grad, out._from_grad = True, False
+            out._parents, out._vjps, out._forward = parents, vjps, forward
+            return out
     # nothing to differentiate: no references kept, so memory is freed early
     out.requires_grad = out._from_grad = False
     out._parents = out._vjps = ()
@@ -797,7 +796,7 @@ def _expand(
 
 def broadcast_to(a: Tensor, shape: tuple[int, ...]) -> Tensor:
     """`a` broadcast to `shape`, as ``numpy.broadcast_to``."""
-    if a.shape == shape:
+    if a.data.shape == shape:
         return a
     # each copy made by broadcasting sends its gradient back to the one element it copies
     return apply(
@@ -808,7 +807,7 @@ def broadcast_to(a: Tensor, shape: tuple[int, ...]) -> Tensor:
 
 def _unbroadcast(g: Tensor, shape: tuple[int, ...]) -> Tensor:
     """Sum a gradient over the axes that broadcasting added or stretched, back to `shape`."""
-    if g.shape == shape:
+    if g.data.shape == shape:
         return g
     if not shape:  # to a single number: sum everything
         return g.sum()
@@ -917,13 +916,13 @@ def as_tensor(value: Any, like: Tensor | None = None) -> Tensor:
     if isinstance(value, Tensor):
         return value
     if like is not None and isinstance(value, (int, float)):
-        kind = like.dtype.kind
-        if kind in "fc" or (kind in "iu" and not isinstance(value, (bool, float))):
-            dtype = like.dtype
-        elif kind == "b" and isinstance(value, bool):
-            dtype = np.dtype(bool)
-        else:
-            dtype = np.dtype(np.float64 if isinstance(value, float) else np.int64)
+        dtype = like.data.dtype
+        if dtype.kind not in "fc" and not (dtype.kind in "iu" and not isinstance(value, float)):
+            # the tensor's kind cannot hold the number: the number's own default dtype
+            dtype = np.dtype(
+                np.bool_ if isinstance(value, bool) else np.float64 if isinstance(value, float)
+                else np.int64
+            )  # fmt: skip
         # with its sign, so that -0.0 and 0.0 (equal as keys) stay apart
         sign = math.copysign(1.0, value) if isinstance(value, float) else 1.0
         return _fast.number(value, sign, dtype)
