@@ -1,11 +1,13 @@
 """minigrad: a small reverse-mode automatic differentiation engine on numpy arrays.
 
-Reading order (the README's "Reading the engine" walks through it): ``grad_mode.py`` (recording
-on or off), ``tensor.py`` (the Tensor, every primitive operation beside its gradient rule, the
-reverse walk), ``functional.py`` and ``losses.py`` (functions made of those operations, with no
-rules of their own), ``numpy.py`` (the same operations under the array API's names),
-``check.py`` (testing each recorded rule against finite differences) and ``graph.py``
-(printing a graph).
+Reading order (the README's "Reading the engine" walks through it, and docs/minigrad.ipynb
+with a student): ``grad_mode.py`` (recording on or off), ``tensor.py`` (the Tensor, every
+primitive operation beside its gradient rule, the recording of a result), ``autograd.py`` (the
+reverse walk), ``_fast.py`` (fast paths and the rules on shared gradient arrays, read last),
+``functional.py`` and ``losses.py`` (functions made of those operations, with no rules of their
+own), ``numpy/`` (the whole array API standard, with ``linalg``), ``check.py`` (testing each
+recorded rule against finite differences), ``graph.py`` and ``draw.py`` (printing and drawing a
+graph).
 """
 
 # minigrad.numpy, the array namespace, is left out of __all__: `from minigrad import *` must not
