@@ -176,3 +176,24 @@ def test_expm1_is_accurate_for_tiny_arguments() -> None:
     assert_close(y, np.expm1(x.data), 1e-15, 0)  # exp(x) - 1 is off by ~1e-7 relative here
     dy = grad(y.sum(), x)
     assert_close(dy, np.exp(x.data), 1e-15, 0)
+
+
+# ---- integers and booleans flow through the namespace -------------------------------------------
+def test_indices_masks_and_labels_keep_their_dtypes_and_gradients_reach_the_floats() -> None:
+    x = Tensor([[0.5, 3.0, -1.0], [2.0, -4.0, 1.0]], requires_grad=True)
+    best = xp.argmax(x, axis=1)
+    assert best.dtype == np.int64
+    assert best.tolist() == [1, 0]
+    assert (best + 1).dtype == np.int64  # a Python int keeps the integer dtype
+    picked = xp.take_along_axis(x, xp.expand_dims(best, axis=1), axis=1)
+    mask = x > 0.0
+    assert mask.dtype == np.bool_
+    (xp.sum(picked) + xp.sum(x[mask])).backward()
+    assert_close(x.grad, [[1.0, 2.0, 0.0], [2.0, 0.0, 1.0]], 0, 0)
+    labels = xp.asarray([2, 0])
+    assert labels.dtype == np.int64
+    assert minigrad.cross_entropy(x, labels).dtype == np.float64
+    order = xp.argsort(x, axis=1, descending=True)
+    assert order.tolist() == [[1, 0, 2], [0, 2, 1]]
+    assert xp.sort(x, axis=1).requires_grad
+    assert xp.count_nonzero(mask).item() == 4
