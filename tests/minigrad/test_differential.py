@@ -72,7 +72,9 @@ def unary(name: str, fn: Callable[..., Any], domain: str = "real", shapes: Any =
 
 
 def binary(name: str, fn: Callable[..., Any], d1: str = "real", d2: str = "real") -> Case:
-    pairs = hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3)
+    pairs = hnp.mutually_broadcastable_shapes(
+        num_shapes=2, min_dims=0, max_dims=3, min_side=0, max_side=3
+    )
     return Case(
         name,
         fn,
@@ -451,6 +453,18 @@ SPECIAL = [
     ("tanh inf", lambda xp, x: xp.tanh(x), [INF, -INF, 1.0]),
     ("sum empty", lambda xp, x: xp.sum(x**2), np.zeros((0, 3))),
     ("mean empty rows", lambda xp, x: xp.mean(x, axis=1), np.zeros((0, 3))),
+    ("exp empty", lambda xp, x: xp.exp(x), np.zeros((0, 3))),
+    ("prod empty", lambda xp, x: xp.prod(x, axis=0), np.zeros((0, 3))),
+    ("cumulative_sum empty", lambda xp, x: xp.cumulative_sum(x, axis=0), np.zeros((0, 3))),
+    ("sort empty", lambda xp, x: xp.sort(x, axis=0), np.zeros((0, 3))),
+    (
+        "matmul empty",
+        lambda xp, x: xp.matmul(x, xp.ones((3, 2), dtype=xp.float64)),
+        np.zeros((0, 3)),
+    ),
+    ("concat empty", lambda xp, x: xp.concat([x, x * 2.0], axis=0), np.zeros((0, 3))),
+    ("maximum empty", lambda xp, x: xp.maximum(x, 0.5), np.zeros((0, 3))),
+    ("where empty", lambda xp, x: xp.where(x > 0, x, x * 3.0), np.zeros((0, 3))),
 ]
 
 
