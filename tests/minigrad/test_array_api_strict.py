@@ -113,7 +113,7 @@ def _values(result: Any) -> list[np.ndarray]:
 
 
 def _same_on_both(fn: Callable[..., Any], arrays: list[np.ndarray], what: str) -> None:
-    got = _values(fn(mxp, *[Tensor(a) for a in arrays]))
+    got = _values(fn(mxp, *[mxp.asarray(a) for a in arrays]))  # integers stay integers
     try:
         expected = _values(fn(strict, *[_to_strict(a) for a in arrays]))
     except ValueError as refused:  # the standard leaves it unspecified (clip with min > max)
@@ -200,3 +200,76 @@ def test_each_docs_forward_runs_on_both(name: str, source: str) -> None:
         return function(*values)
 
     _same_on_both(call, arrays, name)
+
+
+# ---- the functions without a derivative (and options the differential table leaves out) ---------
+A = np.array([[3.0, -1.0, 2.0], [0.0, 2.0, -1.0]])
+V = np.array([0.5, -2.0, 0.5, 3.0, 0.0])
+I = np.array([[3, 5, 6], [0, 12, 7]])
+M = np.array([[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0], [1.0, -1.0, 0.0]])
+
+VALUE_CASES: list[tuple[str, Callable[..., Any], list[np.ndarray]]] = [
+    ("argmax", lambda xp, a: xp.argmax(a, axis=1, keepdims=True), [A]),
+    ("argmin", lambda xp, a: xp.argmin(a), [A]),
+    ("argsort", lambda xp, v: xp.argsort(v, descending=True), [V]),
+    ("nonzero", lambda xp, a: xp.nonzero(a), [A]),
+    ("count_nonzero", lambda xp, a: xp.count_nonzero(a, axis=0), [A]),
+    ("searchsorted", lambda xp, v: xp.searchsorted(xp.sort(v), v, side="right"), [V]),
+    ("unique_all", lambda xp, v: tuple(xp.unique_all(v)), [V]),
+    ("unique_counts", lambda xp, v: tuple(xp.unique_counts(v)), [V]),
+    ("unique_inverse", lambda xp, v: tuple(xp.unique_inverse(v)), [V]),
+    ("unique_values", lambda xp, v: xp.unique_values(v), [V]),
+    ("isin", lambda xp, i: xp.isin(i, xp.asarray([5, 7, 9])), [I]),
+    ("bitwise", lambda xp, i: (xp.bitwise_and(i, 6), xp.bitwise_or(i, 1), xp.bitwise_xor(i, 3),
+                               xp.bitwise_invert(i), xp.bitwise_left_shift(i, 1),
+                               xp.bitwise_right_shift(i, 1)), [I]),
+    ("integer arithmetic", lambda xp, i: (i + 1, i * 2, xp.floor_divide(i, 4),
+                                          xp.remainder(i, 5), xp.sum(i), xp.prod(i, axis=0),
+                                          xp.cumulative_sum(i, axis=1), xp.max(i)), [I]),
+    ("logical", lambda xp, a: (xp.logical_xor(a > 0, a < 2), xp.all(a > -2, axis=1),
+                               xp.any(a == 0)), [A]),
+    ("signs", lambda xp, a: (xp.signbit(a), xp.sign(a), xp.floor_divide(a, 2.0),
+                             xp.nextafter(a, xp.asarray(0.0, dtype=xp.float64))), [A]),
+    ("complex parts", lambda xp, a: (xp.real(a), xp.conj(a)), [A]),
+    ("creation", lambda xp: (xp.arange(2, 11, 3), xp.linspace(0.0, 1.0, 5, endpoint=False),
+                             xp.full((2, 2), 7), xp.eye(3, 4, k=-1), xp.zeros_like(xp.ones(3)),
+                             xp.full_like(xp.asarray([1, 2]), 5), xp.empty((0, 2)).shape and 0),
+     []),
+    ("meshgrid", lambda xp, v: tuple(xp.meshgrid(v[:2], v, indexing="ij")), [V]),
+    ("repeat counts", lambda xp, v: xp.repeat(v, xp.asarray([1, 0, 2, 1, 3])), [V]),
+    ("take flat", lambda xp, v: xp.take(v, xp.asarray([4, 0, 4])), [V]),
+    ("unstack", lambda xp, a: xp.unstack(a, axis=0), [A]),
+    ("astype", lambda xp, a: (xp.astype(a, xp.int32), xp.astype(a > 0, xp.float32)), [A]),
+    ("vector_norm ords", lambda xp, v: tuple(xp.linalg.vector_norm(v, ord=o)
+                                             for o in (0, 1, -float("inf"), float("inf"), 2.5)),
+     [V]),
+    ("matrix_norm ords", lambda xp, m: tuple(xp.linalg.matrix_norm(m, ord=o)
+                                             for o in (-1, -2, float("-inf"), "nuc")), [M]),
+    ("matrix_rank", lambda xp, m: xp.linalg.matrix_rank(m), [M]),
+    ("svd full", lambda xp, m: xp.abs(xp.linalg.svd(m).U[:, :3]) + 0 * xp.linalg.svd(m).U[:, 3:4],
+     [M]),
+    ("qr complete", lambda xp, m: xp.abs(xp.linalg.qr(m, mode="complete").R), [M]),
+    ("trace dtype", lambda xp, m: xp.linalg.trace(m[:3, :], dtype=xp.float32), [M]),
+    ("slogdet sign", lambda xp, m: xp.linalg.slogdet(m[:3, :] - 2.0).sign, [M]),
+    ("matrix_power 0", lambda xp, m: xp.linalg.matrix_power(m[:3, :], 0), [M]),
+    ("tensordot int", lambda xp, m: xp.tensordot(m, m, axes=([0], [0])), [M]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "fn", "arrays"), VALUE_CASES, ids=[c[0] for c in VALUE_CASES])
+def test_each_other_function_gives_the_strict_values(
+    name: str, fn: Callable[..., Any], arrays: list[np.ndarray]
+) -> None:
+    with np.errstate(all="ignore"):
+        _same_on_both(fn, arrays, name)
+
+
+def test_data_type_functions() -> None:
+    assert mxp.can_cast(mxp.int32, mxp.int64)
+    assert not mxp.can_cast(mxp.float64, mxp.float32)
+    assert mxp.result_type(mxp.int32, mxp.float32) == np.float64  # numpy's promotion
+    assert mxp.result_type(mxp.asarray([1], dtype=mxp.int8), 2) == np.int8
+    assert mxp.result_type(mxp.float32, 1.5) == np.float32
+    assert mxp.isdtype(mxp.float32, ("integral", "real floating"))
+    assert not mxp.isdtype(mxp.bool, "numeric")
+    assert mxp.broadcast_shapes((3, 1), (4,)) == (3, 4)
