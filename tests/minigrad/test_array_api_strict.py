@@ -205,7 +205,7 @@ def test_each_docs_forward_runs_on_both(name: str, source: str) -> None:
 # ---- the functions without a derivative (and options the differential table leaves out) ---------
 A = np.array([[3.0, -1.0, 2.0], [0.0, 2.0, -1.0]])
 V = np.array([0.5, -2.0, 0.5, 3.0, 0.0])
-I = np.array([[3, 5, 6], [0, 12, 7]])
+INTS = np.array([[3, 5, 6], [0, 12, 7]])
 M = np.array([[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0], [1.0, -1.0, 0.0]])
 
 VALUE_CASES: list[tuple[str, Callable[..., Any], list[np.ndarray]]] = [
@@ -219,13 +219,13 @@ VALUE_CASES: list[tuple[str, Callable[..., Any], list[np.ndarray]]] = [
     ("unique_counts", lambda xp, v: tuple(xp.unique_counts(v)), [V]),
     ("unique_inverse", lambda xp, v: tuple(xp.unique_inverse(v)), [V]),
     ("unique_values", lambda xp, v: xp.unique_values(v), [V]),
-    ("isin", lambda xp, i: xp.isin(i, xp.asarray([5, 7, 9])), [I]),
+    ("isin", lambda xp, i: xp.isin(i, xp.asarray([5, 7, 9])), [INTS]),
     ("bitwise", lambda xp, i: (xp.bitwise_and(i, 6), xp.bitwise_or(i, 1), xp.bitwise_xor(i, 3),
                                xp.bitwise_invert(i), xp.bitwise_left_shift(i, 1),
-                               xp.bitwise_right_shift(i, 1)), [I]),
+                               xp.bitwise_right_shift(i, 1)), [INTS]),
     ("integer arithmetic", lambda xp, i: (i + 1, i * 2, xp.floor_divide(i, 4),
                                           xp.remainder(i, 5), xp.sum(i), xp.prod(i, axis=0),
-                                          xp.cumulative_sum(i, axis=1), xp.max(i)), [I]),
+                                          xp.cumulative_sum(i, axis=1), xp.max(i)), [INTS]),
     ("logical", lambda xp, a: (xp.logical_xor(a > 0, a < 2), xp.all(a > -2, axis=1),
                                xp.any(a == 0)), [A]),
     ("signs", lambda xp, a: (xp.signbit(a), xp.sign(a), xp.floor_divide(a, 2.0),
