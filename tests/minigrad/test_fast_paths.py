@@ -11,7 +11,10 @@ import numpy as np
 import pytest
 
 from minigrad import Tensor, grad, no_grad
-from minigrad.tensor import _broadcast_to, _broadcast_view, _times, _twice
+from minigrad._fast import broadcast_view as _broadcast_view
+from minigrad._fast import times as _times
+from minigrad._fast import twice as _twice
+from minigrad.tensor import broadcast_to as _broadcast_to
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
