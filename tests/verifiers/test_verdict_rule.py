@@ -211,10 +211,11 @@ def test_a_logit_clipped_for_stability_is_caught_at_the_extreme_points(clip):
 def test_the_report_says_how_many_points_and_over_what_range():
     result = run_cli(str(DATA_CSV), "--engines", "manual,minigrad,numeric", "--iterations", "0")
     flat = " ".join(result.stdout.split())
+    assert "checked at 26 points: the start, the optimum, 16 random points (every orthant;" in flat
     assert (
-        "checked at 18 points: the start, the optimum and 16 random points (every orthant;" in flat
+        "magnitudes 1e-4 to 1e2 × each parameter's scale), 4 points with the line through the "
+        "data's centre and 4 points near the optimum;" in flat
     )
-    assert "magnitudes 1e-4 to 1e2 × each parameter's scale)" in flat
 
 
 def test_every_sign_pattern_and_magnitude_band_is_reached():
