@@ -43,6 +43,7 @@ class HuberModel(Model):
     name = "huber"
     summary = "robust regression: mean Huber loss of y - (X·w + b), quadratic within ±δ (--delta)"
     default_lr = 1e-3
+    shardable = True  # b and w: their shapes follow from the features alone
     manual_signature = "gradient(b, w, X, y) -> (dL/db, dL/dw)"
     options = (
         ModelOption(
