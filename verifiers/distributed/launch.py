@@ -71,9 +71,8 @@ def run_torch(
     CPU. `model` is a name of the model registry whose class declares itself shardable, and
     `options` its options (``{"l2": 0.5}`` for ridge; its defaults fill in the rest); θ0 is in
     that model's θ order. `dtype` defaults to X's. `workdir` is where the private temporary
-    directory goes
-    (default: the system's). `fail_rank` and `fail_mode` (``raise``, ``exit``, ``hang``) make one
-    worker fail on purpose; they exist for the tests.
+    directory goes (default: the system's). `fail_rank` and `fail_mode` (``raise``, ``exit``,
+    ``hang``) make one worker fail on purpose; they exist for the tests.
 
     Raises ShardedError when a worker fails, dies or the run takes longer than `timeout`
     seconds; EngineUnavailable when torch or torch.distributed is missing.
