@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.distributed.helpers import processes_mentioning
 from tests.verifiers.helpers import DATA_CSV, REPO_ROOT, has, run_cli
 
 pytestmark = pytest.mark.skipif(
@@ -75,24 +77,11 @@ def test_even_shards_make_mean_of_means_right(tmp_path):
     assert "Both shards have 50 rows" in flat(result.stdout)
 
 
-def _workers_alive() -> list[str]:
-    """Command lines of this machine's distributed workers (from the process table)."""
-    alive = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if "verifiers.distributed." in command and "_worker" in command:
-            alive.append(command)
-    return alive
-
-
 @pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs /proc for the process table")
-def test_a_failing_worker_ends_the_run_with_exit_2_and_no_processes_left():
-    before = _workers_alive()
+def test_a_failing_worker_ends_the_run_with_exit_2_and_no_processes_left(tmp_path):
+    """The run's private directories go under `tmp_path` (TMPDIR), and every worker's command
+    line names its directory: so this run's workers are told apart from any other run's on the
+    machine (another test session's workers come and go meanwhile)."""
     code = (
         "import functools, sys\n"
         "import verifiers.distributed as d\n"
@@ -100,15 +89,15 @@ def test_a_failing_worker_ends_the_run_with_exit_2_and_no_processes_left():
         "from verifiers.run import main\n"
         "sys.exit(main(sys.argv[1:]))\n"
     )
-    import subprocess
-
     result = subprocess.run(
         [sys.executable, "-c", code, str(DATA_CSV), "--engines", "manual,torch", "--shards", "3",
          "--iterations", "5"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=dict(os.environ),
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, TMPDIR=str(tmp_path)),
     )  # fmt: skip
     assert result.returncode == 2, result.stdout + result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: torch.distributed rank 1 failed: ValueError")
-    assert _workers_alive() == before
+    assert processes_mentioning(str(tmp_path)) == []
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("verifiers-sharded-")]

@@ -237,6 +237,7 @@ class JaxEngine(Engine):
         return run_jax(
             self.data.X, self.data.y, np.asarray(theta), workers=workers, lr=lr,
             iterations=iterations, dtype=self.dtype, device=device, model=self.model.name,
+            options=self.model.settings,
         )  # fmt: skip
 
     def descend(

@@ -138,6 +138,7 @@ class TorchEngine(Engine):
         return run_torch(
             self.data.X, self.data.y, np.asarray(theta), workers=workers, lr=lr,
             iterations=iterations, dtype=self.dtype, device=device, model=self.model.name,
+            options=self.model.settings,
         )  # fmt: skip
 
     def descend(

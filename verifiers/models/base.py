@@ -7,8 +7,10 @@ float64 vector θ, the parameters' entries in the order :attr:`Model.parameters`
 The loss is written once, against the Python array API standard: ``xp`` is the namespace of the
 engine that runs it (numpy, torch through array-api-compat, ``jax.numpy``, minigrad's
 namespace), so the same lines run on every engine. Most losses are a mean over rows plus an
-optional penalty, ``L = (1/N) Σ_i ℓ_i + P``: :meth:`Model.row_sum` gives ``Σ_i ℓ_i`` for a block
-of rows, so engines can work through large data a chunk of rows at a time.
+optional penalty, ``L = (1/N) Σ_i ℓ_i + P``. The per-row loss ℓ_i is written once, in
+:meth:`Model.row_losses`; :meth:`Model.row_sum` adds it up over a block of rows, so engines can
+work through large data a chunk of rows at a time, ``numeric`` on a batch of parameter vectors at
+once, and the data-parallel workers (``--shards``) over their own shard of rows.
 
 The hand formulas (the gradient, and the Hessian where a closed form exists) are plain numpy:
 they are what a learner derives on paper, and what the ``manual`` engine runs.
@@ -153,7 +155,10 @@ class Model(ABC):
     default_lr: ClassVar[float] = 0.1
     # The settings this model alone takes (each becomes a command-line option).
     options: ClassVar[tuple[ModelOption, ...]] = ()
-    # The data-parallel workers (--shards) compute this model's loss from its row_sum.
+    # The data-parallel workers (--shards) compute this model's loss: each builds the model on
+    # its own shard of rows and adds up its row_losses, so the parameters' shapes must follow
+    # from the number of features and the options alone, never from the values in the rows
+    # (softmax's classes, the largest label plus one, do not: a shard may lack the last class).
     shardable: ClassVar[bool] = False
     # A data set of the repository it is shown on (README, docs, tests).
     example: ClassVar[str] = "data/data.csv"
@@ -227,8 +232,20 @@ class Model(ABC):
         return y
 
     @abstractmethod
+    def row_losses(self, params: Params, X: Any, y: Any, xp: Any) -> Any:
+        """``ℓ_i`` of each of the given rows, in the engine's namespace `xp`: the model's loss,
+        written once.
+
+        Shape ``(rows,)``; ``(rows, batch)`` when `xp` is a namespace in which every array carries
+        a batch of parameter vectors on a trailing axis (``numeric``'s batched evaluation). Every
+        way of adding the rows up (a chunk at a time, a batch of θ's at once, one shard per
+        worker) starts from these numbers, so no engine or worker writes the loss again.
+        """
+
     def row_sum(self, params: Params, X: Any, y: Any, xp: Any) -> Any:
-        """``Σ_i ℓ_i`` over the given rows, in the engine's namespace `xp`."""
+        """``Σ_i ℓ_i`` over the given rows, in the engine's namespace `xp` (under a batched
+        namespace, whose ``sum`` keeps the trailing axis, one total per parameter vector)."""
+        return xp.sum(self.row_losses(params, X, y, xp))
 
     def penalty(self, params: Params, xp: Any) -> Any | None:
         """The part of the loss that is not a sum over rows (None: there is none)."""

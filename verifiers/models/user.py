@@ -89,7 +89,7 @@ class UserLossModel(Model):
             "b", *(f"w[{j}]" for j in range(self.data.features))
         ]  # fmt: skip
 
-    def row_sum(self, params: Params, X: Any, y: Any, xp: Any) -> Any:
+    def row_losses(self, params: Params, X: Any, y: Any, xp: Any) -> Any:
         raise NotImplementedError("a user's loss is not split by rows")
 
     def loss(self, params: Params, X: Any, y: Any, xp: Any) -> Any:
