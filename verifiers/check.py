@@ -50,7 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
             "hand derivative agrees, 1 one does not, 2 a bad file or usage."
         ),
     )
-    parser.add_argument("file", metavar="FILE.py", help="the check file")
+    parser.add_argument(
+        "file",
+        metavar="FILE.py[:NAME,...]",
+        help="the check file; with :NAME,... only the functions named are checked, each a "
+        "hand derivative by the start of its name (vjp_slip is a vjp)",
+    )
     parser.add_argument(
         "--json",
         metavar="PATH",
@@ -105,7 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(
                 f"--time-limit must be a positive finite number of seconds, not {args.time_limit!r}"
             )
-        check_outputs({"--json": args.json}, {"the check file": Path(args.file)})
+        source = args.file.rpartition(":")[0] if ".py:" in args.file else args.file
+        check_outputs({"--json": args.json}, {"the check file": Path(source)})
         if can_isolate():  # the file is user code: run it in a supervised child
             return run_isolated(raw, [args.file], args.time_limit, program="verifiers.check")
         return _check(args)

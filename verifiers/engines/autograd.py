@@ -17,7 +17,7 @@ import autograd
 import autograd.numpy as anp
 import numpy as np
 
-from verifiers.engines.base import Derivatives, Engine, Evaluation, FunctionEngine, floating
+from verifiers.engines.base import Derivatives, Engine, Evaluation, FunctionEngine
 from verifiers.models.base import Model
 
 
@@ -65,7 +65,7 @@ class AutogradFunctions(FunctionEngine):
     ) -> tuple[list[tuple[str, tuple[int, ...], int, int]], np.ndarray]:
         """Where each differentiated array sits in the flat vector, and the vector itself."""
         layout, pieces, start = [], [], 0
-        arrays = {n: np.asarray(values[n], dtype=self.dtype) for n in floating(values)}
+        arrays = {n: np.asarray(values[n], dtype=self.dtype) for n in self.wrt(values)}
         arrays |= {t: np.zeros(shape, self.dtype) for t, shape in taps.items()}
         for name, array in arrays.items():
             layout.append((name, array.shape, start, start + array.size))
@@ -75,7 +75,7 @@ class AutogradFunctions(FunctionEngine):
         return layout, flat
 
     def _f(self, values: Mapping[str, np.ndarray], layout, taps: Mapping[str, Any]):
-        constants = {n: np.asarray(v) for n, v in values.items() if n not in floating(values)}
+        constants = {n: np.asarray(v) for n, v in values.items() if n not in self.wrt(values)}
 
         def f(flat: Any) -> Any:
             pieces = {n: anp.reshape(flat[a:b], shape) for n, shape, a, b in layout}

@@ -34,7 +34,6 @@ __all__ = [
     "diverged",
     "finish_trajectory",
     "first_divergence",
-    "floating",
     "on_one_blas_thread",
     "one_blas_thread",
 ]
@@ -220,6 +219,8 @@ class Differentiable(Protocol):
 
     names: tuple[str, ...]
 
+    def differentiable(self, values: Mapping[str, Any]) -> list[str]: ...
+
     def evaluate(
         self,
         xp: Any,
@@ -262,6 +263,11 @@ class FunctionEngine(ABC):
         """How far its values of `derivative` (vjp, jvp, gradient, hvp) are trusted."""
         return Trust.EXACT
 
+    def wrt(self, values: Mapping[str, Any]) -> list[str]:
+        """The inputs differentiated: the floating-point ones the function does not declare as
+        data (see :meth:`Differentiable.differentiable`)."""
+        return self.function.differentiable(values)
+
     @abstractmethod
     def vjp(
         self,
@@ -283,8 +289,3 @@ class FunctionEngine(ABC):
         self, values: Mapping[str, np.ndarray], vector: Mapping[str, np.ndarray]
     ) -> Derivatives:
         """The Hessian of a scalar function times v (by input name), by input name."""
-
-
-def floating(values: Mapping[str, Any]) -> list[str]:
-    """The names of the floating-point inputs: those that are differentiated."""
-    return [n for n, v in values.items() if np.asarray(v).dtype.kind == "f"]

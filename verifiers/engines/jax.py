@@ -29,7 +29,6 @@ from verifiers.engines.base import (
     Progress,
     Trajectory,
     finish_trajectory,
-    floating,
 )
 from verifiers.models.base import Model
 from verifiers.settings import UsageError
@@ -318,7 +317,7 @@ class JaxFunctions(FunctionEngine):
         return {n: jnp.asarray(np.asarray(values[n], dtype=self.dtype)) for n in names}
 
     def _split(self, values: Mapping[str, np.ndarray]) -> tuple[list[str], dict, dict]:
-        names = floating(values)
+        names = self.wrt(values)
         floats = self._arrays(values, names)
         constants = {n: jnp.asarray(np.asarray(v)) for n, v in values.items() if n not in names}
         return names, floats, constants

@@ -16,7 +16,7 @@ import numpy as np
 
 from minigrad import Tensor, grad
 from minigrad import numpy as xp
-from verifiers.engines.base import Derivatives, Engine, Evaluation, FunctionEngine, floating
+from verifiers.engines.base import Derivatives, Engine, Evaluation, FunctionEngine
 from verifiers.models.base import Model
 
 
@@ -74,11 +74,12 @@ class MinigradFunctions(FunctionEngine):
     name = "minigrad"
 
     def _leaves(self, values: Mapping[str, np.ndarray]) -> dict[str, Any]:
-        """Floating-point inputs as leaf tensors; labels and masks stay numpy arrays (minigrad
-        would make them floats)."""
+        """The differentiated inputs as leaf tensors; data (labels, masks, constants) stays
+        numpy arrays (minigrad would make integers floats)."""
+        wrt = set(self.wrt(values))
         return {
             n: Tensor(np.array(v, dtype=self.dtype), requires_grad=True, name=n)
-            if np.asarray(v).dtype.kind == "f"
+            if n in wrt
             else np.asarray(v)
             for n, v in values.items()
         }
@@ -93,7 +94,7 @@ class MinigradFunctions(FunctionEngine):
             t: Tensor(np.zeros(shape, self.dtype), requires_grad=True) for t, shape in taps.items()
         }
         out = self._output(leaves, shifts)
-        wanted = {n: leaves[n] for n in floating(values)} | shifts
+        wanted = {n: leaves[n] for n in self.wrt(values)} | shifts
         seed = np.asarray(cotangent, dtype=out.dtype).reshape(out.shape)
         grads = grad(out, list(wanted.values()), grad_output=seed)
         return Derivatives(
@@ -103,7 +104,7 @@ class MinigradFunctions(FunctionEngine):
     def jvp(self, values, tangents) -> Derivatives:
         leaves = self._leaves(values)
         out = self._output(leaves)
-        names = floating(values)
+        names = self.wrt(values)
         u = Tensor(np.zeros(out.shape, out.dtype), requires_grad=True)
         grads = grad(out, [leaves[n] for n in names], grad_output=u, create_graph=True)
         total = sum(
@@ -119,7 +120,7 @@ class MinigradFunctions(FunctionEngine):
     def hvp(self, values, vector) -> Derivatives:
         leaves = self._leaves(values)
         out = self._output(leaves)
-        names = floating(values)
+        names = self.wrt(values)
         wanted = [leaves[n] for n in names]
         grads = grad(out.reshape(()), wanted, create_graph=True)
         total = sum(

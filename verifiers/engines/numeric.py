@@ -34,7 +34,6 @@ from verifiers.engines.base import (
     Evaluation,
     FunctionEngine,
     Trajectory,
-    floating,
     on_one_blas_thread,
 )
 from verifiers.models.base import Model
@@ -547,7 +546,7 @@ class NumericFunctions(FunctionEngine):
         self, values, taps
     ) -> tuple[list[tuple[str, tuple[int, ...], int, int]], np.ndarray]:
         layout, pieces, start = [], [], 0
-        arrays = {n: np.asarray(values[n], dtype=self.dtype) for n in floating(values)}
+        arrays = {n: np.asarray(values[n], dtype=self.dtype) for n in self.wrt(values)}
         arrays |= {t: np.zeros(shape, self.dtype) for t, shape in taps.items()}
         for name, array in arrays.items():
             layout.append((name, array.shape, start, start + array.size))
@@ -561,7 +560,7 @@ class NumericFunctions(FunctionEngine):
         return layout, np.concatenate(pieces) if pieces else np.zeros(0, self.dtype)
 
     def _function(self, values, layout, taps):
-        constants = {n: np.asarray(v) for n, v in values.items() if n not in floating(values)}
+        constants = {n: np.asarray(v) for n, v in values.items() if n not in self.wrt(values)}
 
         def f(z: np.ndarray) -> np.ndarray:
             pieces = {n: z[a:b].reshape(shape) for n, shape, a, b in layout}

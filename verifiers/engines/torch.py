@@ -25,7 +25,6 @@ from verifiers.engines.base import (
     Progress,
     Trajectory,
     finish_trajectory,
-    floating,
 )
 from verifiers.models.base import Model
 
@@ -204,7 +203,7 @@ class TorchFunctions(FunctionEngine):
         return torch.tensor(np.asarray(value, dtype=self.dtype), requires_grad=True)
 
     def _leaves(self, values: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
-        names = set(floating(values))
+        names = set(self.wrt(values))
         return {n: self._tensor(v, n in names) for n, v in values.items()}
 
     def _output(self, leaves: Mapping[str, Any], shifts: Mapping[str, Any] | None = None) -> Any:
@@ -219,7 +218,7 @@ class TorchFunctions(FunctionEngine):
                 for t, shape in taps.items()
             }
             out = self._output(leaves, shifts)
-            wanted = {n: leaves[n] for n in floating(values)} | shifts
+            wanted = {n: leaves[n] for n in self.wrt(values)} | shifts
             seed = torch.as_tensor(np.asarray(cotangent)).to(out.dtype).reshape(out.shape)
             grads = (
                 torch.autograd.grad(out, list(wanted.values()), seed, allow_unused=True)
@@ -231,7 +230,7 @@ class TorchFunctions(FunctionEngine):
             )
 
     def jvp(self, values, tangents) -> Derivatives:
-        names = floating(values)
+        names = self.wrt(values)
         constants = {n: torch.as_tensor(np.asarray(v)) for n, v in values.items() if n not in names}
 
         def f(*floats: torch.Tensor) -> torch.Tensor:
@@ -249,7 +248,7 @@ class TorchFunctions(FunctionEngine):
     def hvp(self, values, vector) -> Derivatives:
         with _one_thread():
             leaves = self._leaves(values)
-            names = floating(values)
+            names = self.wrt(values)
             out = self._output(leaves).reshape(())
             wanted = [leaves[n] for n in names]
             if not out.requires_grad:

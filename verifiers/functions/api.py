@@ -41,6 +41,7 @@ def check_function(
     jvp: Callable[..., Any] | None = None,
     gradient: Callable[..., Any] | None = None,
     hvp: Callable[..., Any] | None = None,
+    constants: Iterable[str] = (),
     points: int = run.DEFAULT_POINTS,
     seed: int = 0,
     dtype: str = "float64",
@@ -53,7 +54,9 @@ def check_function(
     *inputs) -> dict``), `jvp` (``jvp(t, *inputs) -> array``), `gradient` (``gradient(*inputs)
     -> dict``, for a scalar output) and `hvp` (``hvp(v, *inputs) -> dict``) is checked at
     `points` random points (seeded by `seed`) in `dtype` against `engines` (None: every engine
-    installed that differentiates functions). See :mod:`verifiers.functions.problem`.
+    installed that differentiates functions). `constants` names floating-point inputs that are
+    data, not differentiated (integers and booleans always are). See
+    :mod:`verifiers.functions.problem`.
 
     Returns the report; ``report.ok`` is the verdict. Raises
     :class:`~verifiers.functions.problem.CheckFileError` (a :class:`~verifiers.UsageError`) for
@@ -62,7 +65,7 @@ def check_function(
     """
     hand = {Derivative.VJP: vjp, Derivative.JVP: jvp, Derivative.GRADIENT: gradient,
             Derivative.HVP: hvp}  # fmt: skip
-    problem = problem_from_functions(forward, inputs, hand)
+    problem = problem_from_functions(forward, inputs, hand, constants=tuple(constants))
     return check_problem(problem, points=points, seed=seed, dtype=dtype, engines=engines)
 
 

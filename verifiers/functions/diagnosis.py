@@ -157,6 +157,14 @@ def _explain(arrays: _Arrays, name: str, wrong: list[str]) -> dict[str, tuple[st
                 f"the cotangent g is not multiplied in: d{name} equals the Jacobian's rows "
                 "summed (the vjp of a cotangent of ones), where gᵀJ belongs"
             ))}  # fmt: skip
+    # a jvp with the Jacobian transposed
+    transposed = arrays.extra.get("transposed", {})
+    if transposed and all(k in transposed for k in points):
+        if arrays.matches(name, lambda k: transposed[k]):
+            return {name: ("transposed-jacobian", (
+                "it computes tᵀJ (the vjp with t as the cotangent) where J·t belongs: the "
+                "Jacobian is transposed (its rows and columns mixed up)"
+            ))}  # fmt: skip
     # two gradients swapped
     role = entry.arrays[name].role
     for other, array in entry.arrays.items():

@@ -42,7 +42,7 @@ import inspect
 import math
 import numbers
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -150,7 +150,8 @@ class Problem:
     label: str
     takes_tap: bool = False
     path: Path | None = None
-    constants: frozenset[str] = field(default_factory=frozenset)  # learned from the first draw
+    data: frozenset[str] = frozenset()  # floating-point inputs declared data: not differentiated
+    constants: frozenset[str] = field(default_factory=frozenset)  # data, learned when drawn
 
     # ---- the inputs ---------------------------------------------------------------------------
     def draw(self, rng: np.random.Generator, dtype: np.dtype) -> dict[str, np.ndarray]:
@@ -163,7 +164,9 @@ class Problem:
         else:
             values = {name: rng.standard_normal(self.inputs[name]) for name in self.names}
         values = {name: v.astype(dtype) if v.dtype.kind == "f" else v for name, v in values.items()}
-        self.constants = frozenset(n for n, v in values.items() if v.dtype.kind != "f")
+        self.constants = frozenset(
+            n for n, v in values.items() if v.dtype.kind != "f" or n in self.data
+        )
         return values
 
     def _drawn(self, drawn: Any) -> dict[str, np.ndarray]:
@@ -186,9 +189,12 @@ class Problem:
             values[name] = array.astype(np.float64) if array.dtype.kind == "f" else array
         return values
 
-    def differentiable(self, values: Mapping[str, np.ndarray]) -> list[str]:
-        """The inputs derivatives are taken with respect to: the floating-point ones."""
-        return [n for n in self.names if np.asarray(values[n]).dtype.kind == "f"]
+    def differentiable(self, values: Mapping[str, Any]) -> list[str]:
+        """The inputs derivatives are taken with respect to: the floating-point ones, but for
+        those declared data (``constants`` in a check file)."""
+        return [
+            n for n in self.names if n not in self.data and np.asarray(values[n]).dtype.kind == "f"
+        ]
 
     # ---- forward ------------------------------------------------------------------------------
     def evaluate(
@@ -311,9 +317,9 @@ class Problem:
                 if value is None:
                     continue
                 raise HandDerivativeError(
-                    f"{where}: {kind.value} returned a gradient for {key}, which holds "
-                    f"{np.asarray(values[key]).dtype} data: integer and boolean inputs are "
-                    "constants, with no derivative (leave it out)"
+                    f"{where}: {kind.value} returned a gradient for {key}, which is data (an "
+                    "integer or boolean input, or one listed in constants): it has no "
+                    "derivative (leave it out)"
                 )
             if key not in wanted and key not in allowed_taps:
                 known = f"inputs: {', '.join(wanted)}"
@@ -421,13 +427,25 @@ def problem_from_functions(
     hand: Mapping[Derivative | str, Callable[..., Any] | None],
     label: str | None = None,
     path: Path | None = None,
+    constants: Any = (),
 ) -> Problem:
-    """A :class:`Problem` from Python callables (the API), checked as a file's would be."""
+    """A :class:`Problem` from Python callables (the API), checked as a file's would be.
+    `constants` names floating-point inputs that are data (not differentiated)."""
     shown = label or getattr(forward, "__qualname__", None) or "forward"
     if not callable(forward):
         raise CheckFileError(f"{shown}: forward must be a function, not {_what(forward)}")
     names, takes_tap = _forward_signature(forward, shown)
     spec = _input_spec(inputs, names, shown)
+    if isinstance(constants, str) or not all(isinstance(n, str) for n in constants):
+        raise CheckFileError(
+            f"{shown}: constants must be a collection of input names, not {constants!r}"
+        )
+    unknown = [n for n in constants if n not in names]
+    if unknown:
+        raise CheckFileError(
+            f"{shown}: constants names {', '.join(unknown)}, which forward does not take "
+            f"(its inputs: {', '.join(names)})"
+        )
     given = {Derivative(k): f for k, f in hand.items() if f is not None}
     for kind, function in given.items():
         if not callable(function):
@@ -437,12 +455,18 @@ def problem_from_functions(
         raise CheckFileError(
             f"{shown}: no hand derivative to check: give at least one of vjp, jvp, gradient, hvp"
         )
-    return Problem(forward, names, spec, given, shown, takes_tap, path)
+    return Problem(forward, names, spec, given, shown, takes_tap, path, frozenset(constants))
 
 
-def problem_from_file(path_text: str) -> Problem:
-    """The problem a check file defines (see the module docstring). Importing the file runs it
-    as user code: anything it raises is a one-line :class:`CheckFileError` naming the line."""
+def problem_from_file(spec: str) -> Problem:
+    """The problem a check file defines (see the module docstring). ``FILE.py:NAME,...``
+    checks the functions named instead of vjp, jvp, gradient and hvp (a name starts with the
+    derivative it is: ``vjp_slip``). Importing the file runs it as user code: anything it raises
+    is a one-line :class:`CheckFileError` naming the line."""
+    path_text, chosen = spec, []
+    if not spec.endswith(".py") and ".py:" in spec:
+        path_text, _, names = spec.rpartition(":")
+        chosen = [n.strip() for n in names.split(",") if n.strip()]
     path = Path(path_text)
     if not path.is_file():
         raise CheckFileError(f"{path_text}: no such file")
@@ -477,8 +501,39 @@ def problem_from_file(path_text: str) -> Problem:
             f"{path_text}: no inputs: a check file defines inputs = {{name: shape, ...}} or a "
             "function inputs(rng) returning {name: array, ...}"
         )
-    hand = {kind: getattr(module, kind.value, None) for kind in Derivative}
-    return problem_from_functions(forward, module.inputs, hand, path_text, resolved)
+    hand = _chosen(module, path_text, chosen)
+    constants = getattr(module, "constants", ())
+    try:
+        constants = tuple(constants)
+    except TypeError:
+        raise CheckFileError(
+            f"{path_text}: constants must be a collection of input names, not {constants!r}"
+        ) from None
+    return problem_from_functions(forward, module.inputs, hand, path_text, resolved, constants)
+
+
+def _chosen(module: Any, path_text: str, chosen: Sequence[str]) -> dict[Derivative, Any]:
+    """The hand derivatives to check: the functions named vjp, jvp, gradient and hvp, or those
+    named in `chosen`, each a derivative by the start of its name (``vjp_slip`` is a vjp)."""
+    if not chosen:
+        return {kind: getattr(module, kind.value, None) for kind in Derivative}
+    hand: dict[Derivative, Any] = {}
+    for name in chosen:
+        kind = next(
+            (k for k in Derivative if name == k.value or name.startswith(k.value + "_")), None
+        )
+        if kind is None:
+            raise CheckFileError(
+                f"{path_text}:{name}: a hand derivative's name starts with what it is: vjp, "
+                "jvp, gradient or hvp (vjp_slip is a vjp)"
+            )
+        if kind in hand:
+            raise CheckFileError(f"{path_text}: two {kind.value}s chosen: check one at a time")
+        function = getattr(module, name, None)
+        if function is None:
+            raise CheckFileError(f"{path_text}: no function named {name!r}")
+        hand[kind] = function
+    return hand
 
 
 def _forward_signature(forward: Callable, shown: str) -> tuple[tuple[str, ...], bool]:

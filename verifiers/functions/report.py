@@ -284,10 +284,13 @@ def _verdict(report: FunctionReport, entry: DerivativeReport) -> str:
     text = f"WRONG: {yours} disagrees with {_listing(against or exact)}"
     if len(against or exact) > 1:
         text += ", which agree with each other"
-    return (
-        text
-        + f" (in {_listing(['d' + a.name if a.role != 'output' else 'its output' for a in wrong])})"
-    )
+    order = [s.name for s in entry.steps] or list(entry.arrays)
+    wrong.sort(key=lambda a: order.index(a.name) if a.name in order else len(order))
+    return text + f" (in {_listing([_d(a) for a in wrong])})"
+
+
+def _d(array: ArrayVerdict) -> str:
+    return "its output" if array.role == "output" else f"d{array.name}"
 
 
 def _mismatch_lines(report: FunctionReport, entry: DerivativeReport, width: int) -> list[str]:
@@ -300,7 +303,8 @@ def _mismatch_lines(report: FunctionReport, entry: DerivativeReport, width: int)
     array = wrong[0]
     worst = array.worst
     index = f"[{', '.join(map(str, worst.index))}]" if worst.index else ""
-    head = f"MISMATCH: {entry.kind.value}: d{array.name}{index} at point {worst.point}"
+    what = "output" if array.role == "output" else f"d{array.name}"
+    head = f"MISMATCH: {entry.kind.value}: {what}{index} at point {worst.point}"
     digits = 10
     if 0 < worst.relative < 1e-7:
         digits = min(17, 3 - math.floor(math.log10(worst.relative)))

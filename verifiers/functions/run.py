@@ -365,6 +365,8 @@ def diagnostic_values(report: FunctionReport, entry: DerivativeReport) -> dict[s
 
     - ``ones``: the derivative with a cotangent (vjp) or tangents (jvp) of ones: what a hand
       derivative that forgot to multiply g (t) in gives;
+    - ``transposed``: for a jvp of a function from one input to an output of its shape, tᵀJ
+      (the vjp with the tangent as cotangent): a jvp written with the Jacobian transposed;
     - ``expanded[name][shape]``: an input's gradient before it is summed back over its
       broadcast axes, the input given to forward already broadcast to `shape` (each shape it
       broadcasts to among the output, the other inputs and the taps).
@@ -384,6 +386,14 @@ def diagnostic_values(report: FunctionReport, entry: DerivativeReport) -> dict[s
                     tangents = {n: np.ones_like(t) for n, t in point.tangents.items()}
                     ones = dataclasses.replace(point, tangents=tangents)
                     found["ones"][point.index] = _one(engine, Derivative.JVP, ones).values
+                    square = [
+                        n for n, t in point.tangents.items() if t.shape == point.output.shape
+                    ]
+                    if len(square) == 1 and len(point.tangents) == 1:  # f: Rⁿ -> Rⁿ
+                        (source,) = square
+                        as_cotangent = dataclasses.replace(point, cotangent=point.tangents[source])
+                        transposed = _one(engine, Derivative.VJP, as_cotangent).values[source]
+                        found.setdefault("transposed", {})[point.index] = transposed
             except (UserCodeError, CheckFileError):
                 raise
             except Exception:
