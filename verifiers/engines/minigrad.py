@@ -86,7 +86,13 @@ class MinigradFunctions(FunctionEngine):
 
     def _output(self, leaves: dict[str, Any], shifts: dict[str, Tensor] | None = None) -> Tensor:
         out = self.function.evaluate(xp, leaves, shifts)
-        return out if isinstance(out, Tensor) else Tensor(out)
+        if not isinstance(out, Tensor) or not out.requires_grad:
+            # np.asarray(tensor) gives its data without a word: the graph is cut there
+            raise ValueError(
+                "forward's output does not depend on its inputs here: the function left "
+                "minigrad's namespace (numpy called on a tensor?)"
+            )
+        return out
 
     def vjp(self, values, cotangent, taps) -> Derivatives:
         leaves = self._leaves(values)
