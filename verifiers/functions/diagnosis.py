@@ -118,10 +118,12 @@ def diagnose(
             summary += f"; {_listing([_d(n) for n in later])} after it inherit its error"
         return FunctionDiagnosis(summary, key, sentences)
     if len(set(keys)) == 1 and len(names) > 1 and keys[0].startswith("factor"):
-        return FunctionDiagnosis(f"every derivative is {found[names[0]][1]}", keys[0], sentences)
+        first = names[0]
+        what = found[first][1].removeprefix(f"{_d(first)} is ")
+        return FunctionDiagnosis(f"every derivative is {what}", keys[0], sentences)
     if len(names) == 1 or len(set(found.values())) == 1:
         key, text = found[names[0]]
-        return FunctionDiagnosis(text, key, sentences)
+        return FunctionDiagnosis(text, None if key == "none" else key, sentences)
     clauses = [f"{_d(n)}: {t}" for n, (_, t) in found.items()]
     pattern = "+".join(sorted(set(keys))) if all(k != "none" for k in keys) else None
     return FunctionDiagnosis("; ".join(clauses), pattern, sentences)
