@@ -221,10 +221,13 @@ class Problem:
         try:
             with np.errstate(all="ignore"):
                 output = self.evaluate(xp, values, None, record)
-        except UserCodeError:
-            raise
         except CheckFileError:
             raise
+        except UserCodeError as error:  # sys.exit() and the like: said the same way
+            cause = error.error if error.error is not None else error
+            raise CheckFileError(
+                f"{self.where(self.forward, cause)}: forward {describe(cause)}"
+            ) from None
         except Exception as error:
             raise CheckFileError(
                 f"{self.where(self.forward, error)}: forward {describe(error)}"
@@ -362,12 +365,15 @@ class Problem:
 
     # ---- calling user code, and where it is -----------------------------------------------------
     def _call(self, label: str, function: Callable, *args: Any, where: Callable, what: Any) -> Any:
+        name = what.value if isinstance(what, Derivative) else what
         try:
             return user_call(label, function, *args)
-        except UserCodeError:
-            raise
+        except UserCodeError as error:  # sys.exit() and the like: said the same way
+            cause = error.error if error.error is not None else error
+            raise HandDerivativeError(
+                f"{self.where(where, cause)}: {name} {describe(cause)}"
+            ) from None
         except Exception as error:
-            name = what.value if isinstance(what, Derivative) else what
             raise HandDerivativeError(
                 f"{self.where(where, error)}: {name} {describe(error)}"
             ) from None
