@@ -89,10 +89,7 @@ def text_lines(report: FunctionReport, width: int, quiet: bool = False) -> list[
 def _heading(report: FunctionReport, width: int) -> list[str]:
     problem, point = report.problem, report.points[0]
     inputs = ", ".join(
-        glue(
-            f"{n} {_shape(point.inputs[n].shape)}"
-            + ("" if n in point.tangents else f" {point.inputs[n].dtype}")
-        )
+        glue(f"{n} {_shape(point.inputs[n].shape)}" + ("" if n in point.tangents else " data"))
         for n in problem.names
     )
     head = f"{problem.label}: forward({inputs}) -> {_shape(point.output.shape)}, {report.dtype}"
@@ -109,10 +106,10 @@ def _heading(report: FunctionReport, width: int) -> list[str]:
     tolerance = report.tolerance
     count = len(report.points)
     lines += wrap(
-        f"checked at {count} point{'s' if count != 1 else ''}: random inputs, cotangents, "
-        f"tangents and directions (seed {report.seed}); two values agree when |a - b| <= "
-        f"{tolerance.atol:.2g}·S + {tolerance.rtol:.2g}·|b|, S the array's largest value or "
-        "its measured rounding (float32 against float64, ÷ ε32), whichever is larger",
+        f"checked at {count} point{'s' if count != 1 else ''} of random inputs (seed "
+        f"{report.seed}); two values agree when |a - b| <= {tolerance.atol:.2g}·S + "
+        f"{tolerance.rtol:.2g}·|b|, S the array's largest value or its measured rounding "
+        "(float32 against float64, ÷ ε32), whichever is larger",
         width,
         rest=INDENT,
     )
@@ -134,43 +131,65 @@ def _difference_cell(array: ArrayVerdict, eps: float) -> str:
     return f"{_short(worst.difference, 2)} absolute"
 
 
-def _result_cell(array: ArrayVerdict) -> str:
+def _result_cell(array: ArrayVerdict, entry: DerivativeReport) -> str:
     if array.ok:
         return "agrees"
     if array.verdict is not None and array.verdict.disagreeing:
         return "engines disagree"
+    step = next((s for s in entry.steps if s.name == array.name), None)
+    if step is not None and step.downstream:
+        return "WRONG (after it)"
+    if step is not None:
+        return "WRONG: first wrong step"
     return "WRONG"
 
 
 def _section(report: FunctionReport, entry: DerivativeReport, width: int) -> list[str]:
+    """One derivative: a row per array (in backward order for a backprop with taps: the last
+    tapped intermediate first, the inputs last), the engines, the Taylor slope."""
     kind = entry.kind
     lines = wrap(f"{kind.value} ({WHAT[kind]}): {_yours(report, kind)}", width, rest=INDENT)
     eps = _eps(report)
+    names = [s.name for s in entry.steps] or [n for n, _ in array_names(report, entry)]
     rows = []
-    for name, _ in array_names(report, entry):
+    for name in names:
         array = entry.arrays[name]
-        label = f"{name} (tap)" if array.role == "tap" else name
-        caught = "—" if array.detection is None else f"{array.detection:.0e}".replace("e-0", "e-")
+        label = "output" if array.role == "output" else f"d{name}"
         rows.append(
-            [label, _shape(array.shape), _difference_cell(array, eps), caught, _result_cell(array)]
+            [
+                label + (" (tap)" if array.role == "tap" else ""),
+                _shape(array.shape),
+                _difference_cell(array, eps),
+                _result_cell(array, entry),
+            ]
         )
-    lines += table(
-        ["array", "shape", "largest relative difference", "smallest error caught", "result"],
-        rows,
-        width,
-    )
+    lines += table(["", "shape", "worst relative difference", "result"], rows, width)
+    lines += _detection_lines(entry, width)
     lines += _engine_lines(entry, width)
-    if entry.steps:
-        lines += wrap("backward steps, last tapped first:", width, INDENT, INDENT * 2)
-        for step in entry.steps:
-            state = "agrees" if step.ok else "WRONG"
-            if not step.ok and not step.downstream:
-                state += ": the first wrong step"
-            elif step.downstream and not step.ok:
-                state += " (after the first wrong step: may only inherit its error)"
-            lines += wrap(f"d{step.name}: {state}", width, INDENT * 2, INDENT * 3)
     lines += _taylor_lines(entry, width)
     return lines
+
+
+def _power(value: float) -> str:
+    return f"{value:.0e}".replace("e-0", "e-").replace("e+0", "e+")
+
+
+def _detection_lines(entry: DerivativeReport, width: int) -> list[str]:
+    """The smallest relative error these points catch, for the least sensitive array."""
+    known = {n: a.detection for n, a in entry.arrays.items() if a.detection is not None}
+    if not known:
+        return []
+    weakest = max(known, key=lambda n: known[n])
+    values = {_power(v) for v in known.values()}
+    if len(values) == 1:
+        text = f"smallest relative error in your values that these points catch: {values.pop()}"
+    else:
+        name = "output" if weakest == "output" else f"d{weakest}"
+        text = (
+            "smallest relative error in your values that these points catch: at most "
+            f"{_power(known[weakest])} (the least sensitive: {name}; each one in --json)"
+        )
+    return wrap(text, width, INDENT, INDENT * 2)
 
 
 def _engine_lines(entry: DerivativeReport, width: int) -> list[str]:
@@ -219,7 +238,7 @@ def _taylor_lines(entry: DerivativeReport, width: int) -> list[str]:
         return wrap(f"Taylor remainder: {taylor.why}", width, INDENT, INDENT * 2)
     verdict = {True: "h²: right", False: "h: wrong", None: "neither h² nor h: unclear"}
     return wrap(
-        f"Taylor remainder along random directions falls like h^{taylor.slope:.2f} as h "
+        f"Taylor remainder along random directions falls like h^{taylor.slope:.1f} as h "
         f"halves ({verdict[taylor.right]}; at the smallest steps above rounding, the least "
         f"steep of {taylor.points} point{'s' if taylor.points != 1 else ''})",
         width,
