@@ -1,4 +1,5 @@
-"""Layer normalisation's backward pass, by hand (python -m verifiers.check docs/functions/layernorm.py).
+"""Layer normalisation's backward pass, by hand
+(python -m verifiers.check docs/functions/layernorm.py).
 
 Each row x (of d numbers) is normalised, then scaled and shifted by gamma and beta (d each):
 

@@ -14,8 +14,6 @@ classic slip lies: `jvp_slip` takes the Jacobian's transpose, (t - Σ_j y_j t_j)
 the reverse-mode formula (a vjp), not the forward one.
 """
 
-import numpy as np
-
 
 def inputs(rng):
     """Positive weights (the domain of the function: a function, not shapes)."""

@@ -21,7 +21,7 @@ def diagnosis(report, kind=Derivative.VJP):
     return entry.diagnosis
 
 
-# ---- a broadcast input ----------------------------------------------------------------------------
+# ---- a broadcast input ---------------------------------------------------------------------------
 def affine(x, gamma, beta, *, xp):
     return x * gamma + beta  # gamma and beta (6,) broadcast over the 4 rows of x
 
@@ -44,9 +44,11 @@ def test_a_broadcast_gradient_not_summed_back():
     report = check(affine, AFFINE, vjp=slip)
     found = diagnosis(report)
     assert found.pattern == "not-summed-back"
-    assert "axis 0" in found.summary and "summed over it, it is right" in found.summary
+    assert "axis 0" in found.summary
+    assert "summed over it, it is right" in found.summary
     array = report.derivatives[Derivative.VJP].arrays["beta"]
-    assert array.misshapen.shape == (4, 6) and array.misshapen.axes == (0,)
+    assert array.misshapen.shape == (4, 6)
+    assert array.misshapen.axes == (0,)
     assert report.derivatives[Derivative.VJP].arrays["gamma"].ok
 
 
@@ -62,7 +64,7 @@ def test_a_broadcast_gradient_summed_over_the_wrong_axis():
     assert found.arrays["b"] == "db is summed over axis 1 where b is broadcast along axis 0"
 
 
-# ---- g not multiplied in, transposed, swapped -----------------------------------------------------
+# ---- g not multiplied in, transposed, swapped ----------------------------------------------------
 def layer(x, W, *, xp):
     return xp.tanh(x @ W)
 
@@ -174,7 +176,7 @@ def test_a_jvp_with_the_derivative_written_with_the_input():
     assert found.pattern == "input-for-output"
 
 
-# ---- forward mode ----------------------------------------------------------------------------------
+# ---- forward mode --------------------------------------------------------------------------------
 def normalise(x, *, xp):
     return x / xp.sum(x, axis=-1, keepdims=True)
 

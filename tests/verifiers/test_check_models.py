@@ -33,7 +33,8 @@ def example(name: str):
 
 def test_a_right_backprop_with_its_steps_agrees(wave):
     report = run(wave, example("steps"))
-    assert report.ok and report.diagnosis is None
+    assert report.ok
+    assert report.diagnosis is None
 
 
 def test_a_wrong_backprop_is_located_to_its_first_wrong_step(wave):
@@ -64,7 +65,8 @@ def test_an_earlier_wrong_step_is_found_earlier(wave):
 
 def test_without_steps_the_diagnosis_is_the_models_alone(wave):
     diagnosis = run(wave, example("slip")).diagnosis
-    assert diagnosis.pattern == "missing-tanh-prime" and diagnosis.first_wrong_step is None
+    assert diagnosis.pattern == "missing-tanh-prime"
+    assert diagnosis.first_wrong_step is None
 
 
 def test_steps_of_a_wrong_shape_are_noted_not_judged(wave):

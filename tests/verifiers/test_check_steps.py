@@ -39,11 +39,16 @@ def test_a_wrong_intermediate_is_the_first_wrong_step_and_the_earlier_steps_pass
     entry = backprop("backprop.py:gradient_slip").derivatives[Derivative.GRADIENT]
     assert entry.first_wrong_step == "Z1"
     steps = {s.name: s for s in entry.steps}
-    assert steps["Z2"].ok and steps["A1"].ok  # before it, in backward order: right
-    assert not steps["Z1"].ok and not steps["Z1"].downstream
-    assert not steps["W1"].ok and steps["W1"].downstream  # computed from dZ1
-    assert not steps["b1"].ok and steps["b1"].downstream
-    assert steps["W2"].ok and steps["b2"].ok  # the output layer does not use dZ1
+    assert steps["Z2"].ok
+    assert steps["A1"].ok  # before it, in backward order: right
+    assert not steps["Z1"].ok
+    assert not steps["Z1"].downstream
+    assert not steps["W1"].ok
+    assert steps["W1"].downstream  # computed from dZ1
+    assert not steps["b1"].ok
+    assert steps["b1"].downstream
+    assert steps["W2"].ok
+    assert steps["b2"].ok  # the output layer does not use dZ1
     assert entry.diagnosis.pattern == "input-for-output"
     assert entry.diagnosis.summary.startswith("the first wrong step is dZ1")
     assert "1 - Z1² where 1 - A1² belongs" in entry.diagnosis.summary
@@ -81,7 +86,8 @@ def test_a_hand_backprop_may_return_only_some_taps():
         engines=ENGINES,
     )  # fmt: skip
     entry = report.derivatives[Derivative.GRADIENT]
-    assert entry.ok and [s.name for s in entry.steps] == ["h", "x"]
+    assert entry.ok
+    assert [s.name for s in entry.steps] == ["h", "x"]
 
 
 @pytest.mark.parametrize(
@@ -126,8 +132,10 @@ def test_the_taylor_remainder_falls_like_h_squared_when_right_and_like_h_when_wr
     right = check_function(sine, inputs, vjp=sine_vjp, engines=ENGINES, dtype=dtype)
     wrong = check_function(sine, inputs, vjp=sine_vjp_wrong, engines=ENGINES, dtype=dtype)
     good, bad = right.derivatives[Derivative.VJP].taylor, wrong.derivatives[Derivative.VJP].taylor
-    assert good.slope == pytest.approx(2.0, abs=0.2) and good.right is True
-    assert bad.slope == pytest.approx(1.0, abs=0.2) and bad.right is False
+    assert good.slope == pytest.approx(2.0, abs=0.2)
+    assert good.right is True
+    assert bad.slope == pytest.approx(1.0, abs=0.2)
+    assert bad.right is False
     assert good.points == 3
 
 
@@ -135,13 +143,16 @@ def test_a_linear_function_leaves_no_remainder_to_measure():
     def linear(x, *, xp):
         return 3 * x
 
-    taylor = check_function(
-        linear, {"x": (5,)}, vjp=lambda g, x: {"x": 3 * g}, engines=ENGINES
-    ).derivatives[Derivative.VJP].taylor
-    assert taylor.slope is None and "linear" in taylor.why
+    taylor = (
+        check_function(linear, {"x": (5,)}, vjp=lambda g, x: {"x": 3 * g}, engines=ENGINES)
+        .derivatives[Derivative.VJP]
+        .taylor
+    )
+    assert taylor.slope is None
+    assert "linear" in taylor.why
 
 
-# ---- float32, scalar and non-scalar outputs, detection power --------------------------------------
+# ---- float32, scalar and non-scalar outputs, detection power -------------------------------------
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_float32_and_float64_checks_catch_a_small_error(dtype):
     """A hand derivative off by 0.1% everywhere is caught in both precisions; the right one
@@ -180,7 +191,8 @@ def test_scalar_and_non_scalar_outputs():
 
     scalar = check_function(total, {"x": (4,)}, gradient=lambda x: {"x": 3 * x**2},
                             vjp=lambda g, x: {"x": 3 * g * x**2}, engines=ENGINES)  # fmt: skip
-    assert scalar.ok and scalar.output_shape == ()
+    assert scalar.ok
+    assert scalar.output_shape == ()
     assert set(scalar.derivatives) == {Derivative.GRADIENT, Derivative.VJP}
     with pytest.raises(CheckFileError, match=r"gradient is for a function with one number"):
         check_function(sine, {"x": (3,), "w": (3,)}, gradient=lambda x, w: {"x": x, "w": w})
@@ -195,6 +207,7 @@ def test_integer_inputs_are_data():
 
     report = check_function(pick, inputs, gradient=lambda x, labels: {"x": labels * 1.0},
                             engines=ENGINES)  # fmt: skip
-    assert report.ok and set(report.derivatives[Derivative.GRADIENT].arrays) == {"x"}
+    assert report.ok
+    assert set(report.derivatives[Derivative.GRADIENT].arrays) == {"x"}
     with pytest.raises(HandDerivativeError, match="labels, which is data"):
         check_function(pick, inputs, gradient=lambda x, labels: {"x": labels * 1.0, "labels": x})

@@ -232,7 +232,6 @@ class ManualEngine(Engine):
             arrays[name] = array
         return self.model.flatten(arrays)
 
-
     # ---- a backprop's intermediates (models that document them: mlp) --------------------------
     # What is kept, for locating a wrong step (verifiers.functions.steps): the intermediates at
     # the first θs evaluated (the check points come before any descent), up to so many numbers.
@@ -248,7 +247,9 @@ class ManualEngine(Engine):
         if self._kept + size > self.KEPT_STEP_VALUES or len(kept) >= self.KEPT_STEP_POINTS:
             return
         self._kept += size
-        kept[self._theta] = {k: self._convert(v, f"the intermediate {k}") for k, v in values.items()}
+        kept[self._theta] = {
+            k: self._convert(v, f"the intermediate {k}") for k, v in values.items()
+        }
 
 
 def _private_read_only(array: np.ndarray) -> np.ndarray:

@@ -148,25 +148,25 @@ def _explain(arrays: _Arrays, name: str, wrong: list[str]) -> dict[str, tuple[st
     points = arrays.points
     # g (or t) not multiplied in
     ones = arrays.extra.get("ones", {})
-    if ones and all(k in ones and name in ones[k] for k in points):
-        if arrays.matches(name, lambda k: ones[k][name]):
-            if entry.kind is Derivative.JVP:
-                return {name: ("tangent-not-multiplied", (
-                    "the tangent t is not multiplied in: it equals J·1, the Jacobian's columns "
-                    "summed (the jvp of a tangent of ones)"
-                ))}  # fmt: skip
-            return {name: ("cotangent-not-multiplied", (
-                f"the cotangent g is not multiplied in: d{name} equals the Jacobian's rows "
-                "summed (the vjp of a cotangent of ones), where gᵀJ belongs"
+    complete = ones and all(k in ones and name in ones[k] for k in points)
+    if complete and arrays.matches(name, lambda k: ones[k][name]):
+        if entry.kind is Derivative.JVP:
+            return {name: ("tangent-not-multiplied", (
+                "the tangent t is not multiplied in: it equals J·1, the Jacobian's columns "
+                "summed (the jvp of a tangent of ones)"
             ))}  # fmt: skip
+        return {name: ("cotangent-not-multiplied", (
+            f"the cotangent g is not multiplied in: d{name} equals the Jacobian's rows "
+            "summed (the vjp of a cotangent of ones), where gᵀJ belongs"
+        ))}  # fmt: skip
     # a jvp with the Jacobian transposed
     transposed = arrays.extra.get("transposed", {})
-    if transposed and all(k in transposed for k in points):
-        if arrays.matches(name, lambda k: transposed[k]):
-            return {name: ("transposed-jacobian", (
-                "it computes tᵀJ (the vjp with t as the cotangent) where J·t belongs: the "
-                "Jacobian is transposed (its rows and columns mixed up)"
-            ))}  # fmt: skip
+    complete = transposed and all(k in transposed for k in points)
+    if complete and arrays.matches(name, lambda k: transposed[k]):
+        return {name: ("transposed-jacobian", (
+            "it computes tᵀJ (the vjp with t as the cotangent) where J·t belongs: the "
+            "Jacobian is transposed (its rows and columns mixed up)"
+        ))}  # fmt: skip
     # two gradients swapped
     role = entry.arrays[name].role
     for other, array in entry.arrays.items():
@@ -209,7 +209,7 @@ def _misshapen(arrays: _Arrays, name: str, misshapen: Misshapen) -> tuple[str, s
         )
         right = arrays.matches(
             name, lambda k: arrays.true(name, k), lambda k: np.transpose(arrays.hand(name, k))
-        )  # noqa: E501
+        )
         return "transposed", text + ("; its transpose is right" if right else "")
     axes = misshapen.axes
     noun = "axis" if len(axes) == 1 else "axes"
@@ -243,7 +243,9 @@ def _wrong_axis(arrays: _Arrays, name: str) -> tuple[str, str] | None:
                 n for i, n in enumerate(broadcast) if i not in axes
             ) != tuple(shape):
                 continue
-            if arrays.matches(name, lambda k, axes=axes: np.sum(values[k], axis=axes)):
+            if arrays.matches(
+                name, lambda k, axes=axes, values=values: np.sum(values[k], axis=axes)
+            ):
                 return "wrong-axis", (
                     f"d{name} is summed over {_axes(axes)} where {name} is broadcast along "
                     f"{_axes(right)}"
@@ -365,11 +367,10 @@ def _constant(ratio: float, report: FunctionReport) -> str:
                 continue
             for value, shown in ((n, f"{n}"), (1 / n, f"1/{n}")):
                 if abs(ratio - value) <= 1e-6 * abs(value):
-                    owner = label if label == "the output" else label
                     hint = (
                         "a sum where a mean belongs?"
                         if value > 1
                         else "a mean where a sum belongs?"
                     )
-                    return f"{shown} (the length of {owner}'s axis {axis}: {hint})"
+                    return f"{shown} (the length of {label}'s axis {axis}: {hint})"
     return f"{ratio:.4g}"

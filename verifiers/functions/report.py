@@ -264,7 +264,8 @@ def verdict_lines(report: FunctionReport, width: int) -> list[str]:
             before = [s.name for s in entry.steps[: [s.name for s in entry.steps].index(first)]]
             text = f"first wrong step: d{first}"
             if before:
-                text += f" ({_listing(['d' + b for b in before])} {'is' if len(before) == 1 else 'are'} right)"
+                verb = "is" if len(before) == 1 else "are"
+                text += f" ({_listing(['d' + b for b in before])} {verb} right)"
             lines += wrap(text, width, rest=INDENT)
         lines += _mismatch_lines(report, entry, width)
     return lines

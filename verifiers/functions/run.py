@@ -317,7 +317,7 @@ def _remainders(report: FunctionReport, entry: DerivativeReport) -> None:
                 for n, v in point.inputs.items()
             }
 
-        def value(inputs: dict[str, np.ndarray], point=point) -> np.ndarray:
+        def value(inputs: dict[str, np.ndarray], point=point, direction=direction) -> np.ndarray:
             if kind is Derivative.HVP:
                 result = _one(engine, Derivative.GRADIENT, point, inputs)
                 return np.concatenate([result.values[n].reshape(-1) for n in direction])
@@ -386,9 +386,7 @@ def diagnostic_values(report: FunctionReport, entry: DerivativeReport) -> dict[s
                     tangents = {n: np.ones_like(t) for n, t in point.tangents.items()}
                     ones = dataclasses.replace(point, tangents=tangents)
                     found["ones"][point.index] = _one(engine, Derivative.JVP, ones).values
-                    square = [
-                        n for n, t in point.tangents.items() if t.shape == point.output.shape
-                    ]
+                    square = [n for n, t in point.tangents.items() if t.shape == point.output.shape]
                     if len(square) == 1 and len(point.tangents) == 1:  # f: Rⁿ -> Rⁿ
                         (source,) = square
                         as_cotangent = dataclasses.replace(point, cotangent=point.tangents[source])

@@ -49,7 +49,7 @@ def locate_step(report: Report, formula: Any) -> None:
     names = [p.name for p in model.parameters]
     data = {"X": model.data.X, "y": model.data.y}
 
-    def forward(X, y, *args, xp, tap):  # noqa: N803 - the data's names
+    def forward(X, y, *args, xp, tap):
         return model.tapped_loss(dict(zip(names, args, strict=True)), X, y, xp, tap)
 
     def hand(*_: Any) -> dict[str, Any]:
