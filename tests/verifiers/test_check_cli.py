@@ -19,6 +19,12 @@ from verifiers.functions.problem import problem_from_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FAST = ("--engines", "minigrad,numeric")
+# where the layer norm example's vjp is defined (the report names it)
+LAYERNORM_VJP = next(
+    i + 1
+    for i, line in enumerate((REPO_ROOT / "docs/functions/layernorm.py").read_text().splitlines())
+    if line.startswith("def vjp(")
+)
 
 
 def run_check(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -67,7 +73,8 @@ def test_a_right_vjp_exits_0_with_the_report_and_json(tmp_path):
     assert result.returncode == 0, result.stderr
     text = " ".join(result.stdout.split())  # as one line: wherever the report wraps
     assert "docs/functions/layernorm.py: forward(x (4, 6), gamma (6,), beta (6,)) -> (4, 6)" in text
-    assert "OK: your vjp (docs/functions/layernorm.py:37) agrees with minigrad and numeric" in text
+    where = f"docs/functions/layernorm.py:{LAYERNORM_VJP}"
+    assert f"OK: your vjp ({where}) agrees with minigrad and numeric" in text
     assert "(h²: right;" in text
     document = json.loads(out.read_text())
     vjp = document["derivatives"]["vjp"]
@@ -127,7 +134,7 @@ def test_every_engine_installed_on_a_worked_example():
     assert result.returncode == 0, result.stderr
     names = [n for n in INSTALLED if n not in ("loop", "manual")]
     text = " ".join(result.stdout.split())
-    assert text.startswith("OK: your vjp (docs/functions/layernorm.py:37) agrees with")
+    assert text.startswith(f"OK: your vjp (docs/functions/layernorm.py:{LAYERNORM_VJP}) agrees")
     for name in names:
         assert name in text
 
@@ -280,3 +287,29 @@ def test_a_hand_derivative_that_raises_names_its_line(tmp_path):
 def test_an_optional_engine_named_is_required(tmp_path):
     result = run_check(str(write(tmp_path, GOOD)), "--engines", ",".join(OPTIONAL_INSTALLED))
     assert result.returncode == 0, result.stderr
+
+
+# ---- the README's sample -------------------------------------------------------------------------
+def _every_function_engine_installed() -> bool:
+    return all(n in INSTALLED for n in ("torch", "jax", "autograd"))
+
+
+@pytest.mark.skipif(
+    not _every_function_engine_installed(), reason="the sample is every engine's check"
+)
+def test_the_readme_sample_is_what_the_check_prints_today():
+    """docs/refresh_output.py reads the README's run-check sample and regenerates it: the same
+    text as in the README (so the sample is real and up to date)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "refresh", REPO_ROOT / "docs" / "refresh_output.py"
+    )
+    refresh = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(refresh)
+    samples = [b for b in refresh.blocks(REPO_ROOT / "README.md") if b.kind == "run-check"]
+    assert [b.args for b in samples] == ["docs/functions/backprop.py:gradient_slip"]
+    (block,) = samples
+    fresh = refresh.sample(block.args, block.tail, kind=block.kind)
+    assert fresh.startswith("```\n$ python -m verifiers.check docs/functions/backprop.py")
+    assert block.text.rstrip("\n") == fresh, "run python docs/refresh_output.py"

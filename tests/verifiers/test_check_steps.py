@@ -211,3 +211,62 @@ def test_integer_inputs_are_data():
     assert set(report.derivatives[Derivative.GRADIENT].arrays) == {"x"}
     with pytest.raises(HandDerivativeError, match="labels, which is data"):
         check_function(pick, inputs, gradient=lambda x, labels: {"x": labels * 1.0, "labels": x})
+
+
+# ---- the verdict rule, the Python helper, odd functions ------------------------------------------
+def test_exact_engines_that_disagree_are_an_outcome_of_their_own():
+    """minigrad given an operation with a wrong rule: it and numeric (the complex step), both
+    exact, disagree; the check says so and does not call the hand derivative wrong."""
+    import minigrad
+    from minigrad import Tensor, operation
+    from verifiers.results import Outcome
+
+    def bad_exp(x: Tensor) -> Tensor:
+        out = np.exp(x.data)
+        return operation("exp", out, (x,), lambda g, o: g * 2 * o, forward=np.exp)
+
+    def forward(x, *, xp):
+        return bad_exp(x) if xp is minigrad.numpy else xp.exp(x)
+
+    report = check_function(forward, {"x": (4,)}, vjp=lambda g, x: {"x": g * np.exp(x)},
+                            engines=ENGINES)  # fmt: skip
+    entry = report.derivatives[Derivative.VJP]
+    assert report.outcome is Outcome.ENGINES_DISAGREE
+    assert entry.arrays["x"].verdict.disagreeing == [("minigrad", "numeric")]
+
+
+def test_assert_derivatives_correct():
+    from verifiers.testing import assert_derivatives_correct
+
+    report = assert_derivatives_correct(sine, {"x": (3,), "w": (3,)}, vjp=sine_vjp)
+    assert report.ok
+
+    def flipped(g, x, w):
+        return {k: -v for k, v in sine_vjp(g, x, w).items()}
+
+    with pytest.raises(AssertionError) as caught:
+        assert_derivatives_correct(sine, {"x": (3,), "w": (3,)}, vjp=flipped)
+    first, second = str(caught.value).splitlines()
+    assert first.startswith("the vjp is wrong: dx[")
+    assert ", minigrad gives " in first or ", numeric gives " in first
+    assert second == (
+        "diagnosis [factor -1]: every derivative is the true value with the sign flipped"
+    )
+    with pytest.raises(AssertionError, match=r"a hand derivative fails: .*vjp raised"):
+        assert_derivatives_correct(sine, {"x": (3,), "w": (3,)}, vjp=lambda g, x, w: 1 / 0)
+
+
+def test_shapes_that_change_from_point_to_point_are_a_bad_problem():
+    def inputs(rng):
+        return {"x": rng.standard_normal(int(rng.integers(2, 9)))}
+
+    with pytest.raises(CheckFileError, match="x has another shape at point"):
+        check_function(lambda x, *, xp: x * 2, inputs, vjp=lambda g, x: {"x": 2 * g}, points=4)
+
+
+def test_an_output_outside_the_domain_is_noted():
+    def forward(x, *, xp):
+        return xp.log(x)
+
+    report = check_function(forward, {"x": (6,)}, vjp=lambda g, x: {"x": g / x}, engines=ENGINES)
+    assert any("not finite" in note and "inputs(rng)" in note for note in report.notes)

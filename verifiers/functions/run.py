@@ -85,7 +85,7 @@ def start_report(
         np.size(a) for p in drawn for a in (*p.inputs.values(), *p.taps.values())
     ]
     tolerance = Tolerance.for_dtype(dtype, max(sizes))
-    return FunctionReport(
+    report = FunctionReport(
         problem=problem,
         dtype=np.dtype(dtype),
         seed=seed,
@@ -94,6 +94,13 @@ def start_report(
         engines=asked,
         unavailable=unavailable,
     )
+    outside = [p.index for p in drawn if not np.isfinite(p.output).all()]
+    if outside:
+        report.notes.append(
+            f"forward's output is not finite (nan or inf) at point {outside[0]}: values there "
+            "show nothing; draw inputs in the function's domain with inputs(rng)"
+        )
+    return report
 
 
 def make_points(problem: Problem, count: int, seed: int, dtype: np.dtype) -> list[Point]:
@@ -128,7 +135,20 @@ def make_points(problem: Problem, count: int, seed: int, dtype: np.dtype) -> lis
                 direction={n: normal(values[n].shape) for n in floats},
             )
         )
-    scalar = points[0].output.size == 1
+    first = points[0]
+    for point in points[1:]:
+        shapes = {n: v.shape for n, v in point.inputs.items()} | {"output": point.output.shape}
+        wanted = {n: v.shape for n, v in first.inputs.items()} | {"output": first.output.shape}
+        taps = {t: np.shape(v) for t, v in point.taps.items()}
+        if shapes != wanted or taps != {t: np.shape(v) for t, v in first.taps.items()}:
+            changed = next(
+                (n for n in wanted if shapes.get(n) != wanted[n]), "the tapped intermediates"
+            )
+            raise CheckFileError(
+                f"{problem.label}: {changed} has another shape at point {point.index} than at "
+                "point 0: the points of a check must have the same shapes"
+            )
+    scalar = first.output.size == 1
     for kind in problem.hand:
         if kind.scalar_only and not scalar:
             raise CheckFileError(
