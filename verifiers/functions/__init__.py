@@ -16,7 +16,11 @@ The modules, in the order a check goes through them:
 - :mod:`~verifiers.functions.judge`: tolerances, the verdict per derivative and array, the first
   wrong step, detection power, the Taylor slope; computes nothing;
 - :mod:`~verifiers.functions.diagnosis`: how a wrong derivative is wrong, from values;
-- :mod:`~verifiers.functions.report`: the text and the JSON, readers of the results only.
+- :mod:`~verifiers.functions.report`: the text and the JSON, readers of the results only;
+- :mod:`~verifiers.functions.steps`: a model's hand backprop (``--manual`` for mlp) located to
+  its first wrong step, as a function check of the model's tapped loss.
+
+:mod:`verifiers.check` is the command line; :mod:`~verifiers.functions.api` the Python API.
 """
 
 from verifiers.functions.api import check_function
