@@ -1,4 +1,5 @@
-"""Paste the real output of ``python -m verifiers.run`` into README.md and the docs.
+"""Paste the real output of ``python -m verifiers.run`` and ``python -m verifiers.check`` into
+README.md and the docs.
 
     python docs/refresh_output.py              # update README.md, docs/*.md and docs/models/*.md
     python docs/refresh_output.py FILE...      # update these files instead (a scratch copy)
@@ -14,7 +15,16 @@ Every sample is a fenced block between two markers that say which run it shows:
     <!-- end run -->
 
 The marker's words are the arguments of ``python -m verifiers.run``, run from the repository
-root. ``<!-- run: ARGS | tail N -->`` keeps only the last N lines of the output, after a line
+root. A sample of ``python -m verifiers.check`` (a function's hand derivatives) is marked the
+same way with ``run-check``, and ends with ``<!-- end run-check -->``::
+
+    <!-- run-check: docs/functions/backprop.py:gradient_slip --quiet -->
+    ```
+    $ python -m verifiers.check docs/functions/backprop.py:gradient_slip --quiet
+    ...the output...
+    ```
+    <!-- end run-check -->
+ ``<!-- run: ARGS | tail N -->`` keeps only the last N lines of the output, after a line
 ``...`` that says the rest is left out. The run is laid out for 80 columns (``COLUMNS=80``), as a
 reader's terminal and a piped run are. Its exit status may be 0 (it agrees) or 1 (a mismatch: a
 sample of a wrong formula); any other (2: bad input or usage) means the sample itself is broken,
@@ -40,10 +50,13 @@ ROOT = Path(__file__).resolve().parent.parent
 WIDTH = 80
 DEFAULT_ARGS = "data/data.csv"  # the reference run, shown in README.md and gradient-descent.md
 BLOCK = re.compile(
-    r"<!-- run: (?P<args>[^|>]*?)(?: \| tail (?P<tail>\d+))? -->\n(?P<text>.*?)<!-- end run -->",
+    r"<!-- (?P<kind>run|run-check): (?P<args>[^|>]*?)(?: \| tail (?P<tail>\d+))? -->\n"
+    r"(?P<text>.*?)<!-- end (?P=kind) -->",
     re.S,
 )
-OPENING = re.compile(r"<!-- run:")
+OPENING = re.compile(r"<!-- run(?:-check)?:")
+# The command each kind of sample shows.
+PROGRAMS = {"run": "verifiers.run", "run-check": "verifiers.check"}
 
 
 def _fail(message: str) -> NoReturn:
@@ -70,6 +83,7 @@ class Block(NamedTuple):
     text: str
     line: int  # of the opening marker, counting from 1
     span: tuple[int, int]  # of the text
+    kind: str = "run"  # "run" (python -m verifiers.run) or "run-check" (python -m verifiers.check)
 
 
 def blocks(path: Path) -> list[Block]:
@@ -85,18 +99,22 @@ def blocks(path: Path) -> list[Block]:
                 match.group("text"),
                 text.count("\n", 0, match.start()) + 1,
                 match.span("text"),
+                match.group("kind"),
             )
         )
     if len(OPENING.findall(text)) != len(found):
-        _fail(f"{path}: a <!-- run: ARGS --> marker without its <!-- end run --> (or garbled)")
+        _fail(
+            f"{path}: a <!-- run: ARGS --> (or run-check) marker without its <!-- end run --> "
+            "(<!-- end run-check -->), or garbled"
+        )
     return found
 
 
 @cache
-def _output(args: str) -> tuple[int, str, str]:
+def _output(args: str, kind: str = "run") -> tuple[int, str, str]:
     env = dict(os.environ, COLUMNS=str(WIDTH))
     result = subprocess.run(
-        [sys.executable, "-m", "verifiers.run", *shlex.split(args)],
+        [sys.executable, "-m", PROGRAMS[kind], *shlex.split(args)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -106,21 +124,24 @@ def _output(args: str) -> tuple[int, str, str]:
     return result.returncode, result.stdout, result.stderr
 
 
-def sample(args: str = DEFAULT_ARGS, tail: int | None = None, where: str = "") -> str:
-    """The fenced block for `args`: the command, then its output at WIDTH columns (the last
-    `tail` lines only, when given). Exits, naming `where`, when the run does not end with
-    status 0 or 1."""
-    status, stdout, stderr = _output(args)
+def sample(
+    args: str = DEFAULT_ARGS, tail: int | None = None, where: str = "", kind: str = "run"
+) -> str:
+    """The fenced block for `args`: the command (``verifiers.run``, or ``verifiers.check`` for a
+    ``run-check`` sample), then its output at WIDTH columns (the last `tail` lines only, when
+    given). Exits, naming `where`, when the run does not end with status 0 or 1."""
+    status, stdout, stderr = _output(args, kind)
+    program = PROGRAMS[kind]
     if status not in (0, 1):
         _fail(
-            f"{where or 'sample'}: python -m verifiers.run {args} failed with exit status "
+            f"{where or 'sample'}: python -m {program} {args} failed with exit status "
             f"{status}:\n{stderr.rstrip() or stdout.rstrip()}"
         )
     lines = stdout.rstrip().split("\n")
     if tail is not None and len(lines) > tail:
         lines = ["...", *lines[-tail:]]
     body = "\n".join(lines)
-    return f"```\n$ python -m verifiers.run {args}\n{body}\n```"
+    return f"```\n$ python -m {program} {args}\n{body}\n```"
 
 
 def current(path: Path) -> str:
@@ -139,7 +160,7 @@ def refresh(path: Path, check: bool) -> list[str]:
     pieces = []
     end = 0
     for block in blocks(path):
-        fresh = sample(block.args, block.tail, f"{path}:{block.line}") + "\n"
+        fresh = sample(block.args, block.tail, f"{path}:{block.line}", block.kind) + "\n"
         if fresh != block.text:
             stale.append(f"line {block.line} ({block.args})")
         pieces += [text[end : block.span[0]], fresh]

@@ -240,3 +240,7 @@ def _diagnose(plan: Plan, report: Report, engines: dict[str, Engine]) -> None:
             plan.tolerance,
             getattr(engines[hand], "result_dtypes", None),
         )
+    if getattr(plan.model, "intermediates", ()):  # a backprop that may return its steps
+        from verifiers.functions.steps import locate_step
+
+        locate_step(report, engines[hand])

@@ -22,12 +22,14 @@ from verifiers.results import Check, Trust
 __all__ = [
     "ENGINES",
     "ENGINE_NAMES",
+    "FUNCTION_ENGINE_NAMES",
     "Engine",
     "EngineRow",
     "EngineUnavailable",
     "Evaluation",
     "Trajectory",
     "engine_class",
+    "function_engine_class",
     "optional_packages",
     "row",
 ]
@@ -51,6 +53,11 @@ class EngineRow:
     # engines first for the gradient, the closed form for the Hessian, the reference example's
     # own arithmetic for the descent; the formula under test is never the reference.
     prefer: tuple[int, int, int] = (50, 50, 50)
+    # `python -m verifiers.check`: the class (``module:Class``) that differentiates any function
+    # of named arrays, and the derivatives it computes ("vjp" with tapped intermediates, "jvp",
+    # "hvp"; a gradient is the vjp of a scalar). None: the engine checks models only.
+    functions: str | None = None
+    derivatives: tuple[str, ...] = ()
 
     def preference(self, check: Check) -> int:
         return self.prefer[(Check.GRADIENT, Check.HESSIAN, Check.DESCENT).index(check)]
@@ -74,6 +81,8 @@ ENGINES: tuple[EngineRow, ...] = (
         "minigrad:MinigradEngine",
         "this project's reverse-mode engine (minigrad/), the loss run on its namespace",
         prefer=(10, 10, 20),
+        functions="minigrad:MinigradFunctions",
+        derivatives=("vjp", "jvp", "hvp"),
     ),
     EngineRow(
         "torch",
@@ -83,6 +92,8 @@ ENGINES: tuple[EngineRow, ...] = (
         install='pip install "torch==2.13.0"',
         follows_device=True,
         prefer=(20, 20, 30),
+        functions="torch:TorchFunctions",
+        derivatives=("vjp", "jvp", "hvp"),
     ),
     EngineRow(
         "jax",
@@ -91,6 +102,8 @@ ENGINES: tuple[EngineRow, ...] = (
         package="jax",
         install="pip install jax jaxlib",
         prefer=(30, 30, 40),
+        functions="jax:JaxFunctions",
+        derivatives=("vjp", "jvp", "hvp"),
     ),
     EngineRow(
         "autograd",
@@ -99,15 +112,21 @@ ENGINES: tuple[EngineRow, ...] = (
         package="autograd",
         install="pip install autograd",
         prefer=(35, 35, 45),
+        functions="autograd:AutogradFunctions",
+        derivatives=("vjp", "jvp", "hvp"),
     ),
     EngineRow(
         "numeric",
         "numeric:NumericEngine",
         "finite differences of the loss alone (complex step, or central differences)",
         prefer=(0, 40, 10),
+        functions="numeric:NumericFunctions",
+        derivatives=("vjp", "jvp", "hvp"),
     ),
 )
 ENGINE_NAMES: tuple[str, ...] = tuple(r.name for r in ENGINES)
+# The engines that differentiate any function (python -m verifiers.check), in the table's order.
+FUNCTION_ENGINE_NAMES: tuple[str, ...] = tuple(r.name for r in ENGINES if r.functions)
 _ROWS = {r.name: r for r in ENGINES}
 
 
@@ -136,3 +155,21 @@ def engine_class(name: str) -> type[Engine]:
 def optional_packages() -> dict[str, str]:
     """Engine name -> the optional package it needs, for the engines that need one."""
     return {r.name: r.package for r in ENGINES if r.package is not None}
+
+
+def function_engine_class(name: str) -> type:
+    """The FunctionEngine subclass of engine `name` (see :class:`EngineRow`'s ``functions``),
+    importing its module (and its package) now; EngineUnavailable when the package is missing."""
+    entry = row(name)
+    if entry.functions is None:
+        raise ValueError(f"engine {name!r} differentiates models only, not any function")
+    module, cls = entry.functions.split(":")
+    try:
+        loaded = importlib.import_module(f"verifiers.engines.{module}")
+    except ImportError as error:
+        if entry.package is None or (error.name or "").split(".")[0] != entry.package:
+            raise
+        raise EngineUnavailable(
+            name, f"the {entry.package} package is not installed", entry.install
+        ) from None
+    return getattr(loaded, cls)

@@ -10,13 +10,14 @@ own (the Jacobian of the gradient, reverse over reverse).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import autograd
 import autograd.numpy as anp
 import numpy as np
 
-from verifiers.engines.base import Engine, Evaluation
+from verifiers.engines.base import Derivatives, Engine, Evaluation, FunctionEngine
 from verifiers.models.base import Model
 
 
@@ -48,3 +49,69 @@ class AutogradEngine(Engine):
     def hessian(self, theta: np.ndarray) -> np.ndarray:
         theta = np.asarray(theta, dtype=self.dtype).copy()
         return np.asarray(autograd.hessian(self._loss)(theta), dtype=np.float64)
+
+
+# ---- derivatives of any function (verifiers.check) ----------------------------------------------
+class AutogradFunctions(FunctionEngine):
+    """A check file's function on ``autograd.numpy``, differentiated with respect to one flat
+    vector holding every floating-point input (and each tapped intermediate's shift): the vjp by
+    ``autograd.make_vjp``, the jvp by its forward mode (``autograd.make_jvp``), the
+    Hessian-vector product by ``autograd.hessian_vector_product`` (reverse over reverse)."""
+
+    name = "autograd"
+
+    def _layout(
+        self, values: Mapping[str, np.ndarray], taps: Mapping[str, tuple[int, ...]]
+    ) -> tuple[list[tuple[str, tuple[int, ...], int, int]], np.ndarray]:
+        """Where each differentiated array sits in the flat vector, and the vector itself."""
+        layout, pieces, start = [], [], 0
+        arrays = {n: np.asarray(values[n], dtype=self.dtype) for n in self.wrt(values)}
+        arrays |= {t: np.zeros(shape, self.dtype) for t, shape in taps.items()}
+        for name, array in arrays.items():
+            layout.append((name, array.shape, start, start + array.size))
+            pieces.append(array.reshape(-1))
+            start += array.size
+        flat = np.concatenate(pieces) if pieces else np.zeros(0, self.dtype)
+        return layout, flat
+
+    def _f(self, values: Mapping[str, np.ndarray], layout, taps: Mapping[str, Any]):
+        constants = {n: np.asarray(v) for n, v in values.items() if n not in self.wrt(values)}
+
+        def f(flat: Any) -> Any:
+            pieces = {n: anp.reshape(flat[a:b], shape) for n, shape, a, b in layout}
+            floats = {n: p for n, p in pieces.items() if n not in taps}
+            shifts = {n: p for n, p in pieces.items() if n in taps}
+            return self.function.evaluate(anp, {**constants, **floats}, shifts)
+
+        return f
+
+    @staticmethod
+    def _unflat(vector: np.ndarray, layout) -> dict[str, np.ndarray]:
+        return {
+            n: np.asarray(vector[a:b], dtype=np.float64).reshape(shape) for n, shape, a, b in layout
+        }
+
+    def vjp(self, values, cotangent, taps) -> Derivatives:
+        layout, flat = self._layout(values, taps)
+        pullback, out = autograd.make_vjp(self._f(values, layout, taps))(flat)
+        seed = np.asarray(cotangent, dtype=np.result_type(out)).reshape(np.shape(out))
+        return Derivatives(self._unflat(np.asarray(pullback(seed)), layout))
+
+    def jvp(self, values, tangents) -> Derivatives:
+        layout, flat = self._layout(values, {})
+        direction = np.concatenate(
+            [np.asarray(tangents[n], dtype=self.dtype).reshape(-1) for n, *_ in layout]
+            or [np.zeros(0, self.dtype)]
+        )
+        _, Jt = autograd.make_jvp(self._f(values, layout, {}))(flat)(direction)
+        return Derivatives({"output": np.asarray(Jt, dtype=np.float64)})
+
+    def hvp(self, values, vector) -> Derivatives:
+        layout, flat = self._layout(values, {})
+        direction = np.concatenate(
+            [np.asarray(vector[n], dtype=self.dtype).reshape(-1) for n, *_ in layout]
+            or [np.zeros(0, self.dtype)]
+        )
+        f = self._f(values, layout, {})
+        hv = autograd.hessian_vector_product(lambda x: anp.reshape(f(x), ()))(flat, direction)
+        return Derivatives(self._unflat(np.asarray(hv), layout))

@@ -273,6 +273,7 @@ def to_json(report: Report) -> dict[str, Any]:
             "summary": report.diagnosis.summary,
             "pattern": report.diagnosis.pattern,
             "parameters": report.diagnosis.parameters,
+            "first_wrong_step": report.diagnosis.first_wrong_step,
         },
         "combinations": [_combination_json(c, report) for c in report.combinations],
         "notes": report.notes,
