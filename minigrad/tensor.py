@@ -512,7 +512,7 @@ class Tensor:
                 f"minigrad: '@' needs at least 1-D operands, got {a.shape} @ {b.shape}"
             )
         try:
-            data = np.matmul(a.data, b.data)
+            data = _fast.matmul(a.data, b.data)
         except ValueError:
             message = f"minigrad: shapes {a.shape} @ {b.shape} do not align for '@'"
             raise ValueError(message) from None
