@@ -158,7 +158,7 @@ def test_without_the_optional_packages_the_numpy_engines_decide(tmp_path):
     assert result.returncode == 0, result.stderr
     for package in ("torch", "jax", "autograd"):
         assert f"skipped: {package}: the {package} package is not installed" in result.stdout
-    assert "agrees with minigrad and numeric at 4 points" in " ".join(result.stdout.split())
+    assert "agrees with minigrad and numeric at 8 points" in " ".join(result.stdout.split())
 
 
 def test_json_on_standard_output_alone(tmp_path):

@@ -154,15 +154,24 @@ class Problem:
     constants: frozenset[str] = field(default_factory=frozenset)  # data, learned when drawn
 
     # ---- the inputs ---------------------------------------------------------------------------
-    def draw(self, rng: np.random.Generator, dtype: np.dtype) -> dict[str, np.ndarray]:
-        """One check point's inputs: floats in `dtype`; integers and booleans as they are."""
+    def draw(
+        self, rng: np.random.Generator, dtype: np.dtype, pattern: int = 0
+    ) -> dict[str, np.ndarray]:
+        """One check point's inputs: floats in `dtype`; integers and booleans as they are.
+
+        Inputs given as shapes follow `pattern` (see :data:`PATTERNS`), so that a few points
+        reach every sign of every input and magnitudes over several decades; inputs drawn by
+        the file's own inputs(rng) are its to choose (a constrained domain)."""
         if callable(self.inputs):
             drawn = self._call(
                 f"inputs in {self.label}", self.inputs, rng, where=self.inputs, what="inputs(rng)"
             )
             values = self._drawn(drawn)
         else:
-            values = {name: rng.standard_normal(self.inputs[name]) for name in self.names}
+            values = {
+                name: _patterned(rng, self.inputs[name], pattern, k)
+                for k, name in enumerate(self.names)
+            }
         values = {name: v.astype(dtype) if v.dtype.kind == "f" else v for name, v in values.items()}
         self.constants = frozenset(
             n for n, v in values.items() if v.dtype.kind != "f" or n in self.data
@@ -725,3 +734,43 @@ def _deepest_line(error: BaseException, path: Path) -> int | None:
             line = traceback.tb_lineno
         traceback = traceback.tb_next
     return line
+
+
+# The check points' patterns for inputs given as shapes, point k taking PATTERNS[k % 8]: plain
+# normal draws; every input positive; every input negative; small (×0.01) and large (×3)
+# magnitudes; magnitudes spread log-uniformly over three and a half decades with random signs;
+# and the first input positive with the others negative, and the reverse. A hand derivative
+# wrong only where some input is positive, or only for large values, is met at these points.
+# (Larger values would saturate functions like tanh, where a derivative of 1e-14 is all
+# rounding and no engine's last digits can be compared.)
+PATTERNS = (
+    "normal",
+    "positive",
+    "negative",
+    "small",
+    "large",
+    "spread",
+    "first positive",
+    "first negative",
+)
+
+
+def _patterned(rng: np.random.Generator, shape: Any, pattern: int, position: int) -> np.ndarray:
+    """One input's values for check point pattern `pattern` (it is input number `position`)."""
+    base = rng.standard_normal(shape)
+    kind = PATTERNS[pattern % len(PATTERNS)]
+    if kind == "positive":
+        return np.abs(base)
+    if kind == "negative":
+        return -np.abs(base)
+    if kind == "small":
+        return base * 1e-2
+    if kind == "large":
+        return base * 3.0
+    if kind == "spread":
+        return np.sign(base) * 10.0 ** rng.uniform(-3.0, 0.5, np.shape(base))
+    if kind == "first positive":
+        return np.abs(base) if position == 0 else -np.abs(base)
+    if kind == "first negative":
+        return -np.abs(base) if position == 0 else np.abs(base)
+    return base

@@ -105,8 +105,13 @@ def _heading(report: FunctionReport, width: int) -> list[str]:
         lines += wrap(f"skipped: {name}: {why}", width, rest=INDENT)
     tolerance = report.tolerance
     count = len(report.points)
+    drawn = (
+        "drawn by the file's inputs(rng)"
+        if callable(problem.inputs)
+        else "normal draws, every sign of every input, magnitudes from 1e-3 to 3"
+    )
     lines += wrap(
-        f"checked at {count} point{'s' if count != 1 else ''} of random inputs (seed "
+        f"checked at {count} point{'s' if count != 1 else ''} of random inputs ({drawn}; seed "
         f"{report.seed}); two values agree when |a - b| <= {tolerance.atol:.2g}·S + "
         f"{tolerance.rtol:.2g}·|b|, S the array's largest value or its measured rounding "
         "(float32 against float64, ÷ ε32), whichever is larger",
