@@ -32,7 +32,7 @@ import numpy as np
 
 from verifiers import lanes
 from verifiers.concurrency import WORKERS_VARIABLE, Task, run_tasks, stoppable
-from verifiers.engines import Engine, EngineUnavailable, engine_class, row
+from verifiers.engines import Engine, EngineUnavailable, engine_class, planning_facts, row
 from verifiers.engines.manual import FormulaError
 from verifiers.models.user import UserLossError
 from verifiers.plan import Plan
@@ -144,7 +144,8 @@ def _worker_lane(plan: Plan) -> list[str]:
     if plan.formula is not None or isinstance(plan.model, UserLossModel):
         return []  # a user's code stays in the process the command line supervises
     costs = {
-        name: engine_class(name).estimate_seconds(plan.model) * (budget.points + budget.iterations)
+        name: planning_facts(name).estimate_seconds(plan.model)
+        * (budget.points + budget.iterations)
         for name, budget in plan.budgets.items()
     }
     both = {"torch", "jax"} <= set(costs)

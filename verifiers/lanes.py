@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from verifiers.chunks import one_blas_thread
-from verifiers.engines import engine_class, row
+from verifiers.engines import engine_class, planning_facts, row
 from verifiers.results import Check, Trust
 
 __all__ = ["LaneError", "RemoteEngine", "assign", "start_worker", "worth_a_worker"]
@@ -299,9 +299,9 @@ class RemoteEngine:
         self._worker = worker
         self.name = name
         self.background = False
-        cls = engine_class(name)
-        self.accepts_formula = cls.accepts_formula
-        self.computes_hessian = cls.computes_hessian
+        facts = planning_facts(name)  # without loading the engine's package here
+        self.accepts_formula = facts.accepts_formula
+        self.computes_hessian = facts.computes_hessian
 
     def _state(self) -> dict[str, Any]:
         return self._worker.states[self.name]

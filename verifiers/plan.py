@@ -30,7 +30,7 @@ import numpy as np
 
 from verifiers.compare import Tolerance
 from verifiers.data import DataError, Dataset
-from verifiers.engines import ENGINE_NAMES, EngineUnavailable, engine_class, row
+from verifiers.engines import ENGINE_NAMES, EngineUnavailable, planning_facts, row
 from verifiers.models import MODELS, Model, Optimum
 from verifiers.models.user import UserLossError
 from verifiers.results import CheckPoint, Coverage, PointKind
@@ -402,7 +402,7 @@ def _choose_engines(plan: Plan) -> None:
     formula = plan.formula
     for name in settings.engines or ENGINE_NAMES:
         try:
-            cls = engine_class(name)
+            cls = planning_facts(name)
             given = formula is not None and cls.accepts_formula
             # The user's formula makes its engine run whatever the model.
             reason = None if given else cls.unsupported(model)
@@ -422,8 +422,10 @@ def _choose_engines(plan: Plan) -> None:
             continue
         plan.engines.append(name)
         plan.budgets[name] = budget
-    if formula is not None and not any(engine_class(n).accepts_formula for n in plan.engines):
-        takes = next(n for n in ENGINE_NAMES if engine_class(n).accepts_formula)
+    if formula is not None and not any(planning_facts(n).accepts_formula for n in plan.engines):
+        takes = next(
+            n for n in ENGINE_NAMES if row(n).package is None and planning_facts(n).accepts_formula
+        )
         raise UsageError(
             f"the formula under test is run by the {takes} engine: add it to --engines"
         )
@@ -441,7 +443,7 @@ def _suggestion(model: Model, engines: list[str]) -> str:
     usable = []
     for name in ENGINE_NAMES:
         try:
-            cls = engine_class(name)
+            cls = planning_facts(name)
         except EngineUnavailable:
             continue
         if name not in engines and cls.unsupported(model) is None:
@@ -449,7 +451,7 @@ def _suggestion(model: Model, engines: list[str]) -> str:
     return min(usable)[1] if usable else ENGINE_NAMES[-1]
 
 
-def _budget(plan: Plan, cls: type) -> Budget | None:
+def _budget(plan: Plan, cls: Any) -> Budget | None:
     """What the engine can do within the time limit (None: it is skipped, with a note)."""
     limit = LIMITS.seconds
     iterations = plan.settings.iterations
@@ -506,7 +508,7 @@ def planned_seconds(plan: Plan) -> float:
     """The plan's estimated engine time in all (for tests and the benchmark)."""
     total = 0.0
     for name, budget in plan.budgets.items():
-        cls = engine_class(name)
+        cls = planning_facts(name)
         per = cls.estimate_seconds(plan.model)
         total += per * (budget.points + budget.iterations)
         if budget.hessian:

@@ -14,7 +14,10 @@ an engine whose package is missing raises :class:`EngineUnavailable` with the in
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import sys
 from dataclasses import dataclass
+from typing import Any
 
 from verifiers.engines.base import Engine, EngineUnavailable, Evaluation, Trajectory
 from verifiers.results import Check, Trust
@@ -31,6 +34,7 @@ __all__ = [
     "engine_class",
     "function_engine_class",
     "optional_packages",
+    "planning_facts",
     "row",
 ]
 
@@ -53,6 +57,11 @@ class EngineRow:
     # engines first for the gradient, the closed form for the Hessian, the reference example's
     # own arithmetic for the descent; the formula under test is never the reference.
     prefer: tuple[int, int, int] = (50, 50, 50)
+    # Its cost, for the plan's budgets: seconds per unit of the model's work (rows × operations
+    # per row) for one loss and gradient, and per evaluation whatever the size. Fixed rates,
+    # measured on a busy 2-core machine and rounded up, so that the same run gets the same plan.
+    seconds_per_work: float = 4e-9
+    seconds_per_call: float = 5e-4
     # `python -m verifiers.check`: the class (``module:Class``) that differentiates any function
     # of named arrays, and the derivatives it computes ("vjp" with tapped intermediates, "jvp",
     # "hvp"; a gradient is the vjp of a scalar). None: the engine checks models only.
@@ -75,12 +84,15 @@ ENGINES: tuple[EngineRow, ...] = (
         "manual:ManualEngine",
         "the hand formulas (or yours, with --manual) vectorised with numpy",
         prefer=(90, 0, 90),
+        seconds_per_work=2.5e-9,
+        seconds_per_call=1e-4,
     ),
     EngineRow(
         "minigrad",
         "minigrad:MinigradEngine",
         "this project's reverse-mode engine (minigrad/), the loss run on its namespace",
         prefer=(10, 10, 20),
+        seconds_per_work=3e-9,
         functions="minigrad:MinigradFunctions",
         derivatives=("vjp", "jvp", "hvp"),
     ),
@@ -92,6 +104,8 @@ ENGINES: tuple[EngineRow, ...] = (
         install='pip install "torch==2.13.0"',
         follows_device=True,
         prefer=(20, 20, 30),
+        seconds_per_work=2.5e-9,
+        seconds_per_call=1e-3,
         functions="torch:TorchFunctions",
         derivatives=("vjp", "jvp", "hvp"),
     ),
@@ -102,6 +116,8 @@ ENGINES: tuple[EngineRow, ...] = (
         package="jax",
         install="pip install jax jaxlib",
         prefer=(30, 30, 40),
+        seconds_per_work=1.5e-9,
+        seconds_per_call=2e-4,
         functions="jax:JaxFunctions",
         derivatives=("vjp", "jvp", "hvp"),
     ),
@@ -112,6 +128,7 @@ ENGINES: tuple[EngineRow, ...] = (
         package="autograd",
         install="pip install autograd",
         prefer=(35, 35, 45),
+        seconds_per_call=1e-3,
         functions="autograd:AutogradFunctions",
         derivatives=("vjp", "jvp", "hvp"),
     ),
@@ -150,6 +167,45 @@ def engine_class(name: str) -> type[Engine]:
             name, f"the {entry.package} package is not installed", entry.install
         ) from None
     return getattr(loaded, cls)
+
+
+class _Declared:
+    """What the plan needs of an engine whose module imports a large package (torch, jax),
+    read from its row instead: checking that the package is there and estimating a cost must
+    not load it into a process that may never run the engine (the worker may). Such engines
+    differentiate any model's loss, compute Hessians and take no formula of the user's."""
+
+    accepts_formula = False
+    computes_hessian = True
+    descent_seconds = None
+
+    def __init__(self, entry: EngineRow) -> None:
+        self.name = entry.name
+        self.row = entry
+
+    @staticmethod
+    def unsupported(model: Any) -> str | None:
+        return None
+
+    def estimate_seconds(self, model: Any) -> float:
+        return self.row.seconds_per_work * model.work() + self.row.seconds_per_call
+
+    @staticmethod
+    def hessian_evaluations(model: Any) -> float:
+        return 2.0 * model.size
+
+
+def planning_facts(name: str) -> Any:
+    """The engine class, or for an engine whose package is large (and not yet loaded) the facts
+    its row declares; raises EngineUnavailable when its package is not installed."""
+    entry = row(name)
+    if entry.package is None or entry.package in sys.modules:
+        return engine_class(name)
+    if importlib.util.find_spec(entry.package) is None:
+        raise EngineUnavailable(
+            name, f"the {entry.package} package is not installed", entry.install
+        )
+    return _Declared(entry)
 
 
 def optional_packages() -> dict[str, str]:

@@ -35,8 +35,6 @@ class _OneColumn(np.ndarray):
 
 class AutogradEngine(Engine):
     name = "autograd"
-    seconds_per_work = 4e-9
-    seconds_per_call = 1e-3
 
     def __init__(self, model: Model, device: str = "auto") -> None:
         super().__init__(model, device)
@@ -46,23 +44,38 @@ class AutogradEngine(Engine):
             X = X.view(_OneColumn)
         self.chunks = [(X[r], y[r]) for r in rows]
 
-    def _loss(self, theta: Any) -> Any:
-        """The loss at a traced θ: the sum of its pieces (a chunk of rows each, then any
-        penalty), added in the same order as the other engines add them."""
-        params = self.model.unflatten(theta)
-        total = None
-        for piece in self.model.loss_pieces(params, self.chunks, anp):
-            total = piece if total is None else total + piece
-        return total
+    def _pieces(self) -> list[Any]:
+        """The loss as functions of a traced θ, one per piece (a chunk of rows each, then any
+        penalty): each is differentiated on its own, so that only one chunk's record of
+        operations is alive at a time, and the sums are added in the other engines' order."""
+        model = self.model
+        rows = self.model.data.rows
+
+        def chunk(X: Any, y: Any) -> Any:
+            if not model.additive:
+                return lambda t: model.loss(model.unflatten(t), X, y, anp)
+            return lambda t: model.row_sum(model.unflatten(t), X, y, anp) / rows
+
+        pieces = [chunk(X, y) for X, y in self.chunks]
+        if model.additive and model.penalty(model.unflatten(np.zeros(model.size)), np) is not None:
+            pieces.append(lambda t: model.penalty(model.unflatten(t), anp))
+        return pieces
 
     def evaluate(self, theta: np.ndarray) -> Evaluation:
         theta = np.asarray(theta, dtype=self.dtype).copy()
-        value, gradient = autograd.value_and_grad(self._loss)(theta)
-        return Evaluation(float(value), np.asarray(gradient, dtype=np.float64))
+        total, gradient = 0.0, np.zeros(self.model.size)
+        for piece in self._pieces():
+            value, part = autograd.value_and_grad(piece)(theta)
+            total += float(value)
+            gradient += np.asarray(part, dtype=np.float64)
+        return Evaluation(total, gradient)
 
     def hessian(self, theta: np.ndarray) -> np.ndarray:
         theta = np.asarray(theta, dtype=self.dtype).copy()
-        return np.asarray(autograd.hessian(self._loss)(theta), dtype=np.float64)
+        H = np.zeros((self.model.size, self.model.size))
+        for piece in self._pieces():
+            H += np.asarray(autograd.hessian(piece)(theta), dtype=np.float64)
+        return H
 
 
 # ---- derivatives of any function (verifiers.check) ----------------------------------------------

@@ -98,11 +98,6 @@ class Engine(ABC):
     under_test: bool = False
     # The engine computes Hessians (the per-point loop does not).
     computes_hessian: ClassVar[bool] = True
-    # Seconds per unit of the model's work (Model.work: rows × operations per row) for one loss
-    # and gradient, and per evaluation whatever the size (calls, graph building): fixed rates,
-    # measured on a busy 2-core machine and rounded up, so that budgets are the same every run.
-    seconds_per_work: ClassVar[float] = 4e-9
-    seconds_per_call: ClassVar[float] = 5e-4
     # The longest its descent is given, when less than the time limit (None: the limit).
     descent_seconds: ClassVar[float | None] = None
 
@@ -153,7 +148,10 @@ class Engine(ABC):
         descent would take too long is checked at fewer points, or its descent capped, or its
         Hessian skipped, with a note.
         """
-        return cls.seconds_per_work * model.work() + cls.seconds_per_call
+        from verifiers.engines import row
+
+        entry = row(cls.name)  # the rates are in the engine's registry row
+        return entry.seconds_per_work * model.work() + entry.seconds_per_call
 
     @classmethod
     def hessian_evaluations(cls, model: Model) -> float:

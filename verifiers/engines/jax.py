@@ -147,8 +147,6 @@ class _Programs:
 
 class JaxEngine(Engine):
     name = "jax"
-    seconds_per_work = 1.5e-9
-    seconds_per_call = 2e-4
 
     def __init__(self, model: Model, device: str = "auto") -> None:
         super().__init__(model, device)

@@ -59,8 +59,6 @@ def _x64_for_jax(enabled: bool) -> contextlib.AbstractContextManager:
 class ManualEngine(Engine):
     name = "manual"
     accepts_formula = True
-    seconds_per_work = 2.5e-9
-    seconds_per_call = 1e-4
 
     def __init__(
         self,

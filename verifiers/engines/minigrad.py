@@ -22,8 +22,6 @@ from verifiers.models.base import Model
 
 class MinigradEngine(Engine):
     name = "minigrad"
-    seconds_per_work = 3e-9
-    seconds_per_call = 5e-4
 
     def __init__(self, model: Model, device: str = "auto") -> None:
         super().__init__(model, device)

@@ -69,8 +69,6 @@ def describe_device(device: torch.device) -> str:
 
 class TorchEngine(Engine):
     name = "torch"
-    seconds_per_work = 2.5e-9
-    seconds_per_call = 1e-3
 
     def __init__(self, model: Model, device: str = "auto") -> None:
         super().__init__(model, device)
