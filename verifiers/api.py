@@ -205,7 +205,7 @@ def _diagnose(plan: Plan, report: Report, engines: dict[str, Engine]) -> None:
     """When the hand formula's gradient is wrong, say how: compare it with the most preferred
     exact engine that agrees with the consensus, at the check points and a few more."""
     verdict = report.verdicts.get(Check.GRADIENT)
-    hand = next((n for n, e in engines.items() if type(e).accepts_formula), None)
+    hand = next((n for n, e in engines.items() if e.accepts_formula), None)
     if verdict is None or hand is None or hand not in verdict.wrong:
         return
     if report.engines[hand].trust is not Trust.EXACT and not report.engines[hand].under_test:

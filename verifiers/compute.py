@@ -95,16 +95,15 @@ def build_engines(
         entry = report.engines[name] = EngineReport(name)
         started = time.perf_counter()
         try:
-            cls = engine_class(name)
-            if name in remote:
+            if name in remote:  # its module (and package) is loaded in the worker alone
                 engine = remote[name]
-            elif plan.formula is not None and cls.accepts_formula:
+            elif plan.formula is not None and (cls := engine_class(name)).accepts_formula:
                 engine = cls(
                     plan.model, settings.device, formula=plan.formula,
                     formula_name=plan.formula_label,
                 )  # fmt: skip
             else:
-                engine = cls(plan.model, settings.device)
+                engine = engine_class(name)(plan.model, settings.device)
         except EngineUnavailable as error:
             if explicit:
                 raise UsageError(str(error)) from None

@@ -130,3 +130,23 @@ def test_no_worker_for_user_code():
     assert report.ok
     assert multiprocessing.active_children() == before
     assert report.engines["manual"].status is Status.OK
+
+
+@pytest.mark.skipif(not (has("torch") and has("jax")), reason="a worker starts with torch and jax")
+def test_the_package_of_an_engine_in_the_worker_is_not_loaded_here():
+    """Memory: torch runs in the worker, so this process never loads it (planning reads the
+    registry's rows, and the stand-in needs nothing of torch)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from verifiers import Settings, verify\n"
+        "from verifiers.data import Dataset\n"
+        "x = np.linspace(0, 1, 200)\n"
+        "report = verify(Dataset.from_arrays(x, 2 * x + 1), Settings(iterations=5),"
+        " processes=True)\n"
+        "print(report.ok, 'torch' in sys.modules, report.engines['torch'].status)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.split() == ["True", "False", "ok"], result.stderr[-2000:]
