@@ -173,9 +173,15 @@ def _difference_cell(difference: Difference, floor: float) -> str:
             return _bound(difference.relative, floor)
         return "within tolerance (values near 0)"
     where = glue(f"({difference.where})")  # wraps as a whole, never "at point" / "1)"
-    if math.isfinite(difference.relative):
+    if _relative_means_something(difference):
         return f"relative {difference.relative:.2g} {where}"
     return f"{_short(difference.absolute, 2)} absolute {where}"
+
+
+def _relative_means_something(difference: Difference) -> bool:
+    """Whether the difference relative to the expected value is worth saying: not when that
+    value is within rounding of zero (its size, and so the ratio, is the CPU's rounding)."""
+    return math.isfinite(difference.relative) and abs(difference.expected) > difference.allowed
 
 
 def _theta_text(names: list[str], theta: np.ndarray) -> str:
@@ -973,18 +979,21 @@ def _mismatch(report: Report, failure, width: int) -> list[tuple[str, str | None
     head = f"MISMATCH: {who}: {difference.where}"
     lines = [(line, "bold red") for line in wrap(head, width, rest=INDENT)]
     # Enough digits to show the difference (at least 10), not the last bits: those vary
-    # from CPU to CPU with the BLAS kernel; --json has every value in full.
+    # from CPU to CPU with the BLAS kernel, and none below what the comparison allows for
+    # rounding (a value that small is 0 within rounding); --json has every value in full.
     digits = 10
     if 0 < difference.relative < 1e-7:
         digits = min(17, 3 - math.floor(math.log10(difference.relative)))
     values = _assignments(
         [
-            (entry.name, _short(difference.actual, digits)),
-            (pivot, _short(difference.expected, digits)),
+            (entry.name, _stable(difference.actual, difference.allowed, digits)),
+            (pivot, _stable(difference.expected, difference.allowed, digits)),
         ],
         INDENT,
     )
-    relative = f", relative {difference.relative:.2g}" if math.isfinite(difference.relative) else ""
+    relative = (
+        f", relative {difference.relative:.2g}" if _relative_means_something(difference) else ""
+    )
     size = (
         f"difference {_short(difference.absolute, 3)}{relative} (allowed "
         f"{_short(difference.allowed, 3)})"
