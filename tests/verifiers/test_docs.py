@@ -71,11 +71,13 @@ def _readme_python(first_line: str) -> str:
     return body
 
 
-# The README's unmarked blocks, by their first line: each is checked by a test below.
+# The README's unmarked blocks, by their first line, and the test that checks each.
 CHECKED_HERE = {
     "from verifiers import Settings, verify": "test_the_python_api_example_runs",
-    "import numpy as np\nfrom hypothesis": "test_the_testing_example_passes_and_fails_as_shown",
-    "AssertionError: the gradient is wrong": "test_the_testing_example_passes_and_fails_as_shown",
+    "import numpy as np\nfrom hypothesis": "test_testing.py::test_the_readme_models_sections_"
+    "pytest_example_passes_and_fails_as_shown",
+    "AssertionError: the gradient is wrong": "test_testing.py::test_the_readme_models_sections_"
+    "pytest_example_passes_and_fails_as_shown",
     "from minigrad import Tensor, grad": "test_the_engine_examples_run_and_say_what_they_print",
     "import numpy as np\n\nfrom minigrad": "test_the_engine_examples_run_and_say_what_they_print",
 }
@@ -207,41 +209,3 @@ def test_the_engine_examples_run_and_say_what_they_print():
     namespace = {}
     exec(compile(tree, "README", "exec"), namespace)
     assert eval(compile(ast.Expression(last.value), "README", "eval"), namespace) == []
-
-
-def _numbers_to(text: str, digits: int) -> str:
-    """`text` with every number rounded to `digits` significant digits."""
-
-    def rounded(match: re.Match) -> str:
-        return f"{float(match.group(0)):.{digits}g}"
-
-    return re.sub(r"-?\d+\.\d+(?:e[-+]?\d+)?|-?\d+e[-+]?\d+", rounded, text)
-
-
-def test_the_testing_example_passes_and_fails_as_shown(tmp_path):
-    code = _readme_python("import numpy as np\nfrom hypothesis")
-    (shown,) = [
-        body
-        for info, body in _unmarked_blocks(REPO_ROOT / "README.md")
-        if body.startswith("AssertionError: the gradient is wrong")
-    ]
-    right = tmp_path / "test_right.py"
-    right.write_text(code)
-    wrong = tmp_path / "test_wrong.py"
-    assert code.count("(p - y)") == 2
-    wrong.write_text(code.replace("(p - y)", "(y - p)"))  # "With (y - p) in place of (p - y)"
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-    passed = subprocess.run(
-        [*command, str(right)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
-    )
-    assert passed.returncode == 0, passed.stdout
-    failed = subprocess.run(
-        [*command, str(wrong)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
-    )
-    assert "2 failed" in failed.stdout, failed.stdout
-    # The second test's message, as the README shows it: float32 values to float32's 7 digits.
-    sections = re.split(r"^_{3,} (\S+) _{3,}$", failed.stdout, flags=re.M)
-    report = sections[sections.index("test_logistic_gradient_in_float32") + 1]
-    printed = re.findall(r"^E +((?:AssertionError: |diagnosis).*)$", report, re.M)
-    assert _numbers_to("\n".join(printed), 7) == _numbers_to(shown.rstrip("\n"), 7)

@@ -93,3 +93,16 @@ def test_an_all_equal_x_has_a_flat_direction_reported_as_zero(tmp_path):
     assert report.stability.zeros == 1
     assert report.stability.eigenvalues[0] == 0.0
     assert report.stability.computed[0] != 0.0  # the arithmetic left a little in it
+
+
+def test_the_json_has_the_reported_and_the_computed_eigenvalues(tmp_path):
+    from verifiers.report import to_json
+
+    data = tmp_path / "flat.csv"
+    data.write_text("".join(f"3.0,{v}\n" for v in (1.0, 2.0, 4.0, 5.0)))
+    report = verify(load_csv(data), Settings(engines=("manual", "numeric"), iterations=5))
+    stability = to_json(report)["stability"]
+    assert stability["eigenvalues"][0] == 0.0
+    assert stability["computed_eigenvalues"][0] != 0.0
+    assert abs(stability["computed_eigenvalues"][0]) <= stability["eigenvalue_rounding"]
+    assert stability["max_stable_lr"] == pytest.approx(2 / stability["eigenvalues"][1])
