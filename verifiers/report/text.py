@@ -200,10 +200,6 @@ def _assignments(pairs: list[tuple[str, str]], indent: str) -> list[str]:
     return [f"{indent}{name.ljust(width)} = {value}" for name, value in pairs]
 
 
-def _eps(report: Report) -> float:
-    return float(np.finfo(report.data.dtype).eps)
-
-
 def _gradient_noise(report: Report, name: str, index: int) -> tuple[float, np.ndarray] | None:
     """How far rounding can move engine `name`'s loss and gradient at check point `index`
     (the gradient check's tolerance applied to their terms); None where the values are exact
