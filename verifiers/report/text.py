@@ -15,10 +15,10 @@ exact Python arithmetic and are shown in full (17 significant digits: the refere
 published figures). The last bits of the other engines' values depend on the CPU's kernels
 (BLAS, vectorised sums and exponentials), so a value from them shows only the digits that its
 rounding, as the run's tolerance bounds it, cannot reach (:func:`_stable`); an eigenvalue that
-close to zero is 0. An agreement is shown as a power-of-ten bound ("< 1e-13") no finer than the
-rounding the check allows for, and a disagreement with two significant digits. Everything, at
-full precision, is in the JSON report; so are the wall times, which are left out here so that
-the report is the same on every run.
+close to zero is 0. An agreement is said in words ("within rounding"): how far below the
+tolerance it lands is itself rounding, of another size on another machine. A disagreement is
+shown with two significant digits. Everything, at full precision, is in the JSON report; so
+are the wall times, which are left out here so that the report is the same on every run.
 """
 
 from __future__ import annotations
@@ -145,33 +145,19 @@ def _stable(value: float, noise: float, most: int = 17) -> str:
     return _full(value) if digits >= 17 else _short(value, digits)
 
 
-def _bound(relative: float, floor: float) -> str:
-    """An agreement as a power-of-ten bound: the smallest above both the relative difference and
-    `floor`, the rounding the check allows for (its tolerance at a value whose terms do not
-    cancel). Below that the difference is the CPU's rounding, whose size differs from machine
-    to machine: every such difference shares one bound, so the cell is the same everywhere."""
-    level = max(relative, floor)
-    bound = 10.0 ** (math.floor(math.log10(level)) + 1) if level > 0 else 0.0
-    return f"< {bound:.0e}".replace("e-0", "e-").replace("e+00", "")
+# What an agreeing row's difference column says. How far below the tolerance an agreeing engine
+# lands is the CPU's rounding (its BLAS and vectorised kernels), different on another machine:
+# so the cell says which kind of agreement it is, in words, and never the size.
+WITHIN_ROUNDING = "within rounding"
+WITHIN_ITS_ERROR = "within its own error"
 
 
-def _rounding_floor(report: Report, check: Check) -> float:
-    """The relative difference rounding alone may make in `check`: the tolerance (rtol, plus
-    atol for a value the size of its terms), widened by √(steps + 1) for the descent."""
-    tol = report.tolerance
-    floor = tol.rtol + tol.atol
-    if check is Check.DESCENT:
-        floor *= math.sqrt(report.settings.iterations + 1)
-    return floor if floor > 0 else float(np.finfo(report.data.dtype).eps)
-
-
-def _difference_cell(difference: Difference, floor: float) -> str:
-    """What a row's difference column says: a bound when it agrees, the relative size and the
-    place when not (``relative 0.5 (dL/db at start)``)."""
+def _difference_cell(difference: Difference, approximate: bool = False) -> str:
+    """What a row's difference column says: how it agrees (within rounding; an approximate
+    engine, within its own error as well), or the relative size and the place of the worst
+    difference when it does not (``relative 0.5 (dL/db at start)``)."""
     if difference.ok:
-        if max(difference.relative, floor) <= 1e-3:
-            return _bound(difference.relative, floor)
-        return "within tolerance (values near 0)"
+        return WITHIN_ITS_ERROR if approximate else WITHIN_ROUNDING
     where = glue(f"({difference.where})")  # wraps as a whole, never "at point" / "1)"
     if _relative_means_something(difference):
         return f"relative {difference.relative:.2g} {where}"
@@ -254,14 +240,14 @@ def _rows(report: Report, check: Check, cells) -> list[list[str]]:
     """One row per engine compared in `check`: its name, `cells(entry)`, its difference and
     the result, from the same comparison (they never contradict each other)."""
     rows = []
-    floor = _rounding_floor(report, check)
     verdict = report.verdicts[check]
     for name in verdict.compared:
         entry = report.engines[name]
         if name == verdict.reference:
             shown = "—"
         else:
-            shown = _difference_cell(verdict.differences[name], floor)
+            approximate = verdict.trust[name] is Trust.APPROXIMATE
+            shown = _difference_cell(verdict.differences[name], approximate)
         rows.append(
             [_engine_label(entry, check), *cells(entry), shown, _result(report, check, name)]
         )
@@ -307,22 +293,19 @@ def _sharded_section(report: Report, width: int) -> list[str]:
     for entry in runs:
         run, comparison = entry.sharded, entry.vs_single_process
         worst = max((comparison.gradient, comparison.descent), key=lambda d: d.ratio)
-        # The row covers both comparisons: which one is worst is rounding's choice, so the
-        # bound is the wider rounding of the two (the descent's).
-        floor = max(_rounding_floor(report, Check.GRADIENT), _rounding_floor(report, Check.DESCENT))
         rows.append(
             [
                 entry.name,
                 run.backend,
                 "/".join(map(str, run.shard_rows)),
-                _difference_cell(worst, floor),
+                _difference_cell(worst),
                 "agrees" if comparison.ok else "DISAGREES",
             ]
         )
     if rows:
         lines += wrap(
-            "Largest relative difference from the same engine in one process, over the "
-            "gradient at the start and the whole descent:",
+            "Each engine against itself in one process, over the gradient at the start and the "
+            "whole descent:",
             width,
             INDENT,
             INDENT,
@@ -468,7 +451,7 @@ def _gradient_section(report: Report, width: int) -> list[str]:
     if pivot is None:
         return lines
     lines += wrap(
-        f"Largest relative difference from the consensus ({pivot}) at any point:",
+        f"Each engine against the consensus ({pivot}) at every point:",
         width,
         INDENT,
         INDENT,
@@ -554,9 +537,7 @@ def _hessian_section(report: Report, width: int) -> list[str]:
             INDENT,
             INDENT * 2,
         )
-    lines += wrap(
-        f"Largest relative difference from the consensus ({pivot}):", width, INDENT, INDENT
-    )
+    lines += wrap(f"Each engine against the consensus ({pivot}):", width, INDENT, INDENT)
     rows = _rows(report, Check.HESSIAN, lambda entry: [])
     lines += table(["engine", "difference", "result"], rows, width)
     return lines
@@ -722,8 +703,8 @@ def _descent_section(report: Report, width: int) -> list[str]:
     pivot = report.reference(Check.DESCENT)
     if pivot is not None:
         lines += wrap(
-            f"Largest relative difference from the consensus ({pivot}), over the loss at every "
-            "step and the final θ:",
+            f"Each engine against the consensus ({pivot}), over the loss at every step and the "
+            "final θ:",
             width,
             INDENT,
             INDENT,
