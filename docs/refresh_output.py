@@ -24,14 +24,20 @@ same way with ``run-check``, and ends with ``<!-- end run-check -->``::
     ...the output...
     ```
     <!-- end run-check -->
- ``<!-- run: ARGS | tail N -->`` keeps only the last N lines of the output, after a line
-``...`` that says the rest is left out. The run is laid out for 80 columns (``COLUMNS=80``), as a
+
+``<!-- run: ARGS | tail N -->`` keeps only the last N lines of the output, after a line
+``...`` that says the rest is left out; ``<!-- run: ARGS | head N -->`` the first N lines,
+before such a line. The run is laid out for 80 columns (``COLUMNS=80``), as a
 reader's terminal and a piped run are. Its exit status may be 0 (it agrees) or 1 (a mismatch: a
 sample of a wrong formula); any other (2: bad input or usage) means the sample itself is broken,
 and the script stops with exit status 2, naming the file and the line. The report leaves out
 wall times and shows engine-computed values only to the digits every CPU agrees on, so a fresh
 run gives the same text on any machine with every engine installed. Each distinct run is made
 once, however many samples show it.
+
+A file shown whole (a worked example) is a block between ``<!-- file: PATH -->`` and
+``<!-- end file -->``: a fenced ``python`` block with the file's text, refreshed and checked the
+same way.
 """
 
 from __future__ import annotations
@@ -50,13 +56,16 @@ ROOT = Path(__file__).resolve().parent.parent
 WIDTH = 80
 DEFAULT_ARGS = "data/data.csv"  # the reference run, shown in README.md and gradient-descent.md
 BLOCK = re.compile(
-    r"<!-- (?P<kind>run|run-check): (?P<args>[^|>]*?)(?: \| tail (?P<tail>\d+))? -->\n"
+    r"<!-- (?P<kind>run|run-check): (?P<args>[^|>]*?)"
+    r"(?: \| (?P<cut>tail|head) (?P<count>\d+))? -->\n"
     r"(?P<text>.*?)<!-- end (?P=kind) -->",
     re.S,
 )
 OPENING = re.compile(r"<!-- run(?:-check)?:")
 # The command each kind of sample shows.
 PROGRAMS = {"run": "verifiers.run", "run-check": "verifiers.check"}
+FILE_BLOCK = re.compile(r"<!-- file: (?P<path>[^>]*?) -->\n(?P<text>.*?)<!-- end file -->", re.S)
+FILE_OPENING = re.compile(r"<!-- file:")
 
 
 def _fail(message: str) -> NoReturn:
@@ -76,30 +85,35 @@ def targets() -> list[Path]:
 
 class Block(NamedTuple):
     """One marked sample: its run's arguments, how many last lines it keeps (None: all), and
-    the text between the markers (the fenced block, with its final newline)."""
+    the text between the markers (the fenced block, with its final newline). A file block
+    has the file's path as its `args` and `file` set."""
 
     args: str
     tail: int | None
     text: str
     line: int  # of the opening marker, counting from 1
     span: tuple[int, int]  # of the text
+    head: int | None = None  # how many first lines it keeps (None: all)
+    file: bool = False
     kind: str = "run"  # "run" (python -m verifiers.run) or "run-check" (python -m verifiers.check)
 
 
-def blocks(path: Path) -> list[Block]:
-    """Every marked sample in `path`; an opening marker without its end is an error."""
+def blocks(path: Path, files: bool = False) -> list[Block]:
+    """Every marked sample in `path` (and, with `files`, every file block), in order; an
+    opening marker without its end is an error."""
     text = path.read_text()
     found = []
     for match in BLOCK.finditer(text):
-        tail = match.group("tail")
+        cut, count = match.group("cut"), match.group("count")
         found.append(
             Block(
                 match.group("args").strip(),
-                None if tail is None else int(tail),
+                int(count) if cut == "tail" else None,
                 match.group("text"),
                 text.count("\n", 0, match.start()) + 1,
                 match.span("text"),
-                match.group("kind"),
+                head=int(count) if cut == "head" else None,
+                kind=match.group("kind"),
             )
         )
     if len(OPENING.findall(text)) != len(found):
@@ -107,7 +121,23 @@ def blocks(path: Path) -> list[Block]:
             f"{path}: a <!-- run: ARGS --> (or run-check) marker without its <!-- end run --> "
             "(<!-- end run-check -->), or garbled"
         )
-    return found
+    if not files:
+        return found
+    shown = list(FILE_BLOCK.finditer(text))
+    if len(FILE_OPENING.findall(text)) != len(shown):
+        _fail(f"{path}: a <!-- file: PATH --> marker without its <!-- end file --> (or garbled)")
+    for match in shown:
+        found.append(
+            Block(
+                match.group("path").strip(),
+                None,
+                match.group("text"),
+                text.count("\n", 0, match.start()) + 1,
+                match.span("text"),
+                file=True,
+            )
+        )
+    return sorted(found, key=lambda block: block.span)
 
 
 @cache
@@ -125,11 +155,16 @@ def _output(args: str, kind: str = "run") -> tuple[int, str, str]:
 
 
 def sample(
-    args: str = DEFAULT_ARGS, tail: int | None = None, where: str = "", kind: str = "run"
+    args: str = DEFAULT_ARGS,
+    tail: int | None = None,
+    where: str = "",
+    head: int | None = None,
+    kind: str = "run",
 ) -> str:
     """The fenced block for `args`: the command (``verifiers.run``, or ``verifiers.check`` for a
-    ``run-check`` sample), then its output at WIDTH columns (the last `tail` lines only, when
-    given). Exits, naming `where`, when the run does not end with status 0 or 1."""
+    ``run-check`` sample), then its output at WIDTH columns (the last `tail` lines only, or the
+    first `head`, when given). Exits, naming `where`, when the run does not end with status 0 or
+    1."""
     status, stdout, stderr = _output(args, kind)
     program = PROGRAMS[kind]
     if status not in (0, 1):
@@ -140,8 +175,18 @@ def sample(
     lines = stdout.rstrip().split("\n")
     if tail is not None and len(lines) > tail:
         lines = ["...", *lines[-tail:]]
+    if head is not None and len(lines) > head:
+        lines = [*lines[:head], "..."]
     body = "\n".join(lines)
     return f"```\n$ python -m {program} {args}\n{body}\n```"
+
+
+def file_text(relative: str, where: str = "") -> str:
+    """The fenced block showing the file at `relative` (from the repository root) whole."""
+    path = ROOT / relative
+    if not path.is_file():
+        _fail(f"{where or 'file block'}: {relative} is not a file")
+    return f"```python\n{path.read_text().rstrip()}\n```"
 
 
 def current(path: Path) -> str:
@@ -159,8 +204,12 @@ def refresh(path: Path, check: bool) -> list[str]:
     stale = []
     pieces = []
     end = 0
-    for block in blocks(path):
-        fresh = sample(block.args, block.tail, f"{path}:{block.line}", block.kind) + "\n"
+    for block in blocks(path, files=True):
+        where = f"{path}:{block.line}"
+        if block.file:
+            fresh = file_text(block.args, where) + "\n"
+        else:
+            fresh = sample(block.args, block.tail, where, block.head, block.kind) + "\n"
         if fresh != block.text:
             stale.append(f"line {block.line} ({block.args})")
         pieces += [text[end : block.span[0]], fresh]
@@ -179,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.files or targets():
         path = path.resolve()
         shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
-        if not blocks(path):
+        if not blocks(path, files=True):
             if args.files:
                 _fail(f"{shown}: no <!-- run: ARGS --> ... <!-- end run --> sample")
             continue

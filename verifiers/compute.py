@@ -314,7 +314,9 @@ def stability(
     plan: Plan, report: Report, warn: Callable[[str], None] | None = None
 ) -> Stability | None:
     """The stability of the learning rate, from the closed-form Hessian, else from the most
-    preferred exact engine's; its warnings go to `warn` before any descent starts."""
+    preferred exact engine's, with the model's Hessian term sizes and the run's tolerance (which
+    say which eigenvalues are zero within rounding); its warnings go to `warn` before any
+    descent starts."""
     if not plan.hessians:
         return None
     model = plan.model
@@ -334,9 +336,15 @@ def stability(
         PointKind.OPTIMUM: "at the optimum",
         PointKind.START: "at the start",
     }.get(point.kind, f"at {point.label}")
+    try:  # the sizes of the terms in each entry: how far rounding can move an eigenvalue
+        with np.errstate(all="ignore"):
+            scales = np.asarray(model.hessian_scales(theta), dtype=np.float64)
+    except Exception:  # a loss that cannot say (it raised at this θ): the solver's error only
+        scales = None
     result = analyse(
-        H, plan.lr, report.points[0].theta, plan.optimum.theta, model.constant_hessian, where
-    )
+        H, plan.lr, report.points[0].theta, plan.optimum.theta, model.constant_hessian, where,
+        scales=scales, tolerance=report.tolerance,
+    )  # fmt: skip
     if warn:
         for note in result.notes:
             warn(note)

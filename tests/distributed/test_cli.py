@@ -39,8 +39,8 @@ def test_three_uneven_shards_agree_and_mean_of_means_is_explained(tmp_path):
     result = run_cli(str(DATA_CSV), "--shards", "3", "--iterations", "50", "--json", str(target))
     assert result.returncode == 0, result.stdout + result.stderr
     out = flat(result.stdout)
-    assert "torch gloo 34/33/33 < 1e-15 agrees" in out
-    assert "jax jax.sharding (3 cpu devices) 34/33/33 < 1e-15 agrees" in out
+    assert "torch gloo 34/33/33 within rounding agrees" in out
+    assert "jax jax.sharding (3 cpu devices) 34/33/33 within rounding agrees" in out
     assert "weights each row of the 34-row shard by 1/102" in out
     document = json.loads(target.read_text())
     for name in ("torch", "jax"):

@@ -321,7 +321,7 @@ def test_plot_is_a_png_of_the_expected_size(tmp_path):
     header = target.read_bytes()[:24]
     assert header[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", header[16:24])
-    assert (width, height) == (1500, 500)
+    assert (width, height) == (1500, 600)
     assert [p.name for p in tmp_path.iterdir()] == ["descent.png"]
 
 

@@ -256,7 +256,13 @@ def to_json(report: Report) -> dict[str, Any]:
         "stability": None
         if stability is None
         else {
+            # Those within rounding of zero are 0, as the report says; the arithmetic's own are
+            # in computed_eigenvalues, and how far rounding can move one in eigenvalue_rounding.
             "eigenvalues": [_number(v) for v in stability.eigenvalues],
+            "computed_eigenvalues": None
+            if stability.computed is None
+            else [_number(v) for v in stability.computed],
+            "eigenvalue_rounding": _number(stability.rounding),
             "condition_number": _number(stability.condition_number),
             "max_stable_lr": _number(stability.max_stable_lr),
             "stable": stability.stable,
