@@ -30,7 +30,7 @@ import numpy as np
 
 from verifiers.compare import Tolerance
 from verifiers.data import DataError, Dataset
-from verifiers.engines import ENGINE_NAMES, EngineUnavailable, engine_class, row
+from verifiers.engines import ENGINE_NAMES, Engine, EngineUnavailable, engine_class, row
 from verifiers.models import MODELS, Model, Optimum
 from verifiers.models.user import UserLossError
 from verifiers.results import CheckPoint, Coverage, PointKind
@@ -308,8 +308,8 @@ def check_points(
     for k, theta in enumerate(random):
         points.append(CheckPoint(f"point {k + 1}", theta, PointKind.RANDOM))
     # Four of them again with the line through the data's centre (the (b, w) models).
-    anchored = [model.anchored(theta) for theta in random[: 2 * ANCHORED : 2]]
-    anchored = [theta for theta in anchored if theta is not None]
+    moved = [model.anchored(theta) for theta in random[: 2 * ANCHORED : 2]]
+    anchored = [theta for theta in moved if theta is not None]
     for k, theta in enumerate(anchored):
         points.append(CheckPoint(f"anchored {k + 1}", theta, PointKind.ANCHORED))
     # Directions for the extremes: random signs, magnitudes of the parameters' own scale.
@@ -437,7 +437,7 @@ def _suggestion(model: Model, engines: list[str]) -> str:
     return min(usable)[1] if usable else ENGINE_NAMES[-1]
 
 
-def _budget(plan: Plan, cls: type) -> Budget | None:
+def _budget(plan: Plan, cls: type[Engine]) -> Budget | None:
     """What the engine can do within the time limit (None: it is skipped, with a note)."""
     limit = LIMITS.seconds
     iterations = plan.settings.iterations

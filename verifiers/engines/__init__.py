@@ -130,7 +130,8 @@ def engine_class(name: str) -> type[Engine]:
         raise EngineUnavailable(
             name, f"the {entry.package} package is not installed", entry.install
         ) from None
-    return getattr(loaded, cls)
+    engine: type[Engine] = getattr(loaded, cls)
+    return engine
 
 
 def optional_packages() -> dict[str, str]:
