@@ -46,10 +46,13 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     if a.ndim >= 2 and a.shape[-1] == 1 and a.dtype == b.dtype:
         if b.ndim == 1 and b.shape == (1,):
-            return a[..., 0] * b[0]
+            product: np.ndarray = a[..., 0] * b[0]
+            return product
         if b.ndim >= 2 and b.shape[-2] == 1:
-            return a * b
-    return np.matmul(a, b)
+            outer: np.ndarray = a * b
+            return outer
+    full: np.ndarray = np.matmul(a, b)
+    return full
 
 
 def times(g: Tensor, b: Tensor, shape: tuple[int, ...]) -> Tensor:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +28,7 @@ from verifiers.data import Dataset, load_csv
 from verifiers.diagnosis import Diagnosis, diagnose
 from verifiers.engines import Engine, row
 from verifiers.plan import Plan, build_model, check_points, make_plan, moved_off_kink
-from verifiers.results import Check, PointKind, Report, Status, Trust
+from verifiers.results import Check, PointKind, Report, Sensitivity, Status, Trust
 from verifiers.settings import Settings, UsageError
 
 __all__ = ["Report", "Settings", "UsageError", "build_model", "verify"]
@@ -39,9 +40,9 @@ def verify(
     data: Dataset | str | Path,
     settings: Settings | None = None,
     *,
-    formula: Callable | None = None,
-    loss: Callable | None = None,
-    combination: Callable | None = None,
+    formula: Callable[..., Any] | None = None,
+    loss: Callable[..., Any] | None = None,
+    combination: Callable[..., Any] | None = None,
     progress: ProgressFactory | None = None,
     warn: Callable[[str], None] | None = None,
     processes: bool = False,
@@ -191,7 +192,7 @@ def _derivatives(report: Report) -> str:
     return ", ".join(shown) + (f" and {len(found) - 4} more" if len(found) > 4 else "")
 
 
-def _judge_checks(plan: Plan, report: Report, sensitivity) -> None:
+def _judge_checks(plan: Plan, report: Report, sensitivity: Sensitivity | None) -> None:
     verdicts = {
         Check.GRADIENT: judge.judge_gradients(report),
         Check.HESSIAN: judge.judge_hessians(report, report.hessian_from),

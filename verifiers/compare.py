@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from verifiers.chunks import CHUNK_ROWS
 
@@ -28,7 +29,7 @@ class Tolerance:
 
     @classmethod
     def for_dtype(
-        cls, dtype: np.dtype | str, rows: int, rtol: float | None = None, atol: float | None = None
+        cls, dtype: npt.DTypeLike, rows: int, rtol: float | None = None, atol: float | None = None
     ) -> Tolerance:
         """Defaults from the machine epsilon ε of `dtype` and the number of summed rows N.
 

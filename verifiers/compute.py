@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -49,6 +49,9 @@ from verifiers.results import (
 )
 from verifiers.settings import UsageError
 from verifiers.stability import Stability, analyse
+
+if TYPE_CHECKING:
+    from verifiers.engines.numeric import NumericEngine
 
 __all__ = [
     "ProgressFactory",
@@ -98,7 +101,8 @@ def build_engines(
             if name in remote:  # its module (and package) is loaded in the worker alone
                 engine = remote[name]
             elif plan.formula is not None and (cls := engine_class(name)).accepts_formula:
-                engine = cls(
+                # Such an engine takes the formula (Engine's own signature does not).
+                engine = cls(  # type: ignore[call-arg]
                     plan.model, settings.device, formula=plan.formula,
                     formula_name=plan.formula_label,
                 )  # fmt: skip
@@ -186,11 +190,11 @@ def _run_each(
     order = sorted(names, key=lambda n: engines[n].background)
     remote = [n for n in order if isinstance(engines[n], lanes.RemoteEngine)]
     if not remote:
-        tasks = [
-            Task(name, lambda stop, name=name: step(name), main_thread=engines[name].under_test)
-            for name in order
-        ]
-        run_tasks(tasks)
+
+        def work(name: str) -> Callable[[threading.Event], None]:
+            return lambda stop: step(name)
+
+        run_tasks([Task(name, work(name), main_thread=engines[name].under_test) for name in order])
         return
     here = [n for n in order if n not in remote]
 
@@ -280,7 +284,7 @@ def one_sided_slopes(report: Report, engines: dict[str, Engine], index: int) -> 
     model's own in numpy when numeric does not run)."""
     model = report.model
     theta = np.asarray(report.points[index].theta, dtype=np.float64)
-    numeric = engines.get("numeric")
+    numeric = cast("NumericEngine | None", engines.get("numeric"))
 
     def loss(t: np.ndarray) -> float:
         with np.errstate(all="ignore"):
@@ -391,7 +395,10 @@ def descent_sensitivity(
     allow for it. None otherwise, or when there is nothing to measure.
     """
     atol, iterations = plan.tolerance.atol, plan.settings.iterations
-    ran = [n for n, e in report.engines.items() if e.trajectory is not None and e.ran]
+    trajectories = {
+        n: e.trajectory for n, e in report.engines.items() if e.trajectory is not None and e.ran
+    }
+    ran = list(trajectories)
     candidates = [
         n for n in ran
         if not report.engines[n].under_test and report.engines[n].capped_iterations is None
@@ -404,8 +411,8 @@ def descent_sensitivity(
         # θ ← θ - lr·(Hθ - c) with lr < 2/λ_max moves no two points further apart: rounding
         # cannot be amplified, only added step by step, which the tolerance allows for.
         return None
-    name = min(candidates, key=lambda n: report.engines[n].trajectory.seconds)
-    base = report.engines[name].trajectory
+    name = min(candidates, key=lambda n: trajectories[n].seconds)
+    base = trajectories[name]
     start = report.points[report.descent_from].theta
     with np.errstate(all="ignore"):
         step = plan.lr * plan.model.scales_at(start).gradient

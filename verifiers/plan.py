@@ -310,8 +310,8 @@ def check_points(
     for k, theta in enumerate(random):
         points.append(CheckPoint(f"point {k + 1}", theta, PointKind.RANDOM))
     # Four of them again with the line through the data's centre (the (b, w) models).
-    anchored = [model.anchored(theta) for theta in random[: 2 * ANCHORED : 2]]
-    anchored = [theta for theta in anchored if theta is not None]
+    moved = [model.anchored(theta) for theta in random[: 2 * ANCHORED : 2]]
+    anchored = [theta for theta in moved if theta is not None]
     for k, theta in enumerate(anchored):
         points.append(CheckPoint(f"anchored {k + 1}", theta, PointKind.ANCHORED))
     # Near the optimum, where a descent ends up: moved by 30%, 3%, 0.3% and 0.03% of each

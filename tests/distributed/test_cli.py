@@ -13,9 +13,14 @@ import pytest
 from tests.distributed.helpers import processes_mentioning
 from tests.verifiers.helpers import DATA_CSV, REPO_ROOT, has, run_cli
 
-pytestmark = pytest.mark.skipif(
-    not (has("torch") and has("jax")), reason="--shards needs torch and jax installed"
-)
+# Each test is several whole runs with workers (30 s and more): the slow tier. The fast tier
+# covers the same paths through the API (test_api.py, test_sharded.py, test_failures.py).
+pytestmark = [
+    pytest.mark.skipif(
+        not (has("torch") and has("jax")), reason="--shards needs torch and jax installed"
+    ),
+    pytest.mark.slow,
+]
 
 MEAN_OF_MEANS = """
 def combine(shards):

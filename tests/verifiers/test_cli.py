@@ -252,6 +252,7 @@ def test_values_whose_squares_overflow_are_refused(tmp_path):
     )
 
 
+@pytest.mark.slow  # the API's refusal is in the fast tier (test_engines.py)
 def test_cuda_without_a_gpu_exits_2():
     if has("torch"):
         import torch
@@ -313,6 +314,7 @@ def test_a_missing_package_fails_when_its_engine_is_asked_for():
     )
 
 
+@pytest.mark.slow  # the plot itself is drawn in the fast tier (test_plot.py)
 @pytest.mark.skipif(not has("matplotlib"), reason="matplotlib is not installed")
 def test_plot_is_a_png_of_the_expected_size(tmp_path):
     target = tmp_path / "descent.png"
@@ -325,6 +327,7 @@ def test_plot_is_a_png_of_the_expected_size(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["descent.png"]
 
 
+@pytest.mark.slow  # the animation itself is drawn in the fast tier (test_plot.py)
 @pytest.mark.skipif(not has("matplotlib"), reason="matplotlib is not installed")
 def test_animate_writes_a_gif_of_every_step_of_a_short_descent(tmp_path):
     from PIL import Image

@@ -40,7 +40,9 @@ def example():
 
 
 # ---- every engine agrees ------------------------------------------------------------------------
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize(
+    "dtype", ["float64", pytest.param("float32", marks=pytest.mark.slow)]
+)  # float32 engines, fast: test_engines.py::test_float32_engines_compute_in_float32
 @pytest.mark.parametrize("model", NEW_MODELS)
 def test_every_engine_agrees_at_every_check_point(model, dtype):
     @settings(max_examples=2)

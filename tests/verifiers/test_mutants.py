@@ -9,8 +9,10 @@ One of each kind also runs through the command line at its full defaults (exit s
 xfails, so each one that starts being caught fails the suite until it is removed from the set.
 ``python -m tests.verifiers.mutants.score`` prints the score.
 
-The part marked ``slow`` holds every mutant after the first of its kind for its model, and most
-command-line runs; the fast part keeps one mutant of every kind of every model.
+The part marked ``slow`` holds most of the catalogue and most command-line runs; the fast part
+(``pytest -m "not slow"``) keeps the first mutant of every kind and of every model, and the first
+right formula of every model. (A formula wrong in one region of every model is also caught in
+the fast tier by tests/verifiers/test_verdict_rule.py.)
 """
 
 from __future__ import annotations
@@ -73,14 +75,15 @@ NUMERIC_DESCENT = pytest.mark.xfail(
 CLI_FAST = {"mse:doubled", "loss:mse_doubled_w", "mse:gradient@data"}  # the rest are slow
 
 
-def _first_of_each_kind(records: list[Mutant]) -> set[str]:
-    seen: dict[tuple[str, str], str] = {}
+def _first_of_each(records: list[Mutant], key: str) -> set[str]:
+    seen: dict[str, str] = {}
     for m in records:
-        seen.setdefault((m.model, m.kind), m.id)
+        seen.setdefault(getattr(m, key), m.id)
     return set(seen.values())
 
 
-FAST = _first_of_each_kind(MUTANTS) | _first_of_each_kind(RIGHT)
+FAST = _first_of_each(MUTANTS, "kind") | _first_of_each(MUTANTS, "model")
+FAST |= _first_of_each(RIGHT, "model")
 
 
 def _param(record: Mutant, fast: set[str], escapes: frozenset[str]) -> pytest.param:

@@ -191,6 +191,7 @@ def _scaled(factor: float):
     return gradient
 
 
+@pytest.mark.slow
 def test_float32_on_a_million_rows_catches_a_tenth_of_a_percent(million_rows_float32):
     engines = ("manual", "minigrad", "numeric", *OPTIONAL_INSTALLED)
     settings = Settings(engines=engines, iterations=2, points=2, dtype="float32")
@@ -201,6 +202,7 @@ def test_float32_on_a_million_rows_catches_a_tenth_of_a_percent(million_rows_flo
 
 
 # ---- every error ends in exit 2 and one line ----------------------------------------------------
+@pytest.mark.slow  # a raising formula, fast: test_cli.py (exit 2, one line)
 def test_a_formula_that_raises_exits_2_every_time_while_jax_compiles(formulas):
     # jax compiles in a background thread: the process must not exit under it (exit 134).
     for _ in range(2):
@@ -243,6 +245,7 @@ def test_work_is_bounded_for_many_features(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow  # a wide model's budget, fast: test_verdict_rule.py (the widest network)
 def test_two_hundred_thousand_features_end_cleanly(tmp_path):
     rng = np.random.default_rng(0)
     path = tmp_path / "wider.csv"

@@ -68,7 +68,12 @@ def files(tmp_path):
 
 # ---- 1. a noisy engine is never the referee ----------------------------------------------------
 @pytest.mark.parametrize(
-    ("data", "formula"), [("small", "doubled_w"), ("small", "off_by_1e8"), ("data", "off_by_1e8")]
+    ("data", "formula"),
+    [
+        ("small", "doubled_w"),
+        pytest.param("small", "off_by_1e8", marks=pytest.mark.slow),
+        pytest.param("data", "off_by_1e8", marks=pytest.mark.slow),
+    ],
 )
 def test_central_differences_alone_never_pass_a_wrong_formula(files, data, formula):
     csv = _small_features(files) if data == "small" else DATA_CSV
@@ -286,7 +291,7 @@ def _zeros_in_y(tmp_path):
     return path
 
 
-@pytest.mark.parametrize("formula", ["sign_zero", "sign_one"])
+@pytest.mark.parametrize("formula", ["sign_zero", pytest.param("sign_one", marks=pytest.mark.slow)])
 def test_a_valid_subgradient_at_a_kink_is_accepted_and_no_engine_is_blamed(tmp_path, formula):
     (tmp_path / "absolute.py").write_text(ABSOLUTE)
     csv = _zeros_in_y(tmp_path)
@@ -336,6 +341,7 @@ def test_the_widest_network_is_bounded_by_every_size_that_drives_it():
         assert cls.estimate_seconds(plan.model) > 100 * cls.estimate_seconds(narrow) / 10
 
 
+@pytest.mark.slow  # the plan for it is in the fast tier: test_the_widest_network_is_bounded_...
 def test_the_widest_network_finishes_with_a_verdict():
     result = run_cli(str(DATA_CSV.parent / "wave.csv"), "--model", "mlp", "--hidden", "10000",
                      "--iterations", "3", "--quiet")  # fmt: skip

@@ -166,7 +166,8 @@ def engine_class(name: str) -> type[Engine]:
         raise EngineUnavailable(
             name, f"the {entry.package} package is not installed", entry.install
         ) from None
-    return getattr(loaded, cls)
+    engine: type[Engine] = getattr(loaded, cls)
+    return engine
 
 
 class _Declared:
@@ -188,11 +189,11 @@ class _Declared:
         return None
 
     def estimate_seconds(self, model: Any) -> float:
-        return self.row.seconds_per_work * model.work() + self.row.seconds_per_call
+        return float(self.row.seconds_per_work * model.work() + self.row.seconds_per_call)
 
     @staticmethod
     def hessian_evaluations(model: Any) -> float:
-        return 2.0 * model.size
+        return 2.0 * float(model.size)
 
 
 def planning_facts(name: str) -> Any:
@@ -228,4 +229,5 @@ def function_engine_class(name: str) -> type:
         raise EngineUnavailable(
             name, f"the {entry.package} package is not installed", entry.install
         ) from None
-    return getattr(loaded, cls)
+    found: type = getattr(loaded, cls)
+    return found

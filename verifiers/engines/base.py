@@ -14,13 +14,16 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 
 from verifiers.chunks import on_one_blas_thread, one_blas_thread
 from verifiers.models.base import Model
 from verifiers.results import Check, Evaluation, Trajectory, Trust
+
+if TYPE_CHECKING:
+    from verifiers.distributed import ShardedResult
 
 __all__ = [
     "DIVERGENCE_FACTOR",
@@ -162,7 +165,9 @@ class Engine(ABC):
         """Extra Σ|terms|-like scale of this engine's own Hessian error (finite differences)."""
         return 0.0
 
-    def run_sharded(self, theta: np.ndarray, lr: float, iterations: int, workers: int):
+    def run_sharded(
+        self, theta: np.ndarray, lr: float, iterations: int, workers: int
+    ) -> ShardedResult | None:
         """The loss, gradient and descent data-parallel over `workers` (``--shards``), as a
         :class:`verifiers.distributed.ShardedResult`; None for engines without a distributed
         form (only torch.distributed and jax sharding have one)."""

@@ -257,7 +257,9 @@ class Model(ABC):
         extra = self.penalty(params, xp)
         return total if extra is None else total + extra
 
-    def loss_pieces(self, params: Params, chunks: Sequence[tuple[Any, Any]], xp: Any) -> Iterator:
+    def loss_pieces(
+        self, params: Params, chunks: Sequence[tuple[Any, Any]], xp: Any
+    ) -> Iterator[Any]:
         """The loss as a sum of pieces: one per chunk of rows ``(1/N) Σ_chunk ℓ_i``, then the
         penalty. An engine differentiates each piece on its own and adds the gradients, so only
         one chunk's graph is alive at a time. A loss that is not a sum over rows (a user's
@@ -306,7 +308,8 @@ class Model(ABC):
         if not self.linear:
             return None
         theta = np.asarray(theta, dtype=np.float64)
-        return X @ theta[1:] + theta[0]
+        prediction: np.ndarray = X @ theta[1:] + theta[0]
+        return prediction
 
     # ---- what is known about the problem ------------------------------------------------------
     def optimum(self) -> Optimum:
@@ -320,7 +323,7 @@ class Model(ABC):
     def scales_at(self, theta: np.ndarray) -> Scales:
         """:meth:`scales`, remembered for the last few θ (each costs a pass over the data)."""
         key = np.asarray(theta, dtype=np.float64).tobytes()
-        cache = self.__dict__.setdefault("_scales_cache", {})
+        cache: dict[bytes, Scales] = self.__dict__.setdefault("_scales_cache", {})
         if key not in cache:
             if len(cache) >= 64:
                 cache.pop(next(iter(cache)))
@@ -347,7 +350,7 @@ class Model(ABC):
     def parameter_scale(self, start: np.ndarray, optimum: np.ndarray | None) -> np.ndarray:
         """The size of each parameter that check points are spread around: 1 plus its size at
         the start and at the optimum (the data's own scale, where the optimum is known)."""
-        scale = 1 + np.abs(start)
+        scale: np.ndarray = 1 + np.abs(start)
         return scale if optimum is None else scale + np.abs(optimum)
 
     def anchored(self, theta: np.ndarray) -> np.ndarray | None:
