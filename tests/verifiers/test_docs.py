@@ -107,23 +107,7 @@ def test_every_marker_is_well_formed_and_names_a_real_run_or_file():
     assert found >= 20
 
 
-# ---- the samples are what a fresh run prints --------------------------------------------------
-@pytest.mark.slow
-@EVERY_ENGINE
-def test_every_docs_sample_is_what_a_fresh_run_prints():
-    result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "docs" / "refresh_output.py"), "--check"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=3600,
-    )
-    assert result.returncode == 0, (
-        f"stale samples (run python docs/refresh_output.py):\n{result.stdout}{result.stderr}"
-    )
-    assert "up to date" in result.stdout
-
-
+# ---- the samples on other CPUs' kernels (tests/test_docs_samples.py checks each file's samples)
 def _avx2() -> bool:
     try:
         return " avx2" in Path("/proc/cpuinfo").read_text()
