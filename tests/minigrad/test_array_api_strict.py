@@ -169,9 +169,11 @@ def _docs_forwards() -> list[tuple[str, str]]:
             tree = ast.parse(source)
         except SyntaxError:  # a notebook cell with magics: not a forward
             continue
+        # The forward with the imports of its file (math, numpy...), which it may use.
+        imports = [ast.unparse(n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
         for node in tree.body:
             if isinstance(node, ast.FunctionDef) and "xp" in [a.arg for a in node.args.args]:
-                found.append((f"{where}:{node.name}", ast.unparse(node)))
+                found.append((f"{where}:{node.name}", "\n".join([*imports, ast.unparse(node)])))
     return found
 
 
@@ -186,11 +188,12 @@ def test_the_docs_have_a_forward_to_check() -> None:
 def test_each_docs_forward_runs_on_both(name: str, source: str) -> None:
     namespace: dict[str, Any] = {"np": np}
     exec(compile(source, name, "exec"), namespace)
-    function = next(v for k, v in namespace.items() if callable(v) and k != "np")
+    function = namespace[name.rsplit(":", 1)[1]]
     parameters = [p for p in function.__code__.co_varnames[: function.__code__.co_argcount]]
     data = np.loadtxt(REPO / "data" / "data.csv", delimiter=",")
-    by_name = {"b": np.array(0.5), "w": np.array(1.25), "x": data[:, 0], "X": data[:, :1],
-               "y": data[:, 1]}  # fmt: skip
+    # w is a scalar beside a column x, a (d,) vector beside a matrix X.
+    w = np.array([1.25]) if "X" in parameters else np.array(1.25)
+    by_name = {"b": np.array(0.5), "w": w, "x": data[:, 0], "X": data[:, :1], "y": data[:, 1]}
     arrays = [by_name[p] for p in parameters if p != "xp"]
     position = parameters.index("xp")
 

@@ -78,7 +78,8 @@ CHECKED_HERE = {
     "pytest_example_passes_and_fails_as_shown",
     "AssertionError: the gradient is wrong": "test_testing.py::test_the_readme_models_sections_"
     "pytest_example_passes_and_fails_as_shown",
-    "from minigrad import Tensor, grad": "test_the_engine_examples_run_and_say_what_they_print",
+    "from minigrad import Tensor, draw, grad": "test_the_engine_examples_run_and_say_what_they_"
+    "print",
     "import numpy as np\n\nfrom minigrad": "test_the_engine_examples_run_and_say_what_they_print",
 }
 
@@ -103,7 +104,8 @@ def test_every_marker_is_well_formed_and_names_a_real_run_or_file():
             if block.file:
                 assert (REPO_ROOT / block.args).is_file(), block
             else:
-                assert block.text.startswith(f"```\n$ python -m verifiers.run {block.args}\n")
+                command = "check" if block.kind == "run-check" else "run"
+                assert block.text.startswith(f"```\n$ python -m verifiers.{command} {block.args}\n")
     assert found >= 20
 
 
@@ -177,13 +179,17 @@ def test_the_python_api_example_runs(monkeypatch):
     ]
 
 
-def test_the_engine_examples_run_and_say_what_they_print():
+def test_the_engine_examples_run_and_say_what_they_print(tmp_path, monkeypatch, capsys):
     namespace: dict = {}
-    try_it = _readme_python("from minigrad import Tensor, grad")
+    try_it = _readme_python("from minigrad import Tensor, draw, grad")
+    monkeypatch.chdir(tmp_path)  # it draws loss.svg in the working directory
     exec(compile(try_it, "README", "exec"), namespace)
     b, w = namespace["b"], namespace["w"]
-    assert b.data != 0  # the descent step moved them
-    assert w.data != 0
+    # The gradients of the two-point MSE at b = w = 0: -(2/N) Σ r and -(2/N) Σ x·r, r = y.
+    assert b.data == pytest.approx(1e-4 * (31.7 + 68.8))
+    assert w.data == pytest.approx(1e-4 * (32.5 * 31.7 + 53.4 * 68.8))
+    assert (tmp_path / "loss.svg").read_text().lstrip().startswith("<")
+    assert "mean" in capsys.readouterr().out  # the printed graph names its nodes
     # The softplus example ends with an expression whose value its comment gives: [].
     softplus = _readme_python("import numpy as np\n\nfrom minigrad")
     tree = ast.parse(softplus)

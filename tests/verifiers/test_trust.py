@@ -394,9 +394,27 @@ def test_ci_runs_exactly_the_readme_test_command():
     readme = (REPO_ROOT / "README.md").read_text()
     section = readme.split("## Test", 1)[1].split("\n## ", 1)[0]
     command = re.search(r"^    (\S.*)$", section, re.M).group(1)
-    assert command == "pip install tox && tox"
+    assert command == "pip install tox && tox && tox -e slow"
     ci = (REPO_ROOT / ".ci" / "run").read_text()
     assert any(line.strip() == command for line in ci.splitlines())
+
+
+def test_the_two_tiers_together_run_every_test():
+    """`tox` runs the tests not marked slow (in every default environment), `tox -e slow` the
+    slow ones: between them, each test runs with every engine installed."""
+    import configparser
+
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(REPO_ROOT / "tox.ini")
+    envlist = [e.strip() for e in tox["tox"]["envlist"].split(",")]
+    assert envlist == ["fast", "numpy", "lint"]
+    assert tox["testenv"]["commands"].strip() == 'pytest -m "not slow" {posargs}'
+    assert "commands" not in tox["testenv:fast"]  # it inherits the fast tier's command
+    assert tox["testenv:slow"]["commands"].strip() == "pytest -m slow {posargs}"
+    assert tox["testenv:slow"]["extras"] == "{[testenv:fast]extras}"
+    assert {"torch", "jax", "autograd"} <= set(
+        tox["testenv:fast"]["extras"].replace(",", " ").split()
+    )
 
 
 def test_the_reference_csv_ships_with_the_package_and_matches_data():
