@@ -167,7 +167,8 @@ def sample(
     1."""
     status, stdout, stderr = _output(args, kind)
     program = PROGRAMS[kind]
-    if status not in (0, 1):
+    # Status 1 is a mismatch, but also Python's status for an uncaught exception.
+    if status not in (0, 1) or "Traceback (most recent call last)" in stderr or not stdout:
         _fail(
             f"{where or 'sample'}: python -m {program} {args} failed with exit status "
             f"{status}:\n{stderr.rstrip() or stdout.rstrip()}"

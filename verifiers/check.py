@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from verifiers.crash import internal_error
 from verifiers.engines import FUNCTION_ENGINE_NAMES
 from verifiers.functions import run
 from verifiers.isolation import can_isolate, in_isolated_child, run_isolated
@@ -123,6 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # a bug: never to be read as a verdict (exit status 1)
+        return internal_error(error, "verifiers.check")
 
 
 def _check(args: argparse.Namespace) -> int:

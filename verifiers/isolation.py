@@ -454,11 +454,10 @@ def child_main(payload: dict[str, Any]) -> None:
 
         main = importlib.import_module(payload.get("main", "verifiers.run")).main
         status = main(payload["argv"])
-    except Exception:  # a bug: shown as it would be without the child
-        import traceback
+    except Exception as error:  # a bug: said as it would be without the child
+        from verifiers.crash import internal_error
 
-        traceback.print_exc()
-        status = 1
+        status = internal_error(error, payload.get("main", "verifiers.run"))
     except BaseException as error:  # the user code's, raised where no call of it was guarded
         given = ", ".join(payload["given"])
         print(f"error: the user code ({given}) {describe(error)}", file=sys.stderr)

@@ -23,6 +23,7 @@ import numpy as np
 from rich.console import Console
 
 from verifiers.api import verify
+from verifiers.crash import internal_error
 from verifiers.data import DataError, load_csv
 from verifiers.distributed.shards import ShardedError
 from verifiers.engines import ENGINE_NAMES
@@ -346,6 +347,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # a bug: never to be read as a verdict (exit status 1)
+        return internal_error(error, "verifiers.run")
     return 0 if report.ok else 1
 
 

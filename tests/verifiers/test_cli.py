@@ -12,7 +12,7 @@ from rich.cells import cell_len
 
 from verifiers.engines import ENGINE_NAMES, optional_packages
 
-from .helpers import DATA_CSV, PUBLISHED, has, run_cli, run_cli_without
+from .helpers import DATA_CSV, PUBLISHED, REPO_ROOT, has, run_cli, run_cli_without
 
 FAST = ["--engines", "loop,manual,minigrad,numeric", "--iterations", "20"]
 
@@ -404,3 +404,28 @@ def test_the_docs_sample_is_what_the_run_prints_today():
     (block,) = refresh.blocks(docs)  # its one sample: one run, so the test stays fast
     fresh = refresh.sample(block.args, block.tail)
     assert block.text.rstrip("\n") == fresh, "run python docs/refresh_output.py"
+
+
+# ---- a bug is never read as a verdict ---------------------------------------------------------
+@pytest.mark.parametrize("program", ["run", "check"])
+def test_an_internal_error_exits_3_with_one_line(program, monkeypatch, capsys):
+    """Exit status 1 is "wrong derivative"; an uncaught exception would also give 1."""
+    import verifiers.check
+    import verifiers.run
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("an invariant broke\nsecond line")
+
+    if program == "run":
+        monkeypatch.setattr(verifiers.run, "verify", broken)
+        status = verifiers.run.main([str(DATA_CSV), "--engines", "manual", "--iterations", "1"])
+    else:
+        monkeypatch.setattr(verifiers.check, "_check", broken)
+        monkeypatch.setattr(verifiers.check, "can_isolate", lambda: False)
+        status = verifiers.check.main([str(REPO_ROOT / "docs" / "functions" / "layernorm.py")])
+    assert status == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1  # one line
+    assert f"internal error: python -m verifiers.{program} stopped on RuntimeError: an " in err
+    assert "second line" not in err
+    assert "Traceback" not in err

@@ -166,7 +166,7 @@ def _judge_derivative(report: FunctionReport, entry: DerivativeReport) -> None:
         shape = tuple(np.shape(_values(entry, entry.scale_engine, 0, name)))
         array = ArrayVerdict(name, role, shape, verdict, misshapen=misshapen)
         if HAND in compared and verdict.reference is not None:
-            array.worst = _worst(verdict, where)
+            array.worst = _worst(verdict, where, scale)
             array.detection = _detection(report, entry, name, verdict.reference, scale)
         entry.arrays[name] = array
     entry.steps = _steps(entry)
@@ -179,7 +179,7 @@ def _judge_derivative(report: FunctionReport, entry: DerivativeReport) -> None:
     entry.taylor = _taylor(entry)
 
 
-def _worst(verdict, where) -> Worst:
+def _worst(verdict, where, scale: dict[int, float]) -> Worst:
     """The hand's worst element: against the exact engine it disagrees with most (the reference
     first), else against the reference."""
     found = worst_against_exact(verdict, HAND)
@@ -187,7 +187,9 @@ def _worst(verdict, where) -> Worst:
         found if found else (verdict.reference, verdict.pairs[HAND, verdict.reference])
     )
     k, index = where[difference.where]
-    return Worst(k, index, difference.actual, difference.expected, against, difference.allowed)
+    return Worst(
+        k, index, difference.actual, difference.expected, against, difference.allowed, scale[k]
+    )
 
 
 def _detection(

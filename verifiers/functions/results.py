@@ -70,10 +70,14 @@ class EngineRun:
         return self.status is Status.OK and bool(self.values)
 
 
+FLOAT64_EPS = float(np.finfo(np.float64).eps)
+
+
 @dataclass(frozen=True)
 class Worst:
     """The hand derivative's worst element in one array: the point, the element's index, its
-    value and the engine's, and the difference allowed there."""
+    value and the engine's, the difference allowed there, and the array's scale at that point
+    (its largest value, or its measured rounding: the S of the tolerance)."""
 
     point: int
     index: tuple[int, ...]
@@ -81,6 +85,7 @@ class Worst:
     expected: float
     engine: str
     allowed: float
+    scale: float = 0.0
 
     @property
     def difference(self) -> float:
@@ -92,7 +97,12 @@ class Worst:
     def relative(self) -> float:
         if self.difference == 0:
             return 0.0
-        return self.difference / abs(self.expected) if self.expected != 0 else math.inf
+        # Relative to the element; to the array's scale where the element is below the array's
+        # float64 rounding (a saturated unit's 1e-37 beside its neighbours' 0.5 is a zero there).
+        size = abs(self.expected)
+        if size < FLOAT64_EPS * self.scale:
+            size = self.scale
+        return self.difference / size if size != 0 else math.inf
 
 
 @dataclass
