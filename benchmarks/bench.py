@@ -121,7 +121,7 @@ def step_benchmarks(rows: int, steps: int, repeats: int) -> dict[str, list[float
 
     results: dict[str, list[float]] = {"numpy (hand-written)": per_step_times(numpy_run, steps, 3)}
     engines = [("loop", "cpu"), ("manual", "cpu"), ("minigrad", "cpu"), ("torch", "cpu")]
-    engines += [("torch", "cuda"), ("jax", "auto"), ("numeric", "cpu")]
+    engines += [("torch", "cuda"), ("jax", "auto"), ("autograd", "cpu"), ("numeric", "cpu")]
     for name, device in engines:
         try:
             engine = engine_class(name)(model, device)
@@ -248,13 +248,22 @@ def verifier(path: Path, *options: str) -> list[str]:
 def whole_run(path: Path, iterations: int, repeats: int) -> dict[str, float]:
     """The verifier on `path` (all engines) and its baseline, alternating; the best of each."""
     baseline = [sys.executable, "-c", _BASELINE, str(path), str(iterations), str(LR)]
-    run = verifier(path, "--iterations", str(iterations))
     times: dict[str, list[tuple[float, float]]] = {"baseline": [], "run": []}
-    for _ in range(repeats):
-        times["baseline"].append(measure_process(baseline))
-        times["run"].append(measure_process(run))
+    descents: list[dict[str, float]] = []
+    with tempfile.TemporaryDirectory() as folder:
+        report = Path(folder) / "report.json"
+        run = verifier(path, "--iterations", str(iterations), "--json", str(report))
+        for _ in range(repeats):
+            times["baseline"].append(measure_process(baseline))
+            times["run"].append(measure_process(run))
+            engines = json.loads(report.read_text())["engines"]
+            descents.append(
+                {n: (e.get("descent") or {}).get("seconds") or 0.0 for n, e in engines.items()}
+            )
     best = {k: (min(t for t, _ in v), min(m for _, m in v)) for k, v in times.items()}
+    fastest = min(range(repeats), key=lambda k: times["run"][k][0])
     return {
+        "descent_seconds": descents[fastest],
         "run_seconds": best["run"][0],
         "run_peak": best["run"][1],
         "baseline_seconds": best["baseline"][0],
@@ -578,6 +587,23 @@ def _why_the_run_takes_longer(run: dict, results: dict) -> str:
         f"rounding probe or import. {RUN_TIME_RATIO:g}× would need every engine's step, "
         f"together, within {1000 * allowed:.1f} ms, {allowed / base:.1f}× the hand-written "
         f"step; alone, at this size, they take (× the hand-written step): {ratios}."
+        + _descents_in_the_run(run)
+    )
+
+
+def _descents_in_the_run(run: dict) -> str:
+    """Each engine's descent in the fastest timed run (two lanes at once, so under contention)."""
+    descents = run.get("descent_seconds")
+    if not descents:
+        return ""
+    each = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in descents.items())
+    total = sum(descents.values())
+    return (
+        f" In the fastest timed run itself (its engines in two lanes, a process each, so each "
+        f"step beside another engine's), the descents took {each}: {total:.1f} s in all, "
+        f"{total / 2:.1f} s of the run's {run['run_seconds']:.1f} s even when perfectly shared "
+        f"over two lanes; the rest is imports, the worker's start, the check points, the "
+        f"Hessians and the rounding probe."
     )
 
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 
@@ -13,7 +12,7 @@ import pytest
 from verifiers.examples import EXAMPLE_FILES, example_files, write_examples
 from verifiers.examples.__main__ import main
 
-from .helpers import REPO_ROOT, has
+from .helpers import REPO_ROOT, has, install_wheel
 
 
 def test_the_shipped_files_are_the_repository_s_byte_for_byte():
@@ -63,29 +62,10 @@ def test_writing_into_a_file_is_an_error(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(not has("setuptools"), reason="building a wheel needs setuptools")
 def test_an_installed_wheel_writes_the_examples_and_the_readme_commands_run(tmp_path):
-    # Built from a copy, so that the build leaves nothing in the checkout.
-    source = tmp_path / "source"
-    source.mkdir()
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(REPO_ROOT / name, source / name)
-    for package in ("minigrad", "verifiers"):
-        ignore = shutil.ignore_patterns("__pycache__")
-        shutil.copytree(REPO_ROOT / package, source / package, ignore=ignore)
-    built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(tmp_path / "wheel"), str(source)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert built.returncode == 0, built.stderr
-    wheel = next((tmp_path / "wheel").glob("*.whl"))
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
-         str(tmp_path / "site"), str(wheel)],
-        check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
+    site = install_wheel(tmp_path)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    env = dict(os.environ, PYTHONPATH=str(tmp_path / "site"))
+    env = dict(os.environ, PYTHONPATH=str(site))
 
     def run(*args: str, cwd=elsewhere) -> subprocess.CompletedProcess:
         return subprocess.run(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import platform
 import re
-import shutil
 import stat
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from verifiers.data import Dataset
 from verifiers.engines import ENGINE_NAMES, engine_class
 from verifiers.models import MODELS
 
-from .helpers import DATA_CSV, INSTALLED, OPTIONAL_INSTALLED, REPO_ROOT, has, run_cli
+from .helpers import DATA_CSV, INSTALLED, OPTIONAL_INSTALLED, REPO_ROOT, has, install_wheel, run_cli
 
 FAST = ["--iterations", "20", "--quiet"]
 NUMPY = ["--engines", "manual,minigrad,numeric"]
@@ -425,29 +424,10 @@ def test_the_reference_csv_ships_with_the_package_and_matches_data():
 
 @pytest.mark.skipif(not has("setuptools"), reason="building a wheel needs setuptools")
 def test_an_installed_wheel_runs_from_anywhere_without_a_csv(tmp_path):
-    # Built from a copy, so that the build leaves nothing in the checkout.
-    source = tmp_path / "source"
-    source.mkdir()
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(REPO_ROOT / name, source / name)
-    for package in ("minigrad", "verifiers"):
-        ignore = shutil.ignore_patterns("__pycache__")
-        shutil.copytree(REPO_ROOT / package, source / package, ignore=ignore)
-    built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(tmp_path / "wheel"), str(source)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert built.returncode == 0, built.stderr
-    wheel = next((tmp_path / "wheel").glob("*.whl"))
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
-         str(tmp_path / "site"), str(wheel)],
-        check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
+    site = install_wheel(tmp_path)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    env = dict(os.environ, PYTHONPATH=str(tmp_path / "site"))
+    env = dict(os.environ, PYTHONPATH=str(site))
     result = subprocess.run(
         [sys.executable, "-m", "verifiers.run", *NUMPY, *FAST],
         cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300,
