@@ -1,17 +1,21 @@
 """minigrad: a small reverse-mode automatic differentiation engine on numpy arrays.
 
-Reading order (the README's "Reading the engine" walks through it): ``grad_mode.py`` (recording
-on or off), ``tensor.py`` (the Tensor, every primitive operation beside its gradient rule, the
-reverse walk), ``functional.py`` and ``losses.py`` (functions made of those operations, with no
-rules of their own), ``numpy.py`` (the same operations under the array API's names),
-``check.py`` (testing each recorded rule against finite differences) and ``graph.py``
-(printing a graph).
+Reading order (the README's "Reading the engine" walks through it, and docs/minigrad.ipynb
+with a student): ``grad_mode.py`` (recording on or off), ``tensor.py`` (the Tensor, every
+primitive operation beside its gradient rule, the recording of a result), ``autograd.py`` (the
+reverse walk), ``_fast.py`` (fast paths and the rules on shared gradient arrays, read last),
+``functional.py`` and ``losses.py`` (functions made of those operations, with no rules of their
+own), ``numpy/`` (the whole array API standard, with ``linalg``), ``check.py`` (testing each
+recorded rule against finite differences), ``graph.py`` and ``draw.py`` (printing and drawing a
+graph).
 """
 
 # minigrad.numpy, the array namespace, is left out of __all__: `from minigrad import *` must not
 # shadow numpy itself
 from minigrad import numpy  # noqa: F401
+from minigrad.autograd import grad
 from minigrad.check import Finding, check_graph
+from minigrad.draw import draw
 from minigrad.functional import log_softmax, logsumexp, softmax
 from minigrad.grad_mode import enable_grad, is_grad_enabled, no_grad
 from minigrad.graph import format_graph, print_graph
@@ -22,7 +26,6 @@ from minigrad.tensor import (
     concatenate,
     eye,
     full,
-    grad,
     logaddexp,
     maximum,
     minimum,
@@ -42,6 +45,7 @@ __all__ = [
     "clip",
     "concatenate",
     "cross_entropy",
+    "draw",
     "enable_grad",
     "eye",
     "format_graph",

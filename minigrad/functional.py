@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.tensor import Tensor, _axes
+from minigrad.tensor import Tensor, axes
 
 __all__ = ["log_softmax", "logsumexp", "softmax", "square", "std", "var"]
 
@@ -21,7 +21,7 @@ __all__ = ["log_softmax", "logsumexp", "softmax", "square", "std", "var"]
 def _largest(x: Tensor, axis: Any) -> Tensor:
     """The largest value over `axis` (kept as size-1 axes), as a constant; 0 where it is not
     finite (all -inf, or an inf or nan), where subtracting it would only make nans."""
-    peak = np.max(x.data, axis=_axes(axis, x.ndim), keepdims=True)
+    peak = np.max(x.data, axis=axes(axis, x.ndim), keepdims=True)
     return Tensor(np.where(np.isfinite(peak), peak, 0).astype(x.dtype))
 
 
@@ -56,10 +56,16 @@ def square(x: Tensor) -> Tensor:
 
 def var(x: Tensor, axis: Any = None, correction: float = 0.0, keepdims: bool = False) -> Tensor:
     """Variance over `axis`: the mean squared deviation, times n / (n - correction)."""
-    n = x.size if axis is None else int(np.prod([x.shape[i] for i in _axes(axis, x.ndim)]))
+    n = int(np.prod([x.shape[i] for i in axes(axis, x.ndim)]))
     deviation = x - x.mean(axis=axis, keepdims=True)
     mean_square = (deviation**2).mean(axis=axis, keepdims=keepdims)
-    return mean_square if correction == 0 else mean_square * (n / (n - correction))
+    if correction == 0:
+        return mean_square
+    # n / (n - correction), infinite when correction >= n (so the variance is inf or nan, as
+    # numpy gives)
+    with np.errstate(divide="ignore"):
+        factor = np.divide(np.float64(n), max(n - correction, 0))
+    return mean_square * float(factor)
 
 
 def std(x: Tensor, axis: Any = None, correction: float = 0.0, keepdims: bool = False) -> Tensor:

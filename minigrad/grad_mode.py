@@ -43,7 +43,8 @@ class _GradMode:
     def __exit__(self, *exc_info: object) -> None:
         _state.enabled = self._previous
 
-    def __call__(self, function: Callable) -> Callable:  # used as a decorator: @no_grad()
+    def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        # used as a decorator: @no_grad()
         enabled = self._enabled
 
         @functools.wraps(function)
@@ -63,7 +64,7 @@ class no_grad(_GradMode):
 
     _enabled = False
 
-    def __new__(cls, function: Callable | None = None) -> Any:
+    def __new__(cls, function: Callable[..., Any] | None = None) -> Any:
         if function is not None:  # used bare, as @no_grad
             return _GradMode(False)(function)
         return object.__new__(cls)

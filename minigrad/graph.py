@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from minigrad.tensor import Tensor, _short
+from minigrad.tensor import Tensor, short
 
 # Past this many levels the tree stops indenting and writes each line's level as "[n]" instead:
 # indentation that kept growing would make the printout of a chain of 100,000 operations
@@ -48,5 +48,5 @@ def print_graph(root: Tensor) -> None:
 def _describe(node: Tensor, number: int) -> str:
     kind = node._op if node._parents else "input" if node.requires_grad else "constant"
     label = f" {node.name}" if node.name else ""
-    grad = "None" if node.grad is None else _short(node.grad.data)
-    return f"#{number} {kind}{label}  shape={node.shape}  value={_short(node.data)}  grad={grad}"
+    grad = "None" if node.grad is None else short(node.grad.data)
+    return f"#{number} {kind}{label}  shape={node.shape}  value={short(node.data)}  grad={grad}"

@@ -7,14 +7,14 @@ from typing import Any
 import numpy as np
 
 from minigrad.functional import log_softmax
-from minigrad.tensor import Tensor, _tensor, logaddexp
+from minigrad.tensor import Tensor, as_tensor, logaddexp
 
 __all__ = ["binary_cross_entropy_with_logits", "cross_entropy", "mse_loss"]
 
 
 def _target(value: Any, prediction: Tensor) -> Tensor:
     """A loss's target as a Tensor in the prediction's dtype (the data follows the model)."""
-    target = _tensor(value, prediction)
+    target = as_tensor(value, prediction)
     return target if target.dtype == prediction.dtype else target.astype(prediction.dtype)
 
 

@@ -1,4 +1,4 @@
-"""The engine: a Tensor that records the operations applied to it, and the reverse walk.
+"""The Tensor: a numpy array that records the operations applied to it, each beside its VJP.
 
 Read it top to bottom:
 
@@ -7,20 +7,20 @@ Read it top to bottom:
    the gradient of the final output with respect to the operation's result, the VJP returns the
    gradient with respect to that input. The comment above each VJP names the derivative.
 2. Operations on several tensors (`maximum`, `where`, `concatenate`, ...) and constructors.
-3. `operation`: how every result enters the graph, and the way to add an operation of your own.
-4. The reverse walk: `Tensor.backward` and `grad`.
-5. The helpers the VJPs use (`_unbroadcast`, `_expand`, ...), each an operation with its own VJP.
+3. Recording: every result enters the graph through `record`, which keeps its inputs, VJPs and
+   forward when an input requires grad. The built-in operations reach it through `apply` (compute
+   with numpy, then record); an operation of your own reaches it through `operation`.
+4. The helpers the VJPs use (`_unbroadcast`, `_expand`, ...), each an operation with its own VJP.
 
 The VJPs are written with Tensor operations themselves. With `create_graph=True` the backward
 pass is recorded like any other computation, so gradients can be differentiated again
-(Hessians, Hessian-vector products) with no extra code. Functions built from these operations,
-with no backward code of their own (softmax, the losses), live in `functional.py`/`losses.py`.
+(Hessians, Hessian-vector products) with no extra code. The reverse walk that calls the VJPs is
+in `autograd.py`. Two VJPs (of ``*`` and ``**2``) call a one-pass version of themselves from
+`_fast.py`, which also holds the rules on which gradient arrays may be shared.
 """
 
 from __future__ import annotations
 
-import functools
-import heapq
 import itertools
 import math
 import numbers
@@ -30,27 +30,38 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.grad_mode import _GradMode, _state
+from minigrad import _fast, autograd
+from minigrad.grad_mode import _state
 
 __all__ = [
     "Tensor",
+    "apply",
+    "as_tensor",
+    "axes",
+    "broadcast_to",
     "clip",
     "concatenate",
+    "constant",
+    "copy",
     "eye",
     "full",
-    "grad",
     "logaddexp",
     "maximum",
     "minimum",
     "ones",
+    "operands",
     "operation",
     "randn",
+    "record",
+    "short",
     "stack",
+    "unbroadcast_vjp",
     "where",
     "zeros",
 ]
 
-VJP = Callable[["Tensor", "Tensor"], Any]
+VJP = Callable[["Tensor", "Tensor"], "Tensor"]
+Forward = Callable[..., Any]
 
 # Every tensor is numbered as it is made. An operation's inputs exist before its result, so they
 # have smaller numbers: the numbers are a topological order of any graph, for free.
@@ -62,13 +73,13 @@ class Tensor:
 
     ``Tensor(data, requires_grad=False, name=None)`` accepts Python numbers, lists and numpy
     arrays. Floating-point data keeps its dtype (float32 stays float32); anything else becomes
-    float64. A numpy array of a floating dtype is used as it is, not copied. Comparisons
-    (``<``, ``==``, ...) give constant boolean tensors, for `where` and masks.
+    float64 (``minigrad.numpy.asarray`` keeps integers and booleans, for indices and masks). A
+    numpy array of a floating dtype is used as it is, not copied. Comparisons (``<``, ``==``,
+    ...) give constant boolean tensors, for `where` and masks.
 
     After ``backward()``, ``.grad`` holds d(output)/d(this tensor). A leaf's gradient (a tensor
     you made with ``requires_grad=True``) is an ordinary writeable array of its own; the gradient
-    of an intermediate result is read-only, the very array the backward pass used (one array is
-    often passed on to several nodes: ``+`` and ``reshape`` pass it on unchanged).
+    of an intermediate result is read-only, the very array the backward pass used.
     """
 
     __slots__ = (
@@ -89,41 +100,90 @@ class Tensor:
     # keeps tensors in dicts and sets, which only ever compare a tensor with itself.
     __hash__ = object.__hash__
 
+    data: np.ndarray
+    grad: Tensor | None
+    requires_grad: bool
+    name: str | None
+    _op: str
+    _parents: tuple[Tensor, ...]
+    _vjps: tuple[VJP, ...]
+    _forward: Forward | None
+    _from_grad: bool
+    _seq: int
+
     def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None) -> None:
-        self.data = _as_array(data.data if isinstance(data, Tensor) else data)
-        self.grad: Tensor | None = None
+        self.data = _as_float_array(data.data if isinstance(data, Tensor) else data)
+        self.grad = None
         self.requires_grad = bool(requires_grad)
         self.name = name
         self._op = ""
-        self._parents: tuple[Tensor, ...] = ()
-        self._vjps: tuple[VJP, ...] = ()
-        self._forward: Callable[..., Any] | None = None  # recomputes data (for check_graph)
-        self._from_grad = False  # computed from a gradient that was not recorded (see grad())
+        self._parents = ()
+        self._vjps = ()
+        self._forward = None  # recomputes data from the parents' arrays (for check_graph)
+        self._from_grad = False  # computed from a gradient that was not recorded (see _fast)
         self._seq = next(_numbers)  # the order in which tensors were made
 
     # ---- plain array facts --------------------------------------------------------------------
-    shape = property(lambda self: self.data.shape, doc="Shape of the data, as numpy gives it.")
-    ndim = property(lambda self: self.data.ndim, doc="Number of dimensions.")
-    size = property(lambda self: self.data.size, doc="Number of elements.")
-    dtype = property(lambda self: self.data.dtype, doc="numpy dtype of the data.")
-    device = property(lambda self: "cpu", doc="Where the data lives: always the CPU (numpy).")
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of the data, as numpy gives it."""
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        """Number of dimensions."""
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        """Number of elements."""
+        return self.data.size
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """numpy dtype of the data."""
+        return self.data.dtype
+
+    @property
+    def device(self) -> str:
+        """Where the data lives: always the CPU (numpy)."""
+        return "cpu"
+
+    def to_device(self, device: Any, /, *, stream: Any = None) -> Tensor:
+        """The array API's move to a device: there is only the CPU, so the tensor itself."""
+        if device not in ("cpu", None):
+            raise ValueError(f"minigrad: only the 'cpu' device exists, not {device!r}")
+        return self
 
     def numpy(self) -> np.ndarray:
         """The underlying numpy array (shared, not copied)."""
         return self.data
 
-    def item(self) -> float:
+    def item(self) -> Any:
         """The value of a one-element tensor as a Python number."""
         return self.data.item()
 
+    def tolist(self) -> Any:
+        """The data as nested Python lists."""
+        return self.data.tolist()
+
     def __float__(self) -> float:
         return float(self.data)
+
+    def __int__(self) -> int:
+        return int(self.data)
+
+    def __index__(self) -> int:
+        return operator.index(self.data.item())
 
     def __bool__(self) -> bool:
         return bool(self.data)  # as numpy: only for one element
 
     def __len__(self) -> int:
         return len(self.data)
+
+    def __iter__(self) -> Any:
+        return (self[i] for i in range(len(self)))
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         return np.array(self.data, dtype=dtype, copy=copy)  # np.asarray(tensor) gives the data
@@ -136,7 +196,7 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """A tensor with the same data, cut off from the graph (``requires_grad == False``)."""
-        return Tensor(self.data)
+        return constant(self.data)
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradient (``.grad`` becomes ``None``)."""
@@ -145,12 +205,12 @@ class Tensor:
     def __repr__(self) -> str:
         label = f", name={self.name!r}" if self.name else ""
         flag = ", requires_grad=True" if self.requires_grad else ""
-        grad = "None" if self.grad is None else _short(self.grad.data)
-        return f"Tensor({_short(self.data)}{label}{flag}, grad={grad})"
+        grad = "None" if self.grad is None else short(self.grad.data)
+        return f"Tensor({short(self.data)}{label}{flag}, grad={grad})"
 
     # ---- elementwise arithmetic: numpy broadcasting, each gradient summed back to its input ---
     def __add__(self, other: Any) -> Tensor:
-        a, b = self, _tensor(other, self)
+        a, b = self, as_tensor(other, self)
         return _binary(
             "+", np.add, a, b,
             lambda g, out: g,  # d(a+b)/da = 1
@@ -158,7 +218,7 @@ class Tensor:
         )  # fmt: skip
 
     def __sub__(self, other: Any) -> Tensor:
-        a, b = self, _tensor(other, self)
+        a, b = self, as_tensor(other, self)
         return _binary(
             "-", np.subtract, a, b,
             lambda g, out: g,  # d(a-b)/da = 1
@@ -166,15 +226,15 @@ class Tensor:
         )  # fmt: skip
 
     def __mul__(self, other: Any) -> Tensor:
-        a, b = self, _tensor(other, self)
+        a, b = self, as_tensor(other, self)
         return _binary(
             "*", np.multiply, a, b,
-            lambda g, out: _times(g, b, a.shape),  # d(a*b)/da = b
-            lambda g, out: _times(g, a, b.shape),  # d(a*b)/db = a
+            lambda g, out: _fast.times(g, b, a.shape),  # d(a*b)/da = b
+            lambda g, out: _fast.times(g, a, b.shape),  # d(a*b)/db = a
         )  # fmt: skip
 
     def __truediv__(self, other: Any) -> Tensor:
-        a, b = self, _tensor(other, self)
+        a, b = self, as_tensor(other, self)
         return _binary(
             "/", np.divide, a, b,
             lambda g, out: g / b,  # d(a/b)/da = 1/b
@@ -185,23 +245,23 @@ class Tensor:
         a = self
         if isinstance(other, numbers.Real) and not isinstance(other, Tensor):
             p = float(other)
-            if p == 2:  # the square is common enough to skip the general power's extra pass
+            if p == 2:
                 # d(a²)/da = 2a
-                return _apply("**2", np.square, (a,), lambda g, out: _twice(g, a))
+                return apply("**2", np.square, (a,), lambda g, out: _fast.twice(g, a))
             if p == 0:  # a**0 = 1 everywhere, including a = 0 where the general rule gives 0·inf
                 # d(a⁰)/da = 0
-                return _apply("**0", np.ones_like, (a,), lambda g, out: g * 0)
+                return apply("**0", np.ones_like, (a,), lambda g, out: g * 0)
             # d(aᵖ)/da = p·aᵖ⁻¹
-            return _apply(
-                f"**{other:g}", lambda x: np.power(x, p), (a,),
+            return apply(
+                f"**{p:g}", lambda x: np.power(x, p), (a,),
                 lambda g, out: g * (p * a ** (p - 1)),
             )  # fmt: skip
-        b = _tensor(other, self)
+        b = as_tensor(other, self)
         return _binary(
             "**", np.power, a, b,
-            # d(aᵇ)/da = b·aᵇ⁻¹: 0 where b = 0 (aᵇ is 1 there), so a is replaced by 1 there,
-            # which keeps a = 0 from turning that 0 into 0·∞ = nan
-            lambda g, out: g * b * where(b.data == 0, 1.0, a) ** (b - 1),
+            # d(aᵇ)/da = b·aᵇ⁻¹: 0 where b = 0 (aᵇ is 1 there); where a = 0 too, a is replaced
+            # by 1, which keeps that 0 from becoming 0·∞ = nan
+            lambda g, out: g * b * where((b.data == 0) & (a.data == 0), 1.0, a) ** (b - 1),
             # d(aᵇ)/db = aᵇ·ln a, taken in the result's dtype. Where a = 0 the product is 0 (for
             # b > 0) but ln 0 = -inf would turn it into nan, so ln is taken of 1 there instead.
             lambda g, out: g * out * (_cast(a, out.dtype) + (a.data == 0).astype(out.dtype)).log(),
@@ -209,23 +269,23 @@ class Tensor:
 
     def __neg__(self) -> Tensor:
         # d(-a)/da = -1
-        return _apply("neg", np.negative, (self,), lambda g, out: -g)
+        return apply("neg", np.negative, (self,), lambda g, out: -g)
 
     # Reflected and derived operators carry no gradient code of their own.
     def __radd__(self, other: Any) -> Tensor:
-        return _tensor(other, self) + self
+        return as_tensor(other, self) + self
 
     def __rsub__(self, other: Any) -> Tensor:
-        return _tensor(other, self) - self
+        return as_tensor(other, self) - self
 
     def __rmul__(self, other: Any) -> Tensor:
-        return _tensor(other, self) * self
+        return as_tensor(other, self) * self
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return _tensor(other, self) / self
+        return as_tensor(other, self) / self
 
     def __rpow__(self, other: Any) -> Tensor:
-        return _tensor(other, self) ** self
+        return as_tensor(other, self) ** self
 
     def __pos__(self) -> Tensor:
         return self
@@ -233,28 +293,33 @@ class Tensor:
     def __abs__(self) -> Tensor:
         return self.abs()
 
-    # In-place updates (`w -= lr * w.grad`) change the array itself and are not recorded: they are
-    # for parameter updates under `no_grad`, after backward (a graph that used the old values
-    # would otherwise see the new ones). The array is shared with whatever it came from.
+    # In-place updates. Outside a recorded computation (`w -= lr * w.grad` under `no_grad`, or a
+    # constant) they change the array itself, which is what a parameter update wants. Inside
+    # one, the result is recorded as a new tensor and the name is rebound to it, as micrograd
+    # does: `c += c + 1` then means `c = c + (c + 1)`, and its gradient is that of the sum.
     def __iadd__(self, other: Any) -> Tensor:
-        return self._update(np.add, other, "+=")
+        return self._update(np.add, Tensor.__add__, other, "+=")
 
     def __isub__(self, other: Any) -> Tensor:
-        return self._update(np.subtract, other, "-=")
+        return self._update(np.subtract, Tensor.__sub__, other, "-=")
 
     def __imul__(self, other: Any) -> Tensor:
-        return self._update(np.multiply, other, "*=")
+        return self._update(np.multiply, Tensor.__mul__, other, "*=")
 
     def __itruediv__(self, other: Any) -> Tensor:
-        return self._update(np.divide, other, "/=")
+        return self._update(np.divide, Tensor.__truediv__, other, "/=")
 
-    def _update(self, function: Callable, other: Any, symbol: str) -> Tensor:
-        if self.requires_grad and _state.enabled:
-            raise RuntimeError(
-                f"minigrad: '{symbol}' changes a tensor that requires grad in place, which is not "
-                "recorded; update parameters inside `with no_grad():`"
-            )
-        # (out given by position: ufuncs read keywords more slowly)
+    def _update(
+        self, function: Any, recorded: Callable[[Tensor, Any], Tensor], other: Any, symbol: str
+    ) -> Tensor:
+        other_grad = isinstance(other, Tensor) and other.requires_grad
+        if _state.enabled and (self.requires_grad or other_grad):
+            if self.requires_grad and not self._parents:
+                raise RuntimeError(
+                    f"minigrad: '{symbol}' would change a leaf tensor that requires grad; "
+                    "update parameters inside `with no_grad():`"
+                )
+            return recorded(self, other)  # recorded as a new result: the name is rebound
         function(self.data, other.data if isinstance(other, Tensor) else other, self.data)
         return self
 
@@ -271,72 +336,77 @@ class Tensor:
     def __ge__(self, other: Any) -> Tensor:
         return _compare(np.greater_equal, self, other)
 
-    def __eq__(self, other: object) -> Any:  # type: ignore[override]
+    def __eq__(self, other: object) -> Any:
         return _compare(np.equal, self, other)
 
-    def __ne__(self, other: object) -> Any:  # type: ignore[override]
+    def __ne__(self, other: object) -> Any:
         return _compare(np.not_equal, self, other)
 
     # ---- elementwise functions ----------------------------------------------------------------
     def exp(self) -> Tensor:
         """Elementwise e**x."""
         # d(exp a)/da = exp a, which is the output itself
-        return _apply("exp", np.exp, (self,), lambda g, out: g * out)
+        return apply("exp", np.exp, (self,), lambda g, out: g * out)
+
+    def expm1(self) -> Tensor:
+        """Elementwise e**x - 1, accurate for tiny x."""
+        # d(eᵃ - 1)/da = eᵃ = out + 1
+        return apply("expm1", np.expm1, (self,), lambda g, out: g * (out + 1))
 
     def log(self) -> Tensor:
         """Elementwise natural logarithm."""
         a = self
         # d(ln a)/da = 1/a
-        return _apply("log", np.log, (a,), lambda g, out: g / a)
+        return apply("log", np.log, (a,), lambda g, out: g / a)
 
     def log1p(self) -> Tensor:
         """Elementwise ln(1 + x), accurate for tiny x."""
         a = self
         # d ln(1+a)/da = 1/(1+a)
-        return _apply("log1p", np.log1p, (a,), lambda g, out: g / (1 + a))
+        return apply("log1p", np.log1p, (a,), lambda g, out: g / (1 + a))
 
     def sqrt(self) -> Tensor:
         """Elementwise square root."""
         # d√a/da = 1/(2√a), from the output (infinite at a = 0, as in torch)
-        return _apply("sqrt", np.sqrt, (self,), lambda g, out: g / (2 * out))
+        return apply("sqrt", np.sqrt, (self,), lambda g, out: g / (2 * out))
 
     def sin(self) -> Tensor:
         """Elementwise sine."""
         a = self
         # d(sin a)/da = cos a
-        return _apply("sin", np.sin, (a,), lambda g, out: g * a.cos())
+        return apply("sin", np.sin, (a,), lambda g, out: g * a.cos())
 
     def cos(self) -> Tensor:
         """Elementwise cosine."""
         a = self
         # d(cos a)/da = -sin a
-        return _apply("cos", np.cos, (a,), lambda g, out: -(g * a.sin()))
+        return apply("cos", np.cos, (a,), lambda g, out: -(g * a.sin()))
 
     def tanh(self) -> Tensor:
         """Elementwise hyperbolic tangent (numpy's tanh saturates at ±1 without overflow)."""
         # d(tanh a)/da = 1 - tanh²a
-        return _apply("tanh", np.tanh, (self,), lambda g, out: g * (1 - out * out))
+        return apply("tanh", np.tanh, (self,), lambda g, out: g * (1 - out * out))
 
     def sigmoid(self) -> Tensor:
         """Elementwise 1 / (1 + e**-x), computed without overflow at any |x|."""
         # dσ(a)/da = σ(a)·(1 - σ(a))
-        return _apply("sigmoid", _sigmoid, (self,), lambda g, out: g * out * (1 - out))
+        return apply("sigmoid", _sigmoid, (self,), lambda g, out: g * out * (1 - out))
 
     def relu(self) -> Tensor:
         """Elementwise max(x, 0)."""
         a = self
-        # d relu(a)/da = 1 where a > 0, else 0 (the kink at 0 gets 0, as in torch)
-        return _apply("relu", _relu, (a,), lambda g, out: where(a.data > 0, g, 0.0))
+        # d relu(a)/da = 1 where a > 0, else 0 (the kink at 0 gets 0, as in torch); nan at nan
+        return apply("relu", _relu, (a,), lambda g, out: g * constant(_step(a.data)))
 
     def abs(self) -> Tensor:
         """Elementwise |x|."""
         a = self
-        # d|a|/da = sign(a) (0 at a = 0, as in torch)
-        return _apply("abs", np.abs, (a,), lambda g, out: g * Tensor(np.sign(a.data)))
+        # d|a|/da = sign(a) (0 at a = 0, as in torch; nan at nan)
+        return apply("abs", np.abs, (a,), lambda g, out: g * constant(np.sign(a.data)))
 
     def sign(self) -> Tensor:
         """Elementwise -1, 0 or 1: a constant (its derivative is 0 wherever it exists)."""
-        return _constant(np.sign(self.data))
+        return constant(np.sign(self.data))
 
     def clip(self, min: Any = None, max: Any = None) -> Tensor:
         """Clamp into [min, max]: see :func:`clip`."""
@@ -344,30 +414,30 @@ class Tensor:
 
     def astype(self, dtype: Any) -> Tensor:
         """The data converted to `dtype` (a new array). To a non-floating dtype it is a constant."""
-        a, dtype = self, np.dtype(dtype)
-        if dtype.kind not in "fc":
-            return _constant(a.data.astype(dtype))
+        a, to = self, np.dtype(dtype)
+        if to.kind not in "fc" or a.dtype.kind not in "fc":
+            return constant(a.data.astype(to))
         # a cast changes only the precision: the gradient is cast back to a's dtype
-        return _apply("astype", lambda x: x.astype(dtype), (a,), lambda g, out: g.astype(a.dtype))
+        return apply("astype", lambda x: x.astype(to), (a,), lambda g, out: g.astype(a.dtype))
 
     # ---- reductions ---------------------------------------------------------------------------
     def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         """Sum over `axis` (all axes when None), as ``numpy.sum``."""
-        a, axes = self, None if axis is None else _axes(axis, self.data.ndim)
+        a, over = self, None if axis is None else axes(axis, self.ndim)
         # d(Σ a)/da_i = 1: every summed element receives the output's gradient
-        return _apply(
-            "sum", lambda x: x.sum(axis=axes, keepdims=keepdims), (a,),
-            lambda g, out: _expand(g, a.shape, axes, keepdims),
+        return apply(
+            "sum", lambda x: x.sum(axis=over, keepdims=keepdims), (a,),
+            lambda g, out: _expand(g, a.shape, over, keepdims),
         )  # fmt: skip
 
     def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         """Mean over `axis` (all axes when None), as ``numpy.mean``."""
-        a, axes = self, None if axis is None else _axes(axis, self.data.ndim)
-        count = a.data.size if axes is None else math.prod(a.data.shape[i] for i in axes)
+        a, over = self, None if axis is None else axes(axis, self.ndim)
+        count = a.size if over is None else math.prod(a.shape[i] for i in over)
         # d(mean a)/da_i = 1/n: every element receives the output's gradient over the count
-        return _apply(
-            "mean", lambda x: x.sum(axis=axes, keepdims=keepdims) / count, (a,),
-            lambda g, out: _expand(g / count, a.shape, axes, keepdims),
+        return apply(
+            "mean", lambda x: x.sum(axis=over, keepdims=keepdims) / count, (a,),
+            lambda g, out: _expand(g / count, a.shape, over, keepdims),
         )  # fmt: skip
 
     def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
@@ -384,61 +454,65 @@ class Tensor:
         a = self
         new_shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
         # reshaping moves no values, so the gradient is reshaped back
-        return _apply(
+        return apply(
             "reshape", lambda x: np.reshape(x, new_shape), (a,),
             lambda g, out: g.reshape(a.shape),
         )  # fmt: skip
 
-    def transpose(self, *axes: Any) -> Tensor:
+    def transpose(self, *order: Any) -> Tensor:
         """Permute the axes (reversed when none are given), as ``numpy.transpose``."""
         a = self
-        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
-            axes = tuple(axes[0] or ())
-        order = _permutation(axes, a.ndim)
-        inverse = tuple(int(i) for i in np.argsort(order))
+        if len(order) == 1 and (order[0] is None or isinstance(order[0], (tuple, list))):
+            order = tuple(order[0] or ())
+        forward = _permutation(order, a.ndim)
+        inverse = tuple(int(i) for i in np.argsort(forward))
         # a permutation moves values, so the gradient is moved back by the inverse permutation
-        return _apply(
-            "transpose", lambda x: np.transpose(x, order), (a,),
+        return apply(
+            "transpose", lambda x: np.transpose(x, forward), (a,),
             lambda g, out: g.transpose(inverse),
         )  # fmt: skip
 
-    T = property(lambda self: self.transpose(), doc="The transpose (axes reversed).")
-    mT = property(  # noqa: N815 (the array API's name)
-        lambda self: self.transpose((*range(self.ndim - 2), self.ndim - 1, self.ndim - 2)),
-        doc="The last two axes swapped (a stack of matrices, each transposed).",
-    )
+    @property
+    def T(self) -> Tensor:  # noqa: N802 (numpy's name)
+        """The transpose (axes reversed)."""
+        return self.transpose()
+
+    @property
+    def mT(self) -> Tensor:  # noqa: N802 (the array API's name)
+        """The last two axes swapped (a stack of matrices, each transposed)."""
+        return self.transpose((*range(self.ndim - 2), self.ndim - 1, self.ndim - 2))
 
     # squeeze and expand_dims are reshapes: they have no rule of their own.
     def squeeze(self, axis: Any = None) -> Tensor:
         """Remove axes of length one (all of them when `axis` is None), as ``numpy.squeeze``."""
         if axis is None:
             return self.reshape(tuple(n for n in self.shape if n != 1))
-        axes = _axes(axis, self.ndim)
-        if any(self.shape[i] != 1 for i in axes):
+        drop = axes(axis, self.ndim)
+        if any(self.shape[i] != 1 for i in drop):
             raise ValueError(f"minigrad: cannot squeeze axis {axis} of shape {self.shape}")
-        return self.reshape(tuple(n for i, n in enumerate(self.shape) if i not in axes))
+        return self.reshape(tuple(n for i, n in enumerate(self.shape) if i not in drop))
 
     def expand_dims(self, axis: Any) -> Tensor:
         """Insert axes of length one at `axis` (positions in the result), as numpy's."""
-        axes = _axes(axis, self.ndim + (len(axis) if isinstance(axis, (tuple, list)) else 1))
+        new = axes(axis, self.ndim + (len(axis) if isinstance(axis, (tuple, list)) else 1))
         rest = iter(self.shape)
         return self.reshape(
-            tuple(1 if i in axes else next(rest) for i in range(self.ndim + len(axes)))
+            tuple(1 if i in new else next(rest) for i in range(self.ndim + len(new)))
         )
 
     def __getitem__(self, index: Any) -> Tensor:
         a, index = self, _plain_index(index)
         # each selected element's gradient goes back to the position it was taken from
-        return _apply("index", lambda x: x[index], (a,), lambda g, out: _scatter(g, index, a.shape))
+        return apply("index", lambda x: x[index], (a,), lambda g, out: _scatter(g, index, a.shape))
 
     def __matmul__(self, other: Any) -> Tensor:
-        a, b = self, _tensor(other, self)
+        a, b = self, as_tensor(other, self)
         if a.ndim == 0 or b.ndim == 0:
             raise ValueError(
                 f"minigrad: '@' needs at least 1-D operands, got {a.shape} @ {b.shape}"
             )
         try:
-            data = np.matmul(a.data, b.data)
+            data = _fast.matmul(a.data, b.data)
         except ValueError:
             message = f"minigrad: shapes {a.shape} @ {b.shape} do not align for '@'"
             raise ValueError(message) from None
@@ -457,12 +531,12 @@ class Tensor:
             gb = a.reshape(a2).mT @ g.reshape(out2)  # d(A@B)/dB: Aᵀ @ G
             return gb.squeeze(-1) if b.ndim == 1 else gb
 
-        return _record("@", data, (a, b), (grad_a, grad_b), np.matmul)
+        return record("@", data, (a, b), (grad_a, grad_b), np.matmul)
 
     def __rmatmul__(self, other: Any) -> Tensor:
-        return _tensor(other, self) @ self
+        return as_tensor(other, self) @ self
 
-    # ---- the reverse walk ---------------------------------------------------------------------
+    # ---- the reverse walk (autograd.py) -------------------------------------------------------
     def backward(self, gradient: Any = None, create_graph: bool = False) -> None:
         """Add d(self)/d(node) to ``node.grad`` for every node of the graph that requires grad.
 
@@ -471,19 +545,13 @@ class Tensor:
         ``.grad`` already holds, as in torch; call ``zero_grad()`` between steps. Each gradient
         has the dtype of its tensor (a float32 leaf gets a float32 gradient).
         """
-        seed = _seed(self, gradient, "backward()")
-        for node, node_grad in _backprop(self, seed, create_graph):
-            if node.grad is not None:
-                node_grad = node.grad + node_grad
-                if node._parents:  # an intermediate's gradient stays read-only
-                    node_grad.data.setflags(write=False)
-            node.grad = node_grad
+        autograd.backward(self, gradient, create_graph)
 
 
 # ---- operations on several tensors --------------------------------------------------------------
 def maximum(x: Any, y: Any) -> Tensor:
     """Elementwise larger of `x` and `y`, with numpy broadcasting."""
-    a, b = _pair(x, y)
+    a, b = operands(x, y)
     # d max(a, b)/da = 1 where a > b, 1/2 where a = b (a tie is shared, as in torch), else 0
     return _binary(
         "maximum", np.maximum, a, b,
@@ -494,7 +562,7 @@ def maximum(x: Any, y: Any) -> Tensor:
 
 def minimum(x: Any, y: Any) -> Tensor:
     """Elementwise smaller of `x` and `y`, with numpy broadcasting."""
-    a, b = _pair(x, y)
+    a, b = operands(x, y)
     # d min(a, b)/da = 1 where a < b, 1/2 where a = b (a tie is shared, as in torch), else 0
     return _binary(
         "minimum", np.minimum, a, b,
@@ -505,7 +573,7 @@ def minimum(x: Any, y: Any) -> Tensor:
 
 def logaddexp(x: Any, y: Any) -> Tensor:
     """ln(eˣ + eʸ) elementwise, without overflow at any scale (as ``numpy.logaddexp``)."""
-    a, b = _pair(x, y)
+    a, b = operands(x, y)
     # d ln(eᵃ + eᵇ)/da = eᵃ/(eᵃ + eᵇ) = σ(a - b), and σ(b - a) for b: smooth at a = b, to
     # every order (max(a, b) + ln(1 + e^-|a-b|), equal in value, has kinks there)
     return _binary(
@@ -521,8 +589,8 @@ def where(condition: Any, x: Any, y: Any) -> Tensor:
     The condition (a boolean array or tensor, e.g. ``r.abs() <= 1``) is a constant.
     """
     mask = np.asarray(condition.data if isinstance(condition, Tensor) else condition, dtype=bool)
-    a, b = _pair(x, y)
-    return _apply(
+    a, b = operands(x, y)
+    return apply(
         "where", lambda p, q: np.where(mask, p, q), (a, b),
         lambda g, out: where(mask, g, 0.0),  # d where(c, a, b)/da = 1 where c holds, else 0
         lambda g, out: where(mask, 0.0, g),  # d where(c, a, b)/db = 0 where c holds, else 1
@@ -530,26 +598,34 @@ def where(condition: Any, x: Any, y: Any) -> Tensor:
 
 
 def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
-    """Clamp `x` into [min, max] (a bound left as None is open), as ``numpy.clip``."""
+    """Clamp `x` into [min, max] (a bound left as None is open), as ``numpy.clip``.
+
+    Where min > max every element is max (as numpy and torch give), so the gradient goes to max.
+    """
     a = x if isinstance(x, Tensor) else Tensor(x)
-    low = _tensor(-np.inf if min is None else min, a)
-    high = _tensor(np.inf if max is None else max, a)
-    return _apply(
+    low = as_tensor(-np.inf if min is None else min, a)
+    high = as_tensor(np.inf if max is None else max, a)
+    return apply(
         "clip", np.clip, (a, low, high),
         # d clip/da = 1 where low <= a <= high (a point on a bound passes, as in torch), else 0
         lambda g, out: where((a.data >= low.data) & (a.data <= high.data), g, 0.0),
-        lambda g, out: where(a.data < low.data, g, 0.0),  # d clip/d low = 1 where a < low
-        lambda g, out: where(a.data > high.data, g, 0.0),  # d clip/d high = 1 where a > high
+        # d clip/d low = 1 where a < low <= high
+        lambda g, out: where((a.data < low.data) & (low.data <= high.data), g, 0.0),
+        # d clip/d high = 1 where a > high, or everywhere when low > high
+        lambda g, out: where((a.data > high.data) | (low.data > high.data), g, 0.0),
     )  # fmt: skip
 
 
-def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
-    """Join tensors along an existing axis, as ``numpy.concatenate``."""
+def concatenate(tensors: Sequence[Any], axis: int | None = 0) -> Tensor:
+    """Join tensors along an existing axis (flattened first when `axis` is None), as numpy."""
     first = next((t for t in tensors if isinstance(t, Tensor)), None)
-    parts = tuple(Tensor(t) if first is None else _tensor(t, first) for t in tensors)
+    parts = tuple(Tensor(t) if first is None else as_tensor(t, first) for t in tensors)
     if not parts:
         raise ValueError("minigrad: concatenate needs at least one tensor")
-    (ax,) = _axes(axis, parts[0].ndim)
+    if axis is None:
+        parts = tuple(p.reshape(-1) for p in parts)
+        axis = 0
+    (ax,) = axes(axis, parts[0].ndim)
     ends = np.cumsum([p.shape[ax] for p in parts]).tolist()
 
     def piece(start: int, stop: int) -> VJP:
@@ -558,7 +634,7 @@ def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
         return lambda g, out: g[index]
 
     vjps = [piece(stop - p.shape[ax], stop) for p, stop in zip(parts, ends, strict=True)]
-    return _apply("concatenate", lambda *xs: np.concatenate(xs, axis=ax), parts, *vjps)
+    return apply("concatenate", lambda *xs: np.concatenate(xs, axis=ax), parts, *vjps)
 
 
 def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
@@ -593,21 +669,21 @@ def eye(
 
 
 def randn(
-    *shape: int, seed: Any = None, dtype: Any = np.float64, requires_grad: bool = False
+    *shape: Any, seed: Any = None, dtype: Any = np.float64, requires_grad: bool = False
 ) -> Tensor:
     """Standard normal samples of `shape`; `seed` (an int or a numpy Generator) repeats them."""
-    shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+    size = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    return Tensor(rng.standard_normal(shape, dtype=dtype), requires_grad=requires_grad)
+    return Tensor(rng.standard_normal(size, dtype=dtype), requires_grad=requires_grad)
 
 
-# ---- how a result enters the graph --------------------------------------------------------------
+# ---- recording: how a result enters the graph ---------------------------------------------------
 def operation(
     name: str,
     data: Any,
     parents: Sequence[Tensor],
-    *vjps: VJP,
-    forward: Callable[..., Any] | None = None,
+    *vjps: Callable[[Tensor, Tensor], Any],
+    forward: Forward | None = None,
 ) -> Tensor:
     """Record the result of an operation of your own: the contract the built-in ones use.
 
@@ -629,11 +705,11 @@ def operation(
             "(one per parent, in the same order)"
         )
     rules = tuple(_returning_a_tensor(vjp) for vjp in vjps)
-    return _record(name, _as_array(data.data if isinstance(data, Tensor) else data), parents,
-                   rules, forward)  # fmt: skip
+    array = _as_float_array(data.data if isinstance(data, Tensor) else data)
+    return record(name, array, parents, rules, forward)
 
 
-def _returning_a_tensor(vjp: VJP) -> VJP:
+def _returning_a_tensor(vjp: Callable[[Tensor, Tensor], Any]) -> VJP:
     """A VJP of your own may return a numpy array or a number: it is wrapped (as a constant)."""
 
     def rule(g: Tensor, out: Tensor) -> Tensor:
@@ -643,58 +719,64 @@ def _returning_a_tensor(vjp: VJP) -> VJP:
     return rule
 
 
-def _apply(op: str, forward: Callable[..., Any], parents: tuple[Tensor, ...], *vjps: VJP) -> Tensor:
-    """Compute an operation's result with `forward` on the parents' arrays, and record it."""
-    if len(parents) == 1:  # the common case, without building a list
-        return _record(op, forward(parents[0].data), parents, vjps, forward)
-    return _record(op, forward(*[p.data for p in parents]), parents, vjps, forward)
+def apply(op: str, forward: Forward, parents: tuple[Tensor, ...], *vjps: VJP) -> Tensor:
+    """Compute an operation's result with `forward` on the parents' arrays, and record it.
+
+    The way every built-in operation (here and in ``minigrad.numpy``) makes its result.
+    """
+    if len(parents) == 1:  # (one input, the common case: no list of arrays to build)
+        return record(op, forward(parents[0].data), parents, vjps, forward)
+    return record(op, forward(*[p.data for p in parents]), parents, vjps, forward)
 
 
-def _binary(op: str, forward: Callable, a: Tensor, b: Tensor, vjp_a: VJP, vjp_b: VJP) -> Tensor:
-    """`_apply` for a broadcasting binary function: a shape error names the op and the shapes."""
+def _binary(op: str, forward: Forward, a: Tensor, b: Tensor, vjp_a: VJP, vjp_b: VJP) -> Tensor:
+    """`apply` for a broadcasting binary function: a shape error names the op and the shapes."""
     try:
         data = forward(a.data, b.data)
     except ValueError:
         raise ValueError(
             f"minigrad: cannot broadcast shapes {a.shape} and {b.shape} in '{op}'"
         ) from None
-    return _record(op, data, (a, b), (vjp_a, vjp_b), forward)
+    return record(op, data, (a, b), (vjp_a, vjp_b), forward)
 
 
-def _record(
+def record(
     op: str,
     data: Any,
     parents: tuple[Tensor, ...],
     vjps: tuple[VJP, ...],
-    forward: Callable[..., Any] | None,
+    forward: Forward | None,
 ) -> Tensor:
     """Wrap a result; remember its inputs, VJPs and forward when a graph is being recorded.
 
-    The VJPs are called only for inputs that require grad.
+    `forward(*arrays)` recomputes `data` from the parents' arrays (check_graph uses it).
+
+    A graph is recorded when recording is on (not inside ``no_grad``) and some input requires
+    grad. The VJPs are called only for inputs that require grad.
     """
-    out = Tensor.__new__(Tensor)
+    out = Tensor.__new__(Tensor)  # (not through __init__, which would convert the data)
     # numpy returns scalars, not 0-d arrays, from operations on 0-d arrays
     out.data = data if type(data) is np.ndarray else np.asarray(data)
     out.grad = out.name = None
     out._op = op
     out._seq = next(_numbers)
     for parent in parents:
-        if parent.requires_grad and _state.enabled:  # (is_grad_enabled(), without the call)
-            out.requires_grad, out._parents, out._vjps, out._forward = True, parents, vjps, forward
-            out._from_grad = False
+        if parent.requires_grad and _state.enabled:
+            out.requires_grad, out._from_grad = True, False
+            out._parents, out._vjps, out._forward = parents, vjps, forward
             return out
-    # nothing to differentiate: keep no references, so memory is freed early
+    # nothing to differentiate: no references kept, so memory is freed early
     out.requires_grad = out._from_grad = False
     out._parents = out._vjps = ()
     out._forward = None
-    for parent in parents:
+    for parent in parents:  # made from a gradient that was not recorded: see _fast.UNRECORDED
         if parent._from_grad:
             out._from_grad = True
     return out
 
 
-def _constant(data: Any, op: str = "constant") -> Tensor:
-    """A Tensor with no gradient (a comparison, a sign, a number), in the dtype numpy gave it."""
+def constant(data: Any, op: str = "constant") -> Tensor:
+    """A Tensor with no gradient (a comparison, a sign, an index), in the dtype numpy gave it."""
     out = Tensor.__new__(Tensor)
     # numpy returns scalars, not 0-d arrays, from operations on 0-d arrays
     out.data = data if type(data) is np.ndarray else np.asarray(data)
@@ -706,168 +788,23 @@ def _constant(data: Any, op: str = "constant") -> Tensor:
     return out
 
 
-# ---- the reverse walk ---------------------------------------------------------------------------
-def grad(
-    output: Tensor,
-    inputs: Tensor | Sequence[Tensor],
-    grad_output: Any = None,
-    create_graph: bool = False,
-) -> Tensor | tuple[Tensor, ...]:
-    """Gradients of `output` with respect to `inputs`, returned without touching ``.grad``.
-
-    `inputs` is one tensor (one gradient is returned) or a sequence (a tuple is returned). An
-    input the output does not depend on gets zeros. With ``create_graph=True`` the gradients are
-    themselves recorded, so they can be differentiated again (second derivatives). Every
-    gradient returned is a writeable array of its own.
-    """
-    single = isinstance(inputs, Tensor)
-    wanted = (inputs,) if single else tuple(inputs)
-    for i, x in enumerate(wanted):
-        if not isinstance(x, Tensor) or not x.requires_grad:
-            raise ValueError(f"minigrad.grad: input {i} is not a Tensor with requires_grad=True")
-    grads: dict[int, Tensor] = {}  # a constant output: every derivative is zero
-    if output.requires_grad:
-        seed = _seed(output, grad_output, "grad()")
-        grads = {id(x): g for x, g in _backprop(output, seed, create_graph, wanted)}
-    elif output._from_grad:
-        raise RuntimeError(_UNRECORDED.format(caller="grad()"))
-    result: list[Tensor] = []
-    for x in wanted:
-        g = grads.get(id(x))
-        if g is None:
-            g = Tensor(np.zeros_like(x.data))
-            g._from_grad = not create_graph
-        elif any(g is earlier for earlier in result):  # the same input asked for twice
-            g = _copy(g)
-        result.append(g)
-    return result[0] if single else tuple(result)
-
-
-_UNRECORDED = (
-    "minigrad: {caller} was called on a result computed from a gradient that was not recorded; "
-    "pass create_graph=True to the grad() or backward() call that computed that gradient, so "
-    "that it can be differentiated again"
-)
-
-
-def _seed(output: Tensor, gradient: Any, caller: str) -> Tensor:
-    """The starting gradient of a reverse pass: 1 for one-element outputs, else as given."""
-    if not output.requires_grad:
-        if output._from_grad:
-            raise RuntimeError(_UNRECORDED.format(caller=caller))
-        raise RuntimeError(
-            f"minigrad: {caller} was called on a tensor that does not require grad "
-            "(no input had requires_grad=True, or it was computed under no_grad)"
-        )
-    if gradient is None:
-        if output.data.size != 1:
-            raise RuntimeError(
-                f"minigrad: {caller} needs a gradient for an output of shape {output.shape}; "
-                "reduce it to one element (e.g. .sum()) or pass a gradient of that shape"
-            )
-        shape, dtype = output.data.shape, output.data.dtype
-        return _constant(dtype.type(1) if not shape else np.ones(shape, dtype))
-    seed = _tensor(gradient, output)
-    if seed.shape != output.shape:
-        raise ValueError(
-            f"minigrad: {caller} gradient has shape {seed.shape}, output has shape {output.shape}"
-        )
-    # a copy in the output's dtype: the caller's array never becomes a gradient handed out
-    return seed.astype(output.dtype) if seed.dtype != output.dtype else _copy(seed)
-
-
-def _backprop(
-    root: Tensor, seed: Tensor, create_graph: bool, wanted: tuple[Tensor, ...] | None = None
-) -> list[tuple[Tensor, Tensor]]:
-    """Walk the graph from `root` back to its inputs, applying each node's VJPs once.
-
-    A node's gradient is complete (every use of it has contributed) only once every result made
-    from it has been visited: that is what makes `(x + x) * x` come out right. Results are made
-    after their inputs, so visiting the waiting node with the largest number first (a heap)
-    guarantees it, with no recursion and no separate sorting pass.
-    Returns (node, gradient) for the `wanted` nodes, or (for backward) for every node.
-    """
-    grads: dict[int, Tensor] = {id(root): seed}  # gradients so far, keyed by identity
-    waiting = [(-root._seq, root)]  # a heap: the largest number comes out first
-    kept: list[tuple[Tensor, Tensor]] = []
-    handed: dict[int, bool] = {}  # memory of each gradient handed out: was it as writeable?
-    wanted_ids = None if wanted is None else {id(x) for x in wanted}
-    with _GradMode(create_graph):  # the VJPs' own operations are recorded only for create_graph
-        while waiting:
-            node = heapq.heappop(waiting)[1]
-            g = grads.pop(id(node))
-            if wanted_ids is None or id(node) in wanted_ids:
-                yours = wanted_ids is not None or not node._parents  # grad() results and leaves
-                kept.append((node, _hand_out(g, yours, handed, create_graph)))
-            for i, (parent, vjp) in enumerate(zip(node._parents, node._vjps, strict=True)):
-                if not parent.requires_grad:
-                    continue  # a constant: its gradient is never computed
-                contribution = vjp(g, node)
-                if contribution.data.shape != parent.data.shape:
-                    contribution = _unbroadcast_vjp(contribution, parent.data.shape, node, i)
-                if contribution.data.dtype != parent.data.dtype:  # float32 input: float32 grad
-                    contribution = contribution.astype(parent.data.dtype)
-                previous = grads.get(id(parent))
-                if previous is None:  # its first contribution: it starts waiting
-                    grads[id(parent)] = contribution
-                    heapq.heappush(waiting, (-parent._seq, parent))
-                else:
-                    grads[id(parent)] = previous + contribution
-    return kept
-
-
-def _graph(root: Tensor) -> list[Tensor]:
-    """Every node that requires grad and feeds `root`, inputs first (in the order made)."""
-    seen, stack = {id(root): root}, [root]
-    while stack:  # an explicit stack, not recursion: any depth works
-        for parent in stack.pop()._parents:
-            if parent.requires_grad and id(parent) not in seen:
-                seen[id(parent)] = parent
-                stack.append(parent)
-    return sorted(seen.values(), key=lambda node: node._seq)
-
-
-def _hand_out(g: Tensor, yours: bool, handed: dict[int, bool], create_graph: bool) -> Tensor:
-    """The gradient to store in ``.grad`` (or return from grad()), from the walk's own `g`.
-
-    Yours (a leaf's gradient, or one grad() returns): a writeable array that shares memory with
-    no other gradient handed out; copied when it would, or when it is a read-only broadcast view.
-    An intermediate result's: the walk's array itself, made read-only (no copy: one array often
-    reaches several nodes, and none of them can then change another's gradient).
-    Without `create_graph` the result is marked as an unrecorded gradient (see grad()).
-    """
-    base = g.data
-    while isinstance(base.base, np.ndarray):  # the array that owns the memory g views
-        base = base.base
-    memory = id(base)
-    if handed.get(memory) or (yours and (memory in handed or not g.data.flags.writeable)):
-        g = _copy(g)
-        memory = id(g.data)
-    if yours:
-        handed[memory] = True
-    else:
-        handed.setdefault(memory, False)
-        g.data.setflags(write=False)
-    g._from_grad = not create_graph
-    return g
-
-
 # ---- helpers the VJPs use: each is an operation with its own VJP --------------------------------
 def _expand(
-    g: Tensor, shape: tuple[int, ...], axes: tuple[int, ...] | None, keepdims: bool
+    g: Tensor, shape: tuple[int, ...], over: tuple[int, ...] | None, keepdims: bool
 ) -> Tensor:
     """Spread the gradient of a sum back over the summed axes of an input of `shape`."""
-    if axes is not None and not keepdims:  # put the summed axes back as size 1 so g broadcasts
-        g = g.reshape(tuple(1 if i in axes else n for i, n in enumerate(shape)))
-    return _broadcast_to(g, shape)
+    if over is not None and not keepdims:  # put the summed axes back as size 1 so g broadcasts
+        g = g.reshape(tuple(1 if i in over else n for i, n in enumerate(shape)))
+    return broadcast_to(g, shape)
 
 
-def _broadcast_to(a: Tensor, shape: tuple[int, ...]) -> Tensor:
+def broadcast_to(a: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """`a` broadcast to `shape`, as ``numpy.broadcast_to``."""
     if a.data.shape == shape:
         return a
     # each copy made by broadcasting sends its gradient back to the one element it copies
-    return _apply(
-        "broadcast", lambda x: _broadcast_view(x, shape),  # a read-only view: nothing copied
+    return apply(
+        "broadcast", lambda x: _fast.broadcast_view(x, shape),  # a read-only view
         (a,), lambda g, out: _unbroadcast(g, a.shape),
     )  # fmt: skip
 
@@ -885,8 +822,8 @@ def _unbroadcast(g: Tensor, shape: tuple[int, ...]) -> Tensor:
     return g.sum(axis=tuple(range(lead)) + stretched, keepdims=True).reshape(shape)
 
 
-def _unbroadcast_vjp(g: Tensor, shape: tuple[int, ...], node: Tensor, i: int) -> Tensor:
-    """`_unbroadcast` of what a VJP returned, with an error naming the op if it cannot be."""
+def unbroadcast_vjp(g: Tensor, shape: tuple[int, ...], node: Tensor, i: int) -> Tensor:
+    """`_unbroadcast` of what node's VJP for input i returned, or an error naming the op."""
     try:
         summed = _unbroadcast(g, shape) if g.ndim >= len(shape) else None
     except (ValueError, IndexError):
@@ -908,7 +845,7 @@ def _scatter(g: Tensor, index: Any, shape: tuple[int, ...]) -> Tensor:
         return data
 
     # the gradient of this scatter is gathering the same positions again
-    return _apply("scatter", forward, (g,), lambda gg, out: gg[index])
+    return apply("scatter", forward, (g,), lambda gg, out: gg[index])
 
 
 def _tie_split(g: Tensor, wins: np.ndarray, ties: np.ndarray) -> Tensor:
@@ -916,101 +853,60 @@ def _tie_split(g: Tensor, wins: np.ndarray, ties: np.ndarray) -> Tensor:
     return where(ties, g * 0.5, where(wins, g, 0.0))
 
 
-def _extreme(a: Tensor, op: str, reduce: Callable, axis: Any, keepdims: bool) -> Tensor:
+def _extreme(a: Tensor, op: str, reduce: Forward, axis: Any, keepdims: bool) -> Tensor:
     """max or min over `axis`."""
-    axes = _axes(axis, a.ndim)
+    over = axes(axis, a.ndim)
 
     def vjp(g: Tensor, out: Tensor) -> Tensor:
-        peak = reduce(a.data, axis=axes, keepdims=True)
+        peak = reduce(a.data, axis=over, keepdims=True)
         hits = a.data == peak
-        share = hits / np.maximum(hits.sum(axis=axes, keepdims=True), 1)
-        return _expand(g, a.shape, axes, keepdims) * Tensor(share.astype(a.dtype))
+        with np.errstate(invalid="ignore"):  # no hit at all: the extreme is nan, so is its share
+            share = hits / hits.sum(axis=over, keepdims=True)
+        return _expand(g, a.shape, over, keepdims) * constant(share.astype(a.dtype))
 
     # d(max a)/da_i = 1 at the maximum, shared equally between tied elements (as torch.amax
-    # and jax do), 0 elsewhere; the same for min
-    return _apply(op, lambda x: reduce(x, axis=axes, keepdims=keepdims), (a,), vjp)
-
-
-def _times(g: Tensor, b: Tensor, shape: tuple[int, ...]) -> Tensor:
-    """g·b, which the walk then sums back to `shape` (the VJP of a product).
-
-    Fast path: when that sum is to one number and no graph is being recorded, g·b summed is one
-    dot product, a single pass with no temporary as large as the data (float64 only; BLAS adds
-    in its own order, so the last bits can differ from numpy's pairwise sum of g·b).
-    """
-    x, y = g.data, b.data
-    if (
-        shape == () and x.ndim and x.shape == y.shape and not _state.enabled
-        and x.dtype == y.dtype == np.float64 and x.flags.c_contiguous and y.flags.c_contiguous
-    ):  # fmt: skip
-        return _constant(np.dot(x.ravel(), y.ravel()))
-    return g * b
-
-
-def _twice(g: Tensor, a: Tensor) -> Tensor:
-    """g·2a, the VJP of a².
-
-    Fast path: when no graph is being recorded it is computed into one new array, with the same
-    numbers as ``g * (2 * a)``: in one pass as a·(2g) when g holds one value everywhere (the
-    gradient a sum or mean spreads; doubling is exact, so the products are equal), else 2a and
-    then g times it in place.
-    """
-    gd = g.data
-    if not a.data.ndim or gd.shape != a.data.shape or gd.dtype != a.data.dtype or _state.enabled:
-        return g * (2 * a)
-    if gd.ndim and not any(gd.strides):  # one value, broadcast: no stride moves along an axis
-        return _constant(np.multiply(a.data, 2 * gd[(0,) * gd.ndim]))
-    twice = np.multiply(a.data, 2)
-    return _constant(np.multiply(gd, twice, out=twice))
+    # and jax do), 0 elsewhere, nan where the maximum is nan; the same for min
+    return apply(op, lambda x: reduce(x, axis=over, keepdims=keepdims), (a,), vjp)
 
 
 def _identity(g: Tensor, out: Tensor) -> Tensor:
     return g
 
 
-def _copy(g: Tensor) -> Tensor:
+def copy(g: Tensor) -> Tensor:
+    """A copy of `g` in a new array (recorded: its gradient passes unchanged)."""
     # d(copy a)/da = 1
-    return _apply("copy", np.array, (g,), _identity)
+    return apply("copy", np.array, (g,), _identity)
 
 
-def _cast(t: Tensor, dtype: np.dtype) -> Tensor:
+def _cast(t: Tensor, dtype: np.dtype[Any]) -> Tensor:
     return t if t.dtype == dtype else t.astype(dtype)
 
 
-# ---- plain numpy helpers ------------------------------------------------------------------------
-def _broadcast_view(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """``np.broadcast_to(x, shape)``: a read-only view in which stretched axes have stride 0.
-
-    Built directly for a contiguous `x`: np.broadcast_to checks its arguments in Python, which
-    costs ten times as much for small arrays (this runs in every sum's and mean's VJP).
-    """
-    if not x.flags.c_contiguous or not x.size:
-        return np.broadcast_to(x, shape)
-    lead = len(shape) - x.ndim
-    strides = (0,) * lead
-    if x.ndim:
-        strides += tuple(0 if n == 1 else step for n, step in zip(x.shape, x.strides, strict=True))
-    view = np.ndarray(shape, x.dtype, x, 0, strides)
-    view.setflags(write=False)
-    return view
-
-
+# ---- plain numpy helpers, shared with minigrad.numpy --------------------------------------------
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     e = np.exp(-np.abs(x))  # exponent <= 0, so this never overflows
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))  # the two algebraically equal forms
+    result: np.ndarray = np.where(x >= 0, 1 / (1 + e), e / (1 + e))  # two equal forms
+    return result
 
 
 def _relu(x: np.ndarray) -> np.ndarray:
-    return np.maximum(x, 0)
+    result: np.ndarray = np.maximum(x, 0)
+    return result
 
 
-def _compare(function: Callable, a: Tensor, other: Any) -> Any:
+def _step(x: np.ndarray) -> np.ndarray:
+    """1 where x > 0, 0 where x <= 0, nan where x is nan: relu's slope."""
+    return np.where(np.isnan(x), np.nan, x > 0).astype(x.dtype)
+
+
+def _compare(function: Forward, a: Tensor, other: Any) -> Tensor:
     if other is None or isinstance(other, str):
-        return NotImplemented
-    return _constant(function(a.data, _tensor(other, a).data))
+        return NotImplemented  # type: ignore[no-any-return]
+    return constant(function(a.data, as_tensor(other, a).data))
 
 
-def _as_array(data: Any) -> np.ndarray:
+def _as_float_array(data: Any) -> np.ndarray:
     """numpy array for `data`: floating and complex dtypes kept, everything else float64."""
     array = np.asarray(data)
     if array.dtype.kind not in "fc":
@@ -1018,45 +914,42 @@ def _as_array(data: Any) -> np.ndarray:
     return array
 
 
-def _tensor(value: Any, like: Tensor) -> Tensor:
-    """`value` as a Tensor; a Python number takes the dtype of `like`, as numpy scalars do."""
+def as_tensor(value: Any, like: Tensor | None = None) -> Tensor:
+    """`value` as a Tensor. A Python number takes the dtype of `like` where its kind allows, as
+    the array API's scalars do (``x32 * 2.0`` stays float32, ``index + 1`` stays an integer)."""
     if isinstance(value, Tensor):
         return value
-    if isinstance(value, (int, float)):
-        dtype = like.data.dtype if like.data.dtype.kind in "fc" else np.float64
+    if like is not None and isinstance(value, (int, float)):
+        dtype = like.data.dtype
+        if dtype.kind not in "fc" and not (dtype.kind in "iu" and not isinstance(value, float)):
+            # the tensor's kind cannot hold the number: the number's own default dtype
+            dtype = np.dtype(
+                np.bool_ if isinstance(value, bool) else np.float64 if isinstance(value, float)
+                else np.int64
+            )  # fmt: skip
         # with its sign, so that -0.0 and 0.0 (equal as keys) stay apart
         sign = math.copysign(1.0, value) if isinstance(value, float) else 1.0
-        return _number(type(value), value, sign, dtype)
+        return _fast.number(value, sign, dtype)
     return Tensor(value)
 
 
-@functools.lru_cache(maxsize=256)
-def _number(kind: type, value: float, sign: float, dtype: np.dtype) -> Tensor:
-    """A Python number as a constant 0-d Tensor of `dtype`, made once per number and dtype: `x * 2`
-    in a loop makes no new tensor each time (and print_graph shows one constant used twice).
-    Its array is read-only, as it is shared."""
-    data = np.asarray(value, dtype=dtype)
-    data.setflags(write=False)
-    return _constant(data)
-
-
-def _pair(x: Any, y: Any) -> tuple[Tensor, Tensor]:
+def operands(x: Any, y: Any) -> tuple[Tensor, Tensor]:
     """Both operands as Tensors; a Python number takes the other operand's dtype."""
     if isinstance(x, Tensor):
-        return x, _tensor(y, x)
+        return x, as_tensor(y, x)
     if isinstance(y, Tensor):
-        return _tensor(x, y), y
+        return as_tensor(x, y), y
     a = Tensor(x)
-    return a, _tensor(y, a)
+    return a, as_tensor(y, a)
 
 
-def _axes(axis: Any, ndim: int) -> tuple[int, ...] | None:
-    """`axis` (an int, numpy int or a sequence of them) as non-negative ints; None stays None."""
+def axes(axis: Any, ndim: int) -> tuple[int, ...]:
+    """`axis` (an int, numpy int or a sequence of them) as non-negative ints; None is all."""
     if axis is None:
-        return None
-    axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+        return tuple(range(ndim))
+    given = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
     result = []
-    for ax in axes:
+    for ax in given:
         i = operator.index(ax)
         if not -ndim <= i < ndim:
             raise np.exceptions.AxisError(i, ndim)
@@ -1066,14 +959,14 @@ def _axes(axis: Any, ndim: int) -> tuple[int, ...] | None:
     return tuple(result)
 
 
-def _permutation(axes: Sequence[Any], ndim: int) -> tuple[int, ...]:
+def _permutation(order: Sequence[Any], ndim: int) -> tuple[int, ...]:
     """A transpose's axes, negative ones made positive first (reversed order when empty)."""
-    if not axes:
+    if not order:
         return tuple(reversed(range(ndim)))
-    order = tuple(operator.index(ax) % ndim if ndim else operator.index(ax) for ax in axes)
-    if sorted(order) != list(range(ndim)):
-        raise ValueError(f"minigrad: axes {tuple(axes)} are not a permutation of {ndim} axes")
-    return order
+    result = tuple(operator.index(ax) % ndim if ndim else operator.index(ax) for ax in order)
+    if sorted(result) != list(range(ndim)):
+        raise ValueError(f"minigrad: axes {tuple(order)} are not a permutation of {ndim} axes")
+    return result
 
 
 def _plain_index(index: Any) -> Any:
@@ -1085,7 +978,7 @@ def _plain_index(index: Any) -> Any:
     return index
 
 
-def _short(array: np.ndarray) -> str:
+def short(array: np.ndarray) -> str:
     """A compact one-line rendering of an array for reprs and graph printouts."""
     text = np.array2string(
         array, precision=6, threshold=8, edgeitems=3, separator=", ", max_line_width=10**6

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +28,7 @@ from verifiers.data import Dataset, load_csv
 from verifiers.diagnosis import Diagnosis, diagnose
 from verifiers.engines import Engine, row
 from verifiers.plan import Plan, build_model, check_points, make_plan, moved_off_kink
-from verifiers.results import Check, PointKind, Report, Status, Trust
+from verifiers.results import Check, PointKind, Report, Sensitivity, Status, Trust
 from verifiers.settings import Settings, UsageError
 
 __all__ = ["Report", "Settings", "UsageError", "build_model", "verify"]
@@ -39,11 +40,12 @@ def verify(
     data: Dataset | str | Path,
     settings: Settings | None = None,
     *,
-    formula: Callable | None = None,
-    loss: Callable | None = None,
-    combination: Callable | None = None,
+    formula: Callable[..., Any] | None = None,
+    loss: Callable[..., Any] | None = None,
+    combination: Callable[..., Any] | None = None,
     progress: ProgressFactory | None = None,
     warn: Callable[[str], None] | None = None,
+    processes: bool = False,
 ) -> Report:
     """Check the gradient on `data` against every engine, then descend on each.
 
@@ -54,7 +56,8 @@ def verify(
     see :mod:`verifiers.sharded`).
     `progress(engine, iterations)` may return a callback that receives the iterations done;
     `warn(message)` hears warnings (an unstable learning rate) before the descents start; they
-    are in the report's notes too.
+    are in the report's notes too. With `processes`, a large run without user code puts half
+    the engines in a worker process (:mod:`verifiers.lanes`); the results are the same.
 
     Raises :class:`UsageError` for bad settings, an engine asked for by name that cannot run, too
     much work, or a formula that fails; :class:`~verifiers.data.DataError` for bad data.
@@ -74,14 +77,16 @@ def verify(
         engines={},
         optimum=plan.optimum,
         notes=list(plan.notes),
+        hessian_from=plan.hessian_point,
     )
-    engines = compute.build_engines(plan, report)
+    engines, close = compute.build_engines(plan, report, processes)
     sensitivity = None
     try:
         compute.prepare(plan, engines)
         compute.evaluate(plan, report, engines)
         compute.require_exact_gradient(report)
         _handle_kinks(plan, report, engines)
+        _hessians(plan, report, engines)
         report.stability = compute.stability(plan, report, warn)
         if report.stability is not None:
             report.notes.extend(report.stability.notes)
@@ -94,8 +99,7 @@ def verify(
 
             check_sharded(report, engines, combination)
     finally:
-        for engine in engines.values():
-            engine.close()
+        close()
     if sensitivity is not None:
         report.notes.append(
             "the descent amplifies rounding: moving its start by one step's rounding moved "
@@ -137,7 +141,7 @@ def _handle_kinks(plan: Plan, report: Report, engines: dict[str, Engine]) -> Non
                 report.descent_from = len(report.points) - 1
         if not moved:
             break
-        compute.evaluate(plan, report, engines, moved, hessians=False)
+        compute.evaluate(plan, report, engines, moved)
     if report.kinks:
         judge.judge_kinks(report)
         names = ", ".join(k.point for k in report.kinks)
@@ -151,6 +155,36 @@ def _handle_kinks(plan: Plan, report: Report, engines: dict[str, Engine]) -> Non
         )
 
 
+def _hessians(plan: Plan, report: Report, engines: dict[str, Engine]) -> None:
+    """The Hessians; where exact engines disagree on them, once more at a point moved off.
+
+    A loss written through |r| (a smooth log-cosh, say) has a kink inside its formula where
+    some r = 0, though not in its value: engines that take |r|'s second derivative at 0 by
+    different conventions then give different Hessians there, and none of them is wrong about
+    the loss anywhere else. So the Hessians are compared at a point moved off it instead.
+    """
+    compute.hessians(plan, report, engines)
+    if plan.model.constant_hessian:
+        return
+    verdict = judge.judge_hessians(report, report.hessian_from)
+    if verdict is None or not verdict.disagreeing:
+        return
+    here = report.points[report.hessian_from]
+    point = moved_off_kink(plan, here, len(report.kinks) + 100)
+    point.label = f"{here.label} (moved, for the Hessian)"
+    report.points.append(point)
+    report.hessian_from = len(report.points) - 1
+    compute.evaluate(plan, report, engines, [report.hessian_from])
+    compute.hessians(plan, report, engines)
+    moved = judge.judge_hessians(report, report.hessian_from)
+    if moved is not None and not moved.disagreeing:
+        report.notes.append(
+            f"the exact engines' Hessians differ at {here.label} (a kink inside the loss's "
+            "formula, such as |r| at r = 0, that engines differentiate twice by different "
+            f"conventions), so the Hessians are compared at {point.label} instead"
+        )
+
+
 def _derivatives(report: Report) -> str:
     names = report.parameter_names
     found = sorted({j for k in report.kinks for j in k.components})
@@ -158,10 +192,10 @@ def _derivatives(report: Report) -> str:
     return ", ".join(shown) + (f" and {len(found) - 4} more" if len(found) > 4 else "")
 
 
-def _judge_checks(plan: Plan, report: Report, sensitivity) -> None:
+def _judge_checks(plan: Plan, report: Report, sensitivity: Sensitivity | None) -> None:
     verdicts = {
         Check.GRADIENT: judge.judge_gradients(report),
-        Check.HESSIAN: judge.judge_hessians(report, plan.hessian_point),
+        Check.HESSIAN: judge.judge_hessians(report, report.hessian_from),
         Check.DESCENT: judge.judge_descents(report, sensitivity),
     }
     report.verdicts = {check: v for check, v in verdicts.items() if v is not None}
@@ -172,7 +206,7 @@ def _diagnose(plan: Plan, report: Report, engines: dict[str, Engine]) -> None:
     """When the hand formula's gradient is wrong, say how: compare it with the most preferred
     exact engine that agrees with the consensus, at the check points and a few more."""
     verdict = report.verdicts.get(Check.GRADIENT)
-    hand = next((n for n, e in engines.items() if type(e).accepts_formula), None)
+    hand = next((n for n, e in engines.items() if e.accepts_formula), None)
     if verdict is None or hand is None or hand not in verdict.wrong:
         return
     if report.engines[hand].trust is not Trust.EXACT and not report.engines[hand].under_test:
@@ -207,3 +241,7 @@ def _diagnose(plan: Plan, report: Report, engines: dict[str, Engine]) -> None:
             plan.tolerance,
             getattr(engines[hand], "result_dtypes", None),
         )
+    if getattr(plan.model, "intermediates", ()):  # a backprop that may return its steps
+        from verifiers.functions.steps import locate_step
+
+        locate_step(report, engines[hand])

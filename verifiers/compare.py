@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from verifiers.chunks import CHUNK_ROWS
 
@@ -28,7 +29,7 @@ class Tolerance:
 
     @classmethod
     def for_dtype(
-        cls, dtype: np.dtype | str, rows: int, rtol: float | None = None, atol: float | None = None
+        cls, dtype: npt.DTypeLike, rows: int, rtol: float | None = None, atol: float | None = None
     ) -> Tolerance:
         """Defaults from the machine epsilon ε of `dtype` and the number of summed rows N.
 
@@ -120,7 +121,7 @@ def worst_difference(
     s = np.broadcast_to(np.asarray(scale, dtype=np.float64), e.shape).ravel()
     a, e = a.ravel(), e.ravel()
     allowed = tolerance.atol * np.abs(s) + tolerance.rtol * np.abs(e)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         # Equal values (infinities included) and two NaNs differ by nothing.
         same = (a == e) | (np.isnan(a) & np.isnan(e))
         absolute = np.where(same, 0.0, np.abs(a - e))

@@ -21,16 +21,18 @@ A user's formula that fails is a usage error; any other engine failure is that e
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from verifiers.concurrency import Task, run_tasks, stoppable
-from verifiers.engines import Engine, EngineUnavailable, engine_class, row
+from verifiers import lanes
+from verifiers.concurrency import WORKERS_VARIABLE, Task, run_tasks, stoppable
+from verifiers.engines import Engine, EngineUnavailable, engine_class, planning_facts, row
 from verifiers.engines.manual import FormulaError
 from verifiers.models.user import UserLossError
 from verifiers.plan import Plan
@@ -39,6 +41,7 @@ from verifiers.results import (
     CheckPoint,
     EngineReport,
     OneSided,
+    PointKind,
     Report,
     Sensitivity,
     Status,
@@ -46,6 +49,9 @@ from verifiers.results import (
 )
 from verifiers.settings import UsageError
 from verifiers.stability import Stability, analyse
+
+if TYPE_CHECKING:
+    from verifiers.engines.numeric import NumericEngine
 
 __all__ = [
     "ProgressFactory",
@@ -62,11 +68,27 @@ __all__ = [
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
 
 
-def build_engines(plan: Plan, report: Report) -> dict[str, Engine]:
-    """Make the engines the plan chose; record each one's device and trust in the report."""
+def build_engines(
+    plan: Plan, report: Report, processes: bool = False
+) -> tuple[dict[str, Engine], Callable[[], None]]:
+    """Make the engines the plan chose; record each one's device and trust in the report.
+
+    With `processes` (the command line), a run large enough, or one with both torch and jax,
+    and without user code, puts half the engines in a worker process (:mod:`verifiers.lanes`).
+    Returns the engines and a function that closes them all.
+    """
     settings = plan.settings
     explicit = settings.engines is not None
     engines: dict[str, Engine] = {}
+    remote: dict[str, Any] = {}
+    closers: list[Callable[[], None]] = []
+    there = _worker_lane(plan) if processes else []
+    if there:
+        try:
+            remote, close_worker = lanes.start_worker(plan.model, there, settings.device)
+            closers.append(close_worker)
+        except Exception:  # the worker could not start: every engine runs here instead
+            remote = {}
     for name in settings.engines or [*plan.engines, *plan.skipped]:
         if name in plan.skipped:
             report.engines[name] = EngineReport(name, Status.SKIPPED, plan.skipped[name])
@@ -76,14 +98,16 @@ def build_engines(plan: Plan, report: Report) -> dict[str, Engine]:
         entry = report.engines[name] = EngineReport(name)
         started = time.perf_counter()
         try:
-            cls = engine_class(name)
-            if plan.formula is not None and cls.accepts_formula:
-                engine = cls(
+            if name in remote:  # its module (and package) is loaded in the worker alone
+                engine = remote[name]
+            elif plan.formula is not None and (cls := engine_class(name)).accepts_formula:
+                # Such an engine takes the formula (Engine's own signature does not).
+                engine = cls(  # type: ignore[call-arg]
                     plan.model, settings.device, formula=plan.formula,
                     formula_name=plan.formula_label,
                 )  # fmt: skip
             else:
-                engine = cls(plan.model, settings.device)
+                engine = engine_class(name)(plan.model, settings.device)
         except EngineUnavailable as error:
             if explicit:
                 raise UsageError(str(error)) from None
@@ -105,7 +129,35 @@ def build_engines(plan: Plan, report: Report) -> dict[str, Engine]:
     order = [n for n in (settings.engines or plan.engines) if n in report.engines]
     order += [n for n in report.engines if n not in order]
     report.engines = {n: report.engines[n] for n in order}
-    return engines
+
+    def close() -> None:
+        for engine in engines.values():
+            engine.close()
+        for closer in closers:
+            closer()
+
+    return engines, close
+
+
+def _worker_lane(plan: Plan) -> list[str]:
+    """The engines to run in a worker process (none: all run here). Only a run without user
+    code, on two cores or more, that is large enough or runs both torch and jax."""
+    from verifiers.models.user import UserLossModel
+
+    if plan.formula is not None or isinstance(plan.model, UserLossModel):
+        return []  # a user's code stays in the process the command line supervises
+    costs = {
+        name: planning_facts(name).estimate_seconds(plan.model)
+        * (budget.points + budget.iterations)
+        for name, budget in plan.budgets.items()
+    }
+    both = {"torch", "jax"} <= set(costs)
+    if lanes.cores() < 2 or not (both or lanes.worth_a_worker(sum(costs.values()))):
+        return []
+    if os.environ.get(WORKERS_VARIABLE, "").strip() == "1":
+        return []  # everything one after another, in this process
+    _, there = lanes.assign(costs)
+    return there
 
 
 def _guarded(entry: EngineReport, action: Callable[[], Any], what: str = "") -> Any:
@@ -130,15 +182,30 @@ def _run_each(
     plan: Plan, report: Report, engines: dict[str, Engine], step: Callable[[str], None]
 ) -> None:
     """`step(name)` for every engine that is still running, side by side; the engine running
-    the user's formula on the calling thread."""
+    the user's formula on the calling thread. Engines in a worker process form their own lane:
+    one thread here drives them one after another (it waits on the worker, holding nothing),
+    while this process's engines run in the other lanes."""
     names = [n for n in engines if report.engines[n].status in (Status.OK, Status.MISMATCH)]
     # Engines that compile in the background go last, so their compiling overlaps the others.
     order = sorted(names, key=lambda n: engines[n].background)
-    tasks = [
-        Task(name, lambda stop, name=name: step(name), main_thread=engines[name].under_test)
-        for name in order
-    ]
-    run_tasks(tasks)
+    remote = [n for n in order if isinstance(engines[n], lanes.RemoteEngine)]
+    if not remote:
+
+        def work(name: str) -> Callable[[threading.Event], None]:
+            return lambda stop: step(name)
+
+        run_tasks([Task(name, work(name), main_thread=engines[name].under_test) for name in order])
+        return
+    here = [n for n in order if n not in remote]
+
+    def lane(names: list[str]) -> Callable[[threading.Event], None]:
+        def run(stop: threading.Event) -> None:
+            for name in names:
+                step(name)
+
+        return run
+
+    run_tasks([Task("here", lane(here), main_thread=True), Task("worker", lane(remote))], 2)
 
 
 def prepare(plan: Plan, engines: dict[str, Engine]) -> None:
@@ -148,14 +215,10 @@ def prepare(plan: Plan, engines: dict[str, Engine]) -> None:
 
 
 def evaluate(
-    plan: Plan,
-    report: Report,
-    engines: dict[str, Engine],
-    indices: list[int] | None = None,
-    hessians: bool = True,
+    plan: Plan, report: Report, engines: dict[str, Engine], indices: list[int] | None = None
 ) -> None:
     """Every engine's loss and gradient at the check points `indices` (default: all) that its
-    budget allows, and (with `hessians`) its Hessian at the plan's Hessian point."""
+    budget allows."""
     points = report.points
     chosen = list(range(len(points))) if indices is None else indices
 
@@ -170,12 +233,25 @@ def evaluate(
         entry.device = engine.device  # an engine may say more once it has run (numeric's method)
         entry.trust = engine.trust(Check.GRADIENT)
         entry.hessian_trust = engine.trust(Check.HESSIAN)
-        if hessians and budget.hessian:
-            theta = points[plan.hessian_point].theta
-            H = _guarded(entry, lambda: engine.hessian(theta), "Hessian: ")
-            entry.hessian = None if H is None else np.asarray(H, dtype=np.float64)
-            if entry.hessian is not None:
-                entry.hessian_noise = engine.hessian_noise(theta)
+
+    _run_each(plan, report, engines, step)
+
+
+def hessians(plan: Plan, report: Report, engines: dict[str, Engine]) -> None:
+    """Every engine's Hessian (those that compute one, within their budget) at the report's
+    Hessian point."""
+    if not plan.hessians:
+        return
+    theta = report.points[report.hessian_from].theta
+
+    def step(name: str) -> None:
+        entry, engine = report.engines[name], engines[name]
+        if not plan.budgets[name].hessian:
+            return
+        H = _guarded(entry, lambda: engine.hessian(theta), "Hessian: ")
+        entry.hessian = None if H is None else np.asarray(H, dtype=np.float64)
+        if entry.hessian is not None:
+            entry.hessian_noise = engine.hessian_noise(theta)
 
     _run_each(plan, report, engines, step)
 
@@ -208,7 +284,7 @@ def one_sided_slopes(report: Report, engines: dict[str, Engine], index: int) -> 
     model's own in numpy when numeric does not run)."""
     model = report.model
     theta = np.asarray(report.points[index].theta, dtype=np.float64)
-    numeric = engines.get("numeric")
+    numeric = cast("NumericEngine | None", engines.get("numeric"))
 
     def loss(t: np.ndarray) -> float:
         with np.errstate(all="ignore"):
@@ -242,11 +318,13 @@ def stability(
     plan: Plan, report: Report, warn: Callable[[str], None] | None = None
 ) -> Stability | None:
     """The stability of the learning rate, from the closed-form Hessian, else from the most
-    preferred exact engine's; its warnings go to `warn` before any descent starts."""
+    preferred exact engine's, with the model's Hessian term sizes and the run's tolerance (which
+    say which eigenvalues are zero within rounding); its warnings go to `warn` before any
+    descent starts."""
     if not plan.hessians:
         return None
     model = plan.model
-    theta = report.points[plan.hessian_point].theta
+    theta = report.points[report.hessian_from].theta
     H = model.hand_hessian(np.asarray(theta, dtype=model.data.dtype))
     if H is None:
         exact = [
@@ -257,10 +335,20 @@ def stability(
         H = report.engines[exact[0]].hessian if exact else None
     if H is None or not np.isfinite(H).all():
         return None
-    where = "at the optimum" if plan.hessian_point != 0 else "at the start"
+    point = report.points[report.hessian_from]
+    where = {
+        PointKind.OPTIMUM: "at the optimum",
+        PointKind.START: "at the start",
+    }.get(point.kind, f"at {point.label}")
+    try:  # the sizes of the terms in each entry: how far rounding can move an eigenvalue
+        with np.errstate(all="ignore"):
+            scales = np.asarray(model.hessian_scales(theta), dtype=np.float64)
+    except Exception:  # a loss that cannot say (it raised at this θ): the solver's error only
+        scales = None
     result = analyse(
-        H, plan.lr, report.points[0].theta, plan.optimum.theta, model.constant_hessian, where
-    )
+        H, plan.lr, report.points[0].theta, plan.optimum.theta, model.constant_hessian, where,
+        scales=scales, tolerance=report.tolerance,
+    )  # fmt: skip
     if warn:
         for note in result.notes:
             warn(note)
@@ -307,7 +395,10 @@ def descent_sensitivity(
     allow for it. None otherwise, or when there is nothing to measure.
     """
     atol, iterations = plan.tolerance.atol, plan.settings.iterations
-    ran = [n for n, e in report.engines.items() if e.trajectory is not None and e.ran]
+    trajectories = {
+        n: e.trajectory for n, e in report.engines.items() if e.trajectory is not None and e.ran
+    }
+    ran = list(trajectories)
     candidates = [
         n for n in ran
         if not report.engines[n].under_test and report.engines[n].capped_iterations is None
@@ -320,8 +411,8 @@ def descent_sensitivity(
         # θ ← θ - lr·(Hθ - c) with lr < 2/λ_max moves no two points further apart: rounding
         # cannot be amplified, only added step by step, which the tolerance allows for.
         return None
-    name = min(candidates, key=lambda n: report.engines[n].trajectory.seconds)
-    base = report.engines[name].trajectory
+    name = min(candidates, key=lambda n: trajectories[n].seconds)
+    base = trajectories[name]
     start = report.points[report.descent_from].theta
     with np.errstate(all="ignore"):
         step = plan.lr * plan.model.scales_at(start).gradient

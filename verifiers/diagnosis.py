@@ -38,6 +38,7 @@ class Diagnosis:
     summary: str
     pattern: str | None
     parameters: dict[str, str] = field(default_factory=dict)
+    first_wrong_step: str | None = None  # of a backprop that returned its intermediates
 
 
 def _factors(n: int) -> list[tuple[float, str, str]]:

@@ -221,8 +221,13 @@ def user_call(label: str, function: Callable[..., T], *args: Any, **kwargs: Any)
 
 
 # ---- parent side ----------------------------------------------------------------------------
-def run_isolated(argv: Sequence[str], given: Sequence[str], time_limit: float) -> int:
-    """Run ``python -m verifiers.run ARGV`` in a supervised child; its exit status.
+def run_isolated(
+    argv: Sequence[str], given: Sequence[str], time_limit: float, program: str = "verifiers.run"
+) -> int:
+    """Run ``python -m PROGRAM ARGV`` in a supervised child; its exit status.
+
+    `program` is the command line's module (its ``main(argv)`` runs in the child):
+    ``verifiers.run`` for the models, ``verifiers.check`` for check files.
 
     `given` names the user code on the command line (``--manual f.py:gradient``), for the
     message when the child ends without a word. Raises :class:`UserCodeError` when the child
@@ -243,6 +248,7 @@ def run_isolated(argv: Sequence[str], given: Sequence[str], time_limit: float) -
         "board": board_descriptor,
         "parent": os.getpid(),
         "given": list(given),
+        "main": program,
     }
     for stream in (sys.stdout, sys.stderr):  # what this process printed comes first
         with contextlib.suppress(OSError, ValueError):
@@ -444,14 +450,14 @@ def child_main(payload: dict[str, Any]) -> None:
     sys.argv = payload["program"]  # for the program name in messages
     _exit_with_parent(payload["parent"])
     try:
-        from verifiers.run import main
+        import importlib
 
+        main = importlib.import_module(payload.get("main", "verifiers.run")).main
         status = main(payload["argv"])
-    except Exception:  # a bug: shown as it would be without the child
-        import traceback
+    except Exception as error:  # a bug: said as it would be without the child
+        from verifiers.crash import internal_error
 
-        traceback.print_exc()
-        status = 1
+        status = internal_error(error, payload.get("main", "verifiers.run"))
     except BaseException as error:  # the user code's, raised where no call of it was guarded
         given = ", ".join(payload["given"])
         print(f"error: the user code ({given}) {describe(error)}", file=sys.stderr)

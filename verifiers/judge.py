@@ -169,7 +169,9 @@ def _checked(report: Report) -> set[int]:
     return {i for i, p in enumerate(report.points) if p.label not in kinks}
 
 
-def gradient_comparison(report: Report, indices: set[int] | None = None):
+def gradient_comparison(
+    report: Report, indices: set[int] | None = None
+) -> Callable[[str, str], Difference]:
     """`compare(a, b)`: a's worst difference from b over the check points both evaluated (among
     `indices`, default every point that is not a kink)."""
     scales, labels = _gradient_vectors(report)
@@ -273,7 +275,8 @@ def hessian_label(a: str, b: str) -> str:
 
 
 def judge_hessians(report: Report, hessian_point: int) -> CheckVerdict | None:
-    ran = [n for n, e in report.engines.items() if e.ran and e.hessian is not None]
+    hessians = {n: e.hessian for n, e in report.engines.items() if e.ran and e.hessian is not None}
+    ran = list(hessians)
     if len(ran) < 2:
         return None
     trust = {n: report.engines[n].hessian_trust for n in ran}
@@ -287,7 +290,7 @@ def judge_hessians(report: Report, hessian_point: int) -> CheckVerdict | None:
     def compare(a: str, b: str) -> Difference:
         ea, eb = report.engines[a], report.engines[b]
         return worst_difference(
-            ea.hessian, eb.hessian, scale + ea.hessian_noise + eb.hessian_noise,
+            hessians[a], hessians[b], scale + ea.hessian_noise + eb.hessian_noise,
             report.tolerance, labels,
         )  # fmt: skip
 
@@ -296,13 +299,15 @@ def judge_hessians(report: Report, hessian_point: int) -> CheckVerdict | None:
 
 # ---- the descent --------------------------------------------------------------------------------
 def judge_descents(report: Report, sensitivity: Sensitivity | None) -> CheckVerdict | None:
-    ran = [n for n, e in report.engines.items() if e.trajectory is not None and e.ran]
+    trajectories = {
+        n: e.trajectory for n, e in report.engines.items() if e.trajectory is not None and e.ran
+    }
+    ran = list(trajectories)
     if len(ran) < 2:
         return None
     trust = {n: _gradient_trust(report, n) for n in ran}
     if not any(t is Trust.EXACT for t in trust.values()):
         return None
-    trajectories = {n: report.engines[n].trajectory for n in ran}
     iterations = report.settings.iterations
     # Rounding accumulates over the steps like a random walk: widen by √(steps + 1).
     tolerance = report.tolerance.scaled(math.sqrt(iterations + 1))
@@ -429,9 +434,11 @@ def conclude(report: Report) -> None:
                 report.engines[a].against[b] = difference
         for name in verdict.wrong:
             found = worst_against_exact(verdict, name)
-            against, difference = found if found else (verdict.reference, None)
-            if difference is None and verdict.reference is not None:
-                difference = verdict.pairs[name, verdict.reference]
+            if found is None:
+                # An engine is only found wrong against an exact reference (see decide).
+                assert verdict.reference is not None
+                found = verdict.reference, verdict.pairs[name, verdict.reference]
+            against, difference = found
             reason = f"{verdict.check.value}: {difference.describe()} against {against}"
             flag(
                 Failure(
@@ -531,9 +538,14 @@ def conclude(report: Report) -> None:
     for combination in report.combinations[1:]:
         if not combination.ok:
             outcomes.add(Outcome.COMBINATION_WRONG)
-            what = combination.error or (
-                f"{combination.difference.describe()} against the true combination (sums over N)"
-            )
+            if combination.error:
+                what = combination.error
+            else:
+                assert combination.difference is not None  # set whenever there is no error
+                what = (
+                    f"{combination.difference.describe()} against the true combination "
+                    "(sums over N)"
+                )
             report.failures.append(
                 Failure(FailureKind.COMBINATION, f"--combine {combination.name}: {what}")
             )

@@ -30,7 +30,7 @@ import numpy as np
 
 from verifiers.compare import Tolerance
 from verifiers.data import DataError, Dataset
-from verifiers.engines import ENGINE_NAMES, EngineUnavailable, engine_class, row
+from verifiers.engines import ENGINE_NAMES, EngineUnavailable, planning_facts, row
 from verifiers.models import MODELS, Model, Optimum
 from verifiers.models.user import UserLossError
 from verifiers.results import CheckPoint, Coverage, PointKind
@@ -48,6 +48,10 @@ __all__ = [
 
 # The random points' magnitudes span 10^DECADES[0] .. 10^DECADES[1] times each parameter's scale.
 DECADES = (-4.0, 2.0)
+# How many random points are also checked with the line moved through the data's centre.
+ANCHORED = 4
+# The points near the optimum: how far from it, as shares of each parameter's scale.
+NEAR_SHARES = (3e-1, 3e-2, 3e-3, 3e-4)
 
 
 @dataclass(frozen=True)
@@ -305,6 +309,20 @@ def check_points(
             random.append(-theta)  # the same magnitudes, every sign flipped
     for k, theta in enumerate(random):
         points.append(CheckPoint(f"point {k + 1}", theta, PointKind.RANDOM))
+    # Four of them again with the line through the data's centre (the (b, w) models).
+    moved = [model.anchored(theta) for theta in random[: 2 * ANCHORED : 2]]
+    anchored = [theta for theta in moved if theta is not None]
+    for k, theta in enumerate(anchored):
+        points.append(CheckPoint(f"anchored {k + 1}", theta, PointKind.ANCHORED))
+    # Near the optimum, where a descent ends up: moved by 30%, 3%, 0.3% and 0.03% of each
+    # parameter's scale, random signs (a formula wrong only close to the answer shows there).
+    near = []
+    if optimum is not None:
+        for k, share in enumerate(NEAR_SHARES):
+            signs = rng.choice([-1.0, 1.0], size=size)
+            theta = optimum + signs * share * scale * rng.uniform(0.5, 1.5, size)
+            near.append(theta)
+            points.append(CheckPoint(f"near the optimum {k + 1}", theta, PointKind.NEAR))
     # Directions for the extremes: random signs, magnitudes of the parameters' own scale.
     directions = rng.choice([-1.0, 1.0], size=(4, size)) * scale * rng.uniform(0.5, 1.5, (4, size))
     extremes, what = model.extreme_points(directions)
@@ -315,6 +333,8 @@ def check_points(
     coverage = Coverage(
         random=len(random),
         extreme=len(extremes),
+        anchored=len(anchored),
+        near=len(near),
         smallest=10.0 ** DECADES[0],
         largest=10.0 ** DECADES[1],
         sign_pairs=size == 1 or (pairs >= 2 and size <= 2 ** (pairs - 1)),
@@ -382,7 +402,7 @@ def _choose_engines(plan: Plan) -> None:
     formula = plan.formula
     for name in settings.engines or ENGINE_NAMES:
         try:
-            cls = engine_class(name)
+            cls = planning_facts(name)
             given = formula is not None and cls.accepts_formula
             # The user's formula makes its engine run whatever the model.
             reason = None if given else cls.unsupported(model)
@@ -402,8 +422,10 @@ def _choose_engines(plan: Plan) -> None:
             continue
         plan.engines.append(name)
         plan.budgets[name] = budget
-    if formula is not None and not any(engine_class(n).accepts_formula for n in plan.engines):
-        takes = next(n for n in ENGINE_NAMES if engine_class(n).accepts_formula)
+    if formula is not None and not any(planning_facts(n).accepts_formula for n in plan.engines):
+        takes = next(
+            n for n in ENGINE_NAMES if row(n).package is None and planning_facts(n).accepts_formula
+        )
         raise UsageError(
             f"the formula under test is run by the {takes} engine: add it to --engines"
         )
@@ -421,7 +443,7 @@ def _suggestion(model: Model, engines: list[str]) -> str:
     usable = []
     for name in ENGINE_NAMES:
         try:
-            cls = engine_class(name)
+            cls = planning_facts(name)
         except EngineUnavailable:
             continue
         if name not in engines and cls.unsupported(model) is None:
@@ -429,7 +451,7 @@ def _suggestion(model: Model, engines: list[str]) -> str:
     return min(usable)[1] if usable else ENGINE_NAMES[-1]
 
 
-def _budget(plan: Plan, cls: type) -> Budget | None:
+def _budget(plan: Plan, cls: Any) -> Budget | None:
     """What the engine can do within the time limit (None: it is skipped, with a note)."""
     limit = LIMITS.seconds
     iterations = plan.settings.iterations
@@ -446,12 +468,15 @@ def _budget(plan: Plan, cls: type) -> Budget | None:
         return None
     points, notes = len(plan.points), []
     affordable = int(limit / seconds)
-    if affordable < points + iterations:
+    # An engine may give its descent less than the rest of its time (the per-point loop: past
+    # the reference's size it adds nothing the vectorised engines' descents do not).
+    descent_limit = cls.descent_seconds if cls.descent_seconds is not None else limit
+    if affordable < points:
+        points = max(1, affordable // 2)
+    steps = max(min(affordable - points, int(descent_limit / seconds)), 0)
+    if steps < iterations or points < len(plan.points):
         # The check points first: they are what the gradient check stands on; the descent
         # gets what is left.
-        if affordable < points:
-            points = max(1, affordable // 2)
-        capped = max(min(iterations, affordable - points), 0)
         where = (
             "at every check point"
             if points == len(plan.points)
@@ -459,13 +484,14 @@ def _budget(plan: Plan, cls: type) -> Budget | None:
             if points == 1
             else f"at {points} of the {len(plan.points)} check points"
         )
-        if capped < iterations:
+        if steps < iterations:
+            given = min(limit, descent_limit)
             notes.append(
-                f"checked {where}, and its descent capped at {capped:,} of {iterations:,} "
-                f"iterations (about {limit:.2g} s at {seconds:.2g} s per step); compared over "
+                f"checked {where}, and its descent capped at {steps:,} of {iterations:,} "
+                f"iterations (about {given:.2g} s at {seconds:.2g} s per step); compared over "
                 "those only"
             )
-            iterations = capped
+            iterations = steps
         else:
             notes.append(f"checked {where} (about {limit:.2g} s)")
     hessian = cls.computes_hessian and plan.hessians
@@ -482,7 +508,7 @@ def planned_seconds(plan: Plan) -> float:
     """The plan's estimated engine time in all (for tests and the benchmark)."""
     total = 0.0
     for name, budget in plan.budgets.items():
-        cls = engine_class(name)
+        cls = planning_facts(name)
         per = cls.estimate_seconds(plan.model)
         total += per * (budget.points + budget.iterations)
         if budget.hessian:

@@ -89,6 +89,8 @@ class PointKind(StrEnum):
     START = "start"
     OPTIMUM = "optimum"
     RANDOM = "random"  # every sign pattern of pairs, magnitudes over several decades
+    ANCHORED = "anchored"  # a random w, with b so that the line passes through the data's centre
+    NEAR = "near"  # close to the optimum, at distances over four decades
     EXTREME = "extreme"  # the model driven to the data's extremes (saturated σ, tanh...)
     MOVED = "moved"  # a point moved off a kink of the loss
 
@@ -153,6 +155,8 @@ class Coverage:
 
     random: int  # random points (pairs of opposite signs)
     extreme: int  # points at the data's extremes
+    anchored: int  # random w's with the line through the data's centre
+    near: int  # points close to the optimum
     smallest: float  # the random magnitudes span smallest..largest times each parameter's scale
     largest: float
     sign_pairs: bool  # every pair of parameters is seen with all four sign combinations
@@ -349,6 +353,7 @@ class Report:
     engines: dict[str, EngineReport]
     optimum: Optimum
     descent_from: int = 0  # the check point the descents start at (the start, or it moved)
+    hessian_from: int = 0  # the check point the Hessians are compared at
     stability: Stability | None = None
     diagnosis: Diagnosis | None = None
     notes: list[str] = field(default_factory=list)

@@ -23,6 +23,7 @@ import numpy as np
 from rich.console import Console
 
 from verifiers.api import verify
+from verifiers.crash import internal_error
 from verifiers.data import DataError, load_csv
 from verifiers.distributed.shards import ShardedError
 from verifiers.engines import ENGINE_NAMES
@@ -128,7 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
         "and the loss in the corner (an animated GIF; needs matplotlib)",
     )
     parser.add_argument(
-        "--quiet", action="store_true", help="print only notes and the verdict, no tables"
+        "--quiet",
+        action="store_true",
+        help="print only the notes and the answer (the verdict, the diagnosis and each "
+        "disagreement), no tables: for scripts; where --json, --plot and --animate were written "
+        "is still said, on standard error",
     )
     return parser
 
@@ -259,6 +264,15 @@ def _check_outputs(args: argparse.Namespace, csv: Path) -> None:
             ) from None
 
 
+def _wrote(what: str, path: str | Path) -> None:
+    """Say where an output went, on standard error (with --quiet too): standard output keeps
+    the report, whose last line is the verdict."""
+    shown = str(path)
+    if not shown.isprintable():  # a newline or a control character: one line, quoted
+        shown = repr(shown)
+    print(f"wrote {what} to {shown}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     if not sys.warnoptions:
@@ -299,6 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 combination=combination,
                 progress=factory,
                 warn=lambda message: print(message, file=sys.stderr),
+                processes=True,
             )
         finally:
             stop()
@@ -310,14 +325,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.json is not None:
             document = json.dumps(to_json(report), indent=2, allow_nan=False) + "\n"
             write_output(args.json, document, option="--json")
+            if args.json != "-":
+                _wrote("the JSON report", args.json)
         if args.plot is not None:
             from verifiers.report.plot import save_plot
 
             save_plot(report, args.plot)
+            _wrote("the plot", args.plot)
         if args.animate is not None:
             from verifiers.report.animate import save_animation
 
-            save_animation(report, args.animate)
+            frames = save_animation(report, args.animate)
+            _wrote(f"the animation ({frames} frames)", args.animate)
     except (
         DataError, UsageError, FormulaLoadError, FormulaError, OutputError, ShardedError
     ) as error:  # fmt: skip
@@ -328,6 +347,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # a bug: never to be read as a verdict (exit status 1)
+        return internal_error(error, "verifiers.run")
     return 0 if report.ok else 1
 
 

@@ -156,7 +156,9 @@ class Settings:
             "also compute the loss, gradient and descent data-parallel over K workers "
             "(torch.distributed with gloo, or NCCL on GPUs; jax sharding over K devices), with "
             "contiguous shards of rows, and compare them with the single-process results; the "
-            "classic 'mean of per-shard means' is checked too (mse and logistic)",
+            "classic 'mean of per-shard means' is checked too (models: "
+            + ", ".join(name for name, model in MODELS.items() if model.shardable)
+            + ")",
             metavar="K",
         ),
     )

@@ -19,17 +19,12 @@ from verifiers.distributed import (
     check_combination,
     check_mean_of_means,
     compare_with_single,
+    shardable_models,
 )
 from verifiers.engines import Engine
-from verifiers.models import MODELS
 from verifiers.results import Report
 
-__all__ = ["check_sharded", "sharded_models"]
-
-
-def sharded_models() -> list[str]:
-    """The models the data-parallel workers compute (those that declare it)."""
-    return [name for name, model in MODELS.items() if model.shardable]
+__all__ = ["check_sharded"]
 
 
 def check_sharded(
@@ -41,9 +36,11 @@ def check_sharded(
         return
     model, data = report.model, report.data
     if not model.shardable:
+        names = shardable_models()
+        listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
         report.notes.append(
-            f"--shards: the data-parallel workers compute {' and '.join(sharded_models())} only, "
-            f"not {model.name}: nothing was sharded"
+            f"--shards: the data-parallel workers compute {listed} only, not {model.name}: "
+            "nothing was sharded"
         )
         return
     if workers > data.rows:

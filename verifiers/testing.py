@@ -1,4 +1,5 @@
-"""For a learner's own test suite: assert that a hand-derived gradient is right, and data to try.
+"""For a learner's own test suite: assert that a hand-derived gradient is right, and data to try;
+and that any function's hand derivatives are right (:func:`assert_derivatives_correct`).
 
     from verifiers.testing import assert_gradient_correct, datasets
     from hypothesis import given
@@ -30,7 +31,13 @@ from verifiers.data import Dataset
 from verifiers.results import Check, FailureKind, Report
 from verifiers.settings import MODEL_NAMES, Settings, UsageError
 
-__all__ = ["FAST_ENGINES", "assert_gradient_correct", "datasets"]
+__all__ = [
+    "FAST_ENGINES",
+    "FAST_FUNCTION_ENGINES",
+    "assert_derivatives_correct",
+    "assert_gradient_correct",
+    "datasets",
+]
 
 # The engines used unless others are asked for: numpy only, so no compiling and no optional
 # package; minigrad (reverse mode) and numeric (finite differences) are independent of each other.
@@ -165,3 +172,82 @@ def datasets(
         return X, y
 
     return draw_data()
+
+
+# ---- any function's derivatives -----------------------------------------------------------------
+# The engines assert_derivatives_correct uses unless others are asked for: numpy only, reverse
+# mode and finite differences (the complex step where the function allows), independent of each
+# other.
+FAST_FUNCTION_ENGINES = ("minigrad", "numeric")
+
+
+def assert_derivatives_correct(
+    forward: Callable[..., Any],
+    inputs: Any,
+    *,
+    vjp: Callable[..., Any] | None = None,
+    jvp: Callable[..., Any] | None = None,
+    gradient: Callable[..., Any] | None = None,
+    hvp: Callable[..., Any] | None = None,
+    constants: Iterable[str] = (),
+    engines: Iterable[str] | None = FAST_FUNCTION_ENGINES,
+    points: int = 4,
+    seed: int = 0,
+    dtype: str = "float64",
+) -> Any:
+    """Raise AssertionError unless every hand derivative given agrees with every engine.
+
+    The arguments are :func:`verifiers.check_function`'s (`engines` None: every engine
+    installed; by default the numpy ones, quick and always there). The message has, for each
+    wrong derivative, the worst element (yours and the engine's), the diagnosis and the first
+    wrong step of a backprop with taps. A hand derivative that raises or returns a wrong shape
+    fails the assertion too; a problem that cannot be checked (no input shapes, a forward that
+    raises) raises :class:`~verifiers.functions.CheckFileError`. Returns the
+    :class:`~verifiers.functions.FunctionReport` when every derivative is right.
+    """
+    from verifiers.functions import HandDerivativeError, check_function
+
+    try:
+        report = check_function(
+            forward, inputs, vjp=vjp, jvp=jvp, gradient=gradient, hvp=hvp,
+            constants=constants, points=points, seed=seed, dtype=dtype, engines=engines,
+        )  # fmt: skip
+    except HandDerivativeError as error:
+        raise AssertionError(f"a hand derivative fails: {error}") from None
+    if not report.ok:
+        raise AssertionError(derivatives_message(report))
+    return report
+
+
+def derivatives_message(report: Any) -> str:
+    """What is wrong with each hand derivative: the worst element, the diagnosis, the step."""
+    lines = []
+    for entry in report.derivatives.values():
+        if entry.ok:
+            continue
+        wrong = [a for a in entry.arrays.values() if not a.ok]
+        first = entry.first_wrong_step
+        wrong.sort(key=lambda a: a.name != first)
+        if any(a.verdict is not None and a.verdict.disagreeing for a in entry.arrays.values()):
+            lines.append(f"the exact engines disagree about the {entry.kind.value}")
+        for array in wrong[:1]:
+            what = "output" if array.role == "output" else f"d{array.name}"
+            if array.misshapen is not None:
+                lines.append(
+                    f"the {entry.kind.value} is wrong: {what} has shape "
+                    f"{array.misshapen.shape}, not {array.shape}"
+                )
+            elif array.worst is not None:
+                worst = array.worst
+                index = f"[{', '.join(map(str, worst.index))}]" if worst.index else ""
+                lines.append(
+                    f"the {entry.kind.value} is wrong: {what}{index} at point {worst.point}: "
+                    f"yours gives {worst.yours!r}, {worst.engine} gives {worst.expected!r} "
+                    f"(difference {worst.difference:.3g}, allowed {worst.allowed:.3g})"
+                )
+        if first is not None:
+            lines.append(f"first wrong step: d{first}")
+        if entry.diagnosis is not None:
+            pattern = f" [{entry.diagnosis.pattern}]" if entry.diagnosis.pattern else ""
+            lines.append(f"diagnosis{pattern}: {entry.diagnosis.summary}")
+    return "\n".join(lines)

@@ -1,4 +1,5 @@
-"""The launchers' arguments, the per-row losses, the backend choice, the jax layout; NCCL."""
+"""The launchers' arguments, the shards' sums of the model's losses, the backend choice, the jax
+layout; NCCL."""
 
 from __future__ import annotations
 
@@ -29,7 +30,10 @@ LAUNCHERS = [
         ({"lr": float("nan")}, "lr must be a positive finite number"),
         ({"iterations": -1}, "iterations must be 0 or more"),
         ({"dtype": "int64"}, "dtype must be float64 or float32"),
-        ({"model": "svm"}, "unknown model 'svm'"),
+        ({"model": "svm"}, "unknown model 'svm'; choose from mse, "),
+        ({"model": "softmax"}, "the data-parallel workers do not compute softmax"),
+        ({"options": {"l2": 0.5}}, "mse takes no option 'l2'"),
+        ({"model": "ridge", "options": {"l2": -1.0}}, "--l2 must be a finite number >= 0"),
         ({"device": "tpu"}, "device must be auto, cpu or cuda, not 'tpu'"),
         ({"theta0": np.zeros(3)}, "θ0 needs 2 values"),
         ({"fail_rank": 2}, "fail_rank must be a rank, 0 to 1, not 2"),
@@ -46,7 +50,7 @@ def test_bad_arguments_are_refused_before_anything_starts(launch, change, messag
         launch(X, y, theta0, **arguments)
 
 
-# ---- per-row losses: the same numbers on torch and jax, and the hand-derived gradient ----
+# ---- the shards' sums of the model's own row losses: the hand-derived sums ----
 
 
 def logistic_data(rows: int = 9) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -77,10 +81,12 @@ def logistic_scales(X: np.ndarray, y: np.ndarray, theta: np.ndarray) -> np.ndarr
 def test_torch_shard_sums_are_the_hand_sums(model: str) -> None:
     import torch
 
+    from verifiers.distributed.model import build_model
     from verifiers.distributed.torch_worker import shard_sums
 
     X, y, theta = logistic_data()
-    sums = shard_sums(torch.tensor(theta), torch.tensor(X), torch.tensor(y), model).numpy()
+    built = build_model(model, None, X, y)
+    sums = shard_sums(built, torch.tensor(theta), torch.tensor(X), torch.tensor(y)).numpy()
     if model == "logistic":
         loss, gradient = logistic_reference(X, y, theta)
     else:
@@ -90,16 +96,17 @@ def test_torch_shard_sums_are_the_hand_sums(model: str) -> None:
 
 
 @pytest.mark.skipif(not has("jax"), reason="jax is not installed")
-def test_jax_row_losses_are_the_hand_sums() -> None:
+def test_jax_block_sums_are_the_hand_sums() -> None:
     import jax
 
-    from verifiers.distributed.jax_worker import ROW_LOSSES
+    from verifiers.distributed.jax_worker import block_sum
+    from verifiers.distributed.model import build_model
 
     X, y, theta = logistic_data()
     X32, y32, theta32 = (a.astype(np.float32) for a in (X, y, theta))  # jax's default precision
-    loss, gradient = jax.value_and_grad(lambda t: ROW_LOSSES["logistic"](t, X32, y32).sum())(
-        theta32
-    )
+    model = build_model("logistic", None, X32, y32)
+    weight = np.ones(len(y32), dtype=np.float32)
+    loss, gradient = jax.value_and_grad(lambda t: block_sum(model, t, X32, y32, weight))(theta32)
     expected_loss, expected_gradient = logistic_reference(X, y, theta)
     np.testing.assert_allclose(float(loss), expected_loss, rtol=1e-5)
     np.testing.assert_allclose(np.asarray(gradient), expected_gradient, rtol=1e-5, atol=1e-5)

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.distributed.helpers import processes_mentioning
 from tests.verifiers.helpers import DATA_CSV, REPO_ROOT, has, run_cli
 
-pytestmark = pytest.mark.skipif(
-    not (has("torch") and has("jax")), reason="--shards needs torch and jax installed"
-)
+# Each test is several whole runs with workers (30 s and more): the slow tier. The fast tier
+# covers the same paths through the API (test_api.py, test_sharded.py, test_failures.py).
+pytestmark = [
+    pytest.mark.skipif(
+        not (has("torch") and has("jax")), reason="--shards needs torch and jax installed"
+    ),
+    pytest.mark.slow,
+]
 
 MEAN_OF_MEANS = """
 def combine(shards):
@@ -37,8 +44,8 @@ def test_three_uneven_shards_agree_and_mean_of_means_is_explained(tmp_path):
     result = run_cli(str(DATA_CSV), "--shards", "3", "--iterations", "50", "--json", str(target))
     assert result.returncode == 0, result.stdout + result.stderr
     out = flat(result.stdout)
-    assert "torch gloo 34/33/33 < 1e-15 agrees" in out
-    assert "jax jax.sharding (3 cpu devices) 34/33/33 < 1e-15 agrees" in out
+    assert "torch gloo 34/33/33 within rounding agrees" in out
+    assert "jax jax.sharding (3 cpu devices) 34/33/33 within rounding agrees" in out
     assert "weights each row of the 34-row shard by 1/102" in out
     document = json.loads(target.read_text())
     for name in ("torch", "jax"):
@@ -75,24 +82,11 @@ def test_even_shards_make_mean_of_means_right(tmp_path):
     assert "Both shards have 50 rows" in flat(result.stdout)
 
 
-def _workers_alive() -> list[str]:
-    """Command lines of this machine's distributed workers (from the process table)."""
-    alive = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if "verifiers.distributed." in command and "_worker" in command:
-            alive.append(command)
-    return alive
-
-
 @pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs /proc for the process table")
-def test_a_failing_worker_ends_the_run_with_exit_2_and_no_processes_left():
-    before = _workers_alive()
+def test_a_failing_worker_ends_the_run_with_exit_2_and_no_processes_left(tmp_path):
+    """The run's private directories go under `tmp_path` (TMPDIR), and every worker's command
+    line names its directory: so this run's workers are told apart from any other run's on the
+    machine (another test session's workers come and go meanwhile)."""
     code = (
         "import functools, sys\n"
         "import verifiers.distributed as d\n"
@@ -100,15 +94,15 @@ def test_a_failing_worker_ends_the_run_with_exit_2_and_no_processes_left():
         "from verifiers.run import main\n"
         "sys.exit(main(sys.argv[1:]))\n"
     )
-    import subprocess
-
     result = subprocess.run(
         [sys.executable, "-c", code, str(DATA_CSV), "--engines", "manual,torch", "--shards", "3",
          "--iterations", "5"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=dict(os.environ),
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, TMPDIR=str(tmp_path)),
     )  # fmt: skip
     assert result.returncode == 2, result.stdout + result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: torch.distributed rank 1 failed: ValueError")
-    assert _workers_alive() == before
+    assert processes_mentioning(str(tmp_path)) == []
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("verifiers-sharded-")]

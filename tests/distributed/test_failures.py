@@ -54,6 +54,7 @@ def assert_nothing_left(workdir: Path) -> None:
             "torch.distributed rank 1 did not finish within 15 s: stuck before collective "
             "operation 1, where rank 0 was waiting; all workers were stopped",
             id="hangs",
+            marks=pytest.mark.slow,  # it waits out the 15 s; a hang in jax is in the fast tier
         ),
     ],
 )  # fmt: skip

@@ -682,10 +682,27 @@ FUNCTION_CASES = [
 ]
 
 
+def tier(case: Case, shapes: tuple[tuple[int, ...], ...]) -> list[pytest.MarkDecorator]:
+    """The marks of `case` on `shapes`: none in the fast tier, ``slow`` otherwise.
+
+    The fast tier (``pytest -m "not slow"``) still checks every case: the operators on the
+    broadcasting pairs the functions take (FUNCTION_PAIRS: a scalar on either side, leading axes
+    added, both operands stretched, one stretched), an op of one input on its last (most
+    general) shape, one of several inputs on its first and last. The slow tier adds the rest.
+    """
+    if case in BINARY_CASES:
+        fast = shapes in FUNCTION_PAIRS
+    elif len(shapes) == 1:
+        fast = shapes == case.shapes[-1]
+    else:
+        fast = shapes in (case.shapes[0], case.shapes[-1])
+    return [] if fast else [pytest.mark.slow]
+
+
 def case_instances(cases: Sequence[Case]) -> list[Any]:
-    """pytest params (case, shapes) with readable ids, e.g. ``*-3x4@1x4``."""
+    """pytest params (case, shapes) with readable ids, e.g. ``*-3x4@1x4``, in their tier."""
     return [
-        pytest.param(case, shapes, id=f"{case.name}-{pair_id(shapes)}")
+        pytest.param(case, shapes, id=f"{case.name}-{pair_id(shapes)}", marks=tier(case, shapes))
         for case in cases
         for shapes in case.shapes
     ]

@@ -29,6 +29,7 @@ from tests.minigrad.helpers import (
     draw_inputs,
     minigrad_vjp,
     pair_id,
+    tier,
 )
 
 
@@ -71,7 +72,13 @@ def engine_instances(cases: list[Case]) -> list[Any]:
             jax_shapes = sorted({case.shapes[0], case.shapes[-1]}, key=case.shapes.index)
         for engine, shape_list in [("torch", case.shapes), ("jax", jax_shapes)]:
             params += [
-                pytest.param(engine, case, shapes, id=f"{engine}-{case.name}-{pair_id(shapes)}")
+                pytest.param(
+                    engine,
+                    case,
+                    shapes,
+                    id=f"{engine}-{case.name}-{pair_id(shapes)}",
+                    marks=tier(case, shapes),
+                )
                 for shapes in shape_list
             ]
     return params

@@ -49,6 +49,7 @@ def _negation_chain(depth: int) -> tuple[Tensor, Tensor]:
     return x, z
 
 
+@pytest.mark.slow  # the 100,000-op chain itself is walked in the fast tier (backward and grad)
 @pytest.mark.usefixtures("default_recursion_limit")
 def test_format_graph_of_a_100000_deep_graph() -> None:
     _, z = _negation_chain(DEPTH)

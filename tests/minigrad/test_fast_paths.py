@@ -11,7 +11,10 @@ import numpy as np
 import pytest
 
 from minigrad import Tensor, grad, no_grad
-from minigrad.tensor import _broadcast_to, _broadcast_view, _times, _twice
+from minigrad._fast import broadcast_view as _broadcast_view
+from minigrad._fast import times as _times
+from minigrad._fast import twice as _twice
+from minigrad.tensor import broadcast_to as _broadcast_to
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -84,3 +87,32 @@ def test_learner_step_gradients_match_the_plain_rules(rows: int) -> None:
     assert plain_b.requires_grad  # recorded: no fast path was taken
     assert b.grad.item() == plain_b.item()  # the same sums in the same order
     assert w.grad.item() == pytest.approx(plain_w.item(), rel=1e-12)  # a dot product
+
+
+@pytest.mark.parametrize(
+    ("a_shape", "b_shape"),
+    [((7, 1), (1,)), ((7, 1), (1, 3)), ((2, 7, 1), (1, 3)), ((7, 1), (4, 1, 3)), ((0, 1), (1,))],
+)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_matmul_with_an_inner_dimension_of_one_is_numpys_bit_for_bit(
+    a_shape: tuple[int, ...], b_shape: tuple[int, ...], dtype: type, monkeypatch
+) -> None:
+    from minigrad import _fast
+
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=a_shape).astype(dtype)
+    b = rng.normal(size=b_shape).astype(dtype)
+    fast, plain = _fast.matmul(a, b), np.matmul(a, b)
+    assert fast.shape == plain.shape
+    assert fast.dtype == plain.dtype
+    assert np.array_equal(fast, plain)
+
+    def gradients() -> tuple[np.ndarray, np.ndarray]:
+        A, B = Tensor(a, requires_grad=True), Tensor(b, requires_grad=True)
+        ((A @ B) * Tensor(np.arange(plain.size, dtype=dtype).reshape(plain.shape))).sum().backward()
+        return A.grad.data, B.grad.data
+
+    with_fast = gradients()
+    monkeypatch.setattr(_fast, "matmul", np.matmul)
+    without = gradients()
+    assert all(np.array_equal(x, y) for x, y in zip(with_fast, without, strict=True))

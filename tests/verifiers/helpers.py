@@ -121,3 +121,31 @@ def comparable(result: Dataset | DataError) -> tuple:
         result.delimiter,
         result.degenerate,
     )
+
+
+def install_wheel(tmp_path: Path) -> Path:
+    """Build the package's wheel from a copy of the checkout (the build leaves nothing in it) and
+    install it, without dependencies, into a folder of its own; returns that folder, for
+    PYTHONPATH."""
+    import shutil
+
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO_ROOT / name, source / name)
+    for package in ("minigrad", "verifiers"):
+        ignore = shutil.ignore_patterns("__pycache__")
+        shutil.copytree(REPO_ROOT / package, source / package, ignore=ignore)
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path / "wheel"), str(source)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    wheel = next((tmp_path / "wheel").glob("*.whl"))
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
+         str(tmp_path / "site"), str(wheel)],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    return tmp_path / "site"

@@ -12,7 +12,7 @@ from rich.cells import cell_len
 
 from verifiers.engines import ENGINE_NAMES, optional_packages
 
-from .helpers import DATA_CSV, PUBLISHED, has, run_cli, run_cli_without
+from .helpers import DATA_CSV, PUBLISHED, REPO_ROOT, has, run_cli, run_cli_without
 
 FAST = ["--engines", "loop,manual,minigrad,numeric", "--iterations", "20"]
 
@@ -134,7 +134,7 @@ def test_the_formula_under_test_is_named_first(tmp_path):
     assert "".join(result.stdout.split()).endswith(
         "".join(
             f"OK: your formula ({spec}) agrees with loop, minigrad and numeric: the gradient at "
-            "18 check points, the Hessian (3 engines), the descent (20 iterations)".split()
+            "26 check points, the Hessian (3 engines), the descent (20 iterations)".split()
         )
     )
 
@@ -252,6 +252,7 @@ def test_values_whose_squares_overflow_are_refused(tmp_path):
     )
 
 
+@pytest.mark.slow  # the API's refusal is in the fast tier (test_engines.py)
 def test_cuda_without_a_gpu_exits_2():
     if has("torch"):
         import torch
@@ -313,6 +314,7 @@ def test_a_missing_package_fails_when_its_engine_is_asked_for():
     )
 
 
+@pytest.mark.slow  # the plot itself is drawn in the fast tier (test_plot.py)
 @pytest.mark.skipif(not has("matplotlib"), reason="matplotlib is not installed")
 def test_plot_is_a_png_of_the_expected_size(tmp_path):
     target = tmp_path / "descent.png"
@@ -321,10 +323,11 @@ def test_plot_is_a_png_of_the_expected_size(tmp_path):
     header = target.read_bytes()[:24]
     assert header[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", header[16:24])
-    assert (width, height) == (1500, 500)
+    assert (width, height) == (1500, 600)
     assert [p.name for p in tmp_path.iterdir()] == ["descent.png"]
 
 
+@pytest.mark.slow  # the animation itself is drawn in the fast tier (test_plot.py)
 @pytest.mark.skipif(not has("matplotlib"), reason="matplotlib is not installed")
 def test_animate_writes_a_gif_of_every_step_of_a_short_descent(tmp_path):
     from PIL import Image
@@ -401,3 +404,28 @@ def test_the_docs_sample_is_what_the_run_prints_today():
     (block,) = refresh.blocks(docs)  # its one sample: one run, so the test stays fast
     fresh = refresh.sample(block.args, block.tail)
     assert block.text.rstrip("\n") == fresh, "run python docs/refresh_output.py"
+
+
+# ---- a bug is never read as a verdict ---------------------------------------------------------
+@pytest.mark.parametrize("program", ["run", "check"])
+def test_an_internal_error_exits_3_with_one_line(program, monkeypatch, capsys):
+    """Exit status 1 is "wrong derivative"; an uncaught exception would also give 1."""
+    import verifiers.check
+    import verifiers.run
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("an invariant broke\nsecond line")
+
+    if program == "run":
+        monkeypatch.setattr(verifiers.run, "verify", broken)
+        status = verifiers.run.main([str(DATA_CSV), "--engines", "manual", "--iterations", "1"])
+    else:
+        monkeypatch.setattr(verifiers.check, "_check", broken)
+        monkeypatch.setattr(verifiers.check, "can_isolate", lambda: False)
+        status = verifiers.check.main([str(REPO_ROOT / "docs" / "functions" / "layernorm.py")])
+    assert status == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1  # one line
+    assert f"internal error: python -m verifiers.{program} stopped on RuntimeError: an " in err
+    assert "second line" not in err
+    assert "Traceback" not in err

@@ -173,8 +173,15 @@ def _case_id(case: tuple[str, str, str]) -> str:
     return f"{option[2:]}-{where}-{name}"
 
 
+def _case_param(case: tuple[str, str, str]) -> pytest.param:
+    """A case in its tier: --combine's calls start sharded workers (10 s and more each), so they
+    are slow; its import, and every misdeed through --manual and --loss, are in the fast tier."""
+    slow = case[0] == "--combine" and case[1] == "call"
+    return pytest.param(*case, id=_case_id(case), marks=[pytest.mark.slow] if slow else [])
+
+
 @pytest.mark.skipif(not HAS_PROC, reason="needs /proc for the process table")
-@pytest.mark.parametrize(("option", "where", "name"), CASES, ids=map(_case_id, CASES))
+@pytest.mark.parametrize(("option", "where", "name"), [_case_param(case) for case in CASES])
 def test_user_code_cannot_end_or_hang_the_run(tmp_path, option, where, name):
     if option == "--combine" and not has("jax"):
         pytest.skip("--combine needs an engine with a distributed form (jax)")

@@ -518,36 +518,46 @@ def test_a_path_with_a_newline_is_shown_on_one_line(tmp_path):
     assert repr(str(target)) in message
 
 
+# check_outputs run by user 65534 in a fresh interpreter, started as root: it imports what it
+# needs first (the interpreter itself may sit where user 65534 cannot read), then drops to user
+# 65534 and prints "accepted", or "refused:" and the message. A fresh process, not os.fork():
+# this test process has loaded multithreaded libraries (jax) by then, and forking one of those
+# is unsafe.
+_AS_NOBODY = """
+import json, os, sys
+from pathlib import Path
+from verifiers.output import OutputError, check_outputs
+outputs = {option: Path(path) for option, path in json.loads(sys.argv[1]).items()}
+os.setgroups([])
+os.setgid(65534)
+os.setuid(65534)
+try:
+    check_outputs(outputs)
+    print("accepted", end="")
+except OutputError as error:
+    print("refused:" + str(error), end="")
+"""
+
+
 def _refused_as_nobody(outputs) -> str | None:
     """check_outputs run by user 65534 in a child process: the message, or None if accepted."""
-    read_end, write_end = os.pipe()
-    child = os.fork()
-    if child == 0:  # pragma: no cover (the child process)
-        try:
-            os.close(read_end)
-            os.setgid(65534)
-            os.setuid(65534)
-            try:
-                check_outputs(outputs)
-                message = b"accepted"
-            except OutputError as error:
-                message = b"refused:" + str(error).encode()
-            os.write(write_end, message)
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    with open(read_end, "rb") as pipe:
-        result = pipe.read().decode()
-    os.waitpid(child, 0)
-    assert result, "the child process failed before answering"
-    return None if result == "accepted" else result.removeprefix("refused:")
+    import json
+
+    result = subprocess.run(
+        [sys.executable, "-c", _AS_NOBODY, json.dumps({k: str(v) for k, v in outputs.items()})],
+        cwd=REPO_ROOT,
+        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.stdout, f"the child process failed before answering: {result.stderr}"
+    return None if result.stdout == "accepted" else result.stdout.removeprefix("refused:")
 
 
 def test_a_folder_without_write_permission_is_refused(tmp_path):
     if IS_ROOT:
         # chmod does not stop root: check as an ordinary user, in a folder it can reach.
-        if not hasattr(os, "fork"):
-            pytest.skip("running as root and cannot fork to check as an ordinary user")
         outer = Path(tempfile.mkdtemp(dir="/tmp"))
         outer.chmod(0o755)
     else:

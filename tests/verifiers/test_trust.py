@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import platform
 import re
-import shutil
 import stat
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from verifiers.data import Dataset
 from verifiers.engines import ENGINE_NAMES, engine_class
 from verifiers.models import MODELS
 
-from .helpers import DATA_CSV, INSTALLED, OPTIONAL_INSTALLED, REPO_ROOT, has, run_cli
+from .helpers import DATA_CSV, INSTALLED, OPTIONAL_INSTALLED, REPO_ROOT, has, install_wheel, run_cli
 
 FAST = ["--iterations", "20", "--quiet"]
 NUMPY = ["--engines", "manual,minigrad,numeric"]
@@ -191,6 +190,7 @@ def _scaled(factor: float):
     return gradient
 
 
+@pytest.mark.slow
 def test_float32_on_a_million_rows_catches_a_tenth_of_a_percent(million_rows_float32):
     engines = ("manual", "minigrad", "numeric", *OPTIONAL_INSTALLED)
     settings = Settings(engines=engines, iterations=2, points=2, dtype="float32")
@@ -201,6 +201,7 @@ def test_float32_on_a_million_rows_catches_a_tenth_of_a_percent(million_rows_flo
 
 
 # ---- every error ends in exit 2 and one line ----------------------------------------------------
+@pytest.mark.slow  # a raising formula, fast: test_cli.py (exit 2, one line)
 def test_a_formula_that_raises_exits_2_every_time_while_jax_compiles(formulas):
     # jax compiles in a background thread: the process must not exit under it (exit 134).
     for _ in range(2):
@@ -243,6 +244,7 @@ def test_work_is_bounded_for_many_features(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow  # a wide model's budget, fast: test_verdict_rule.py (the widest network)
 def test_two_hundred_thousand_features_end_cleanly(tmp_path):
     rng = np.random.default_rng(0)
     path = tmp_path / "wider.csv"
@@ -391,9 +393,27 @@ def test_ci_runs_exactly_the_readme_test_command():
     readme = (REPO_ROOT / "README.md").read_text()
     section = readme.split("## Test", 1)[1].split("\n## ", 1)[0]
     command = re.search(r"^    (\S.*)$", section, re.M).group(1)
-    assert command == "pip install tox && tox"
+    assert command == "pip install tox && tox && tox -e slow"
     ci = (REPO_ROOT / ".ci" / "run").read_text()
     assert any(line.strip() == command for line in ci.splitlines())
+
+
+def test_the_two_tiers_together_run_every_test():
+    """`tox` runs the tests not marked slow (in every default environment), `tox -e slow` the
+    slow ones: between them, each test runs with every engine installed."""
+    import configparser
+
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(REPO_ROOT / "tox.ini")
+    envlist = [e.strip() for e in tox["tox"]["envlist"].split(",")]
+    assert envlist == ["fast", "numpy", "lint"]
+    assert tox["testenv"]["commands"].strip() == 'pytest -m "not slow" {posargs}'
+    assert "commands" not in tox["testenv:fast"]  # it inherits the fast tier's command
+    assert tox["testenv:slow"]["commands"].strip() == "pytest -m slow {posargs}"
+    assert tox["testenv:slow"]["extras"] == "{[testenv:fast]extras}"
+    assert {"torch", "jax", "autograd"} <= set(
+        tox["testenv:fast"]["extras"].replace(",", " ").split()
+    )
 
 
 def test_the_reference_csv_ships_with_the_package_and_matches_data():
@@ -404,29 +424,10 @@ def test_the_reference_csv_ships_with_the_package_and_matches_data():
 
 @pytest.mark.skipif(not has("setuptools"), reason="building a wheel needs setuptools")
 def test_an_installed_wheel_runs_from_anywhere_without_a_csv(tmp_path):
-    # Built from a copy, so that the build leaves nothing in the checkout.
-    source = tmp_path / "source"
-    source.mkdir()
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(REPO_ROOT / name, source / name)
-    for package in ("minigrad", "verifiers"):
-        ignore = shutil.ignore_patterns("__pycache__")
-        shutil.copytree(REPO_ROOT / package, source / package, ignore=ignore)
-    built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(tmp_path / "wheel"), str(source)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert built.returncode == 0, built.stderr
-    wheel = next((tmp_path / "wheel").glob("*.whl"))
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
-         str(tmp_path / "site"), str(wheel)],
-        check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
+    site = install_wheel(tmp_path)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    env = dict(os.environ, PYTHONPATH=str(tmp_path / "site"))
+    env = dict(os.environ, PYTHONPATH=str(site))
     result = subprocess.run(
         [sys.executable, "-m", "verifiers.run", *NUMPY, *FAST],
         cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300,

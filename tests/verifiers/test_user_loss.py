@@ -85,6 +85,7 @@ def test_a_huber_loss_agrees_across_every_engine(losses, tmp_path):
     assert engines["numeric"]["device"] == "cpu (complex step)"
 
 
+@pytest.mark.slow  # --loss with a wrong --manual, fast: test_a_halved_fourth_power_is_diagnosed
 def test_the_users_hand_gradient_of_their_loss_is_checked(losses):
     right = run_cli(str(DATA_CSV), "--loss", f"{losses}:huber",
                     "--manual", f"{losses}:huber_gradient", *FAST)  # fmt: skip

@@ -44,6 +44,8 @@ def test_default_run_agrees_and_reproduces_the_figures(full_report):
         assert entry.status in ("ok", "skipped"), (entry.name, entry.reason)
     assert [p.label for p in full_report.points] == [
         "start", "optimum", *(f"point {k}" for k in range(1, 17)),
+        *(f"anchored {k}" for k in range(1, 5)),
+        *(f"near the optimum {k}" for k in range(1, 5)),
     ]  # fmt: skip
 
 
@@ -290,23 +292,23 @@ def test_the_reference_rate_needs_millions_of_iterations(full_report):
 # --- notes, caps, settings ----------------------------------------------------------------------
 def test_the_loop_is_capped_on_big_inputs_and_says_so(monkeypatch, data):
     # 0.02 s buys int(0.02 / (the loop's fixed cost of one evaluation)) evaluations, not
-    # 18 + 1001: every check point first, then as many descent steps as are left.
+    # 26 + 1001: every check point first, then as many descent steps as are left.
     monkeypatch.setattr("verifiers.plan.LIMITS", Limits(seconds=0.02))
     per_evaluation = engine_class("loop").estimate_seconds(MODELS["mse"](data))
-    steps = int(0.02 / per_evaluation) - 18
+    steps = int(0.02 / per_evaluation) - 26
     assert 0 < steps < 1000
     report = verify(data, Settings(engines=("loop", "manual"), iterations=1000))
     loop = report.engines["loop"]
     assert loop.capped_iterations == steps
     assert loop.trajectory.steps == steps
-    assert sorted(loop.evaluations) == list(range(18))  # every check point
+    assert sorted(loop.evaluations) == list(range(26))  # every check point
     assert report.ok, report.failures
     assert any(
         f"loop: checked at every check point, and its descent capped at {steps} of 1,000" in note
         for note in report.notes
     )
     document = to_json(report)
-    assert len(document["engines"]["loop"]["checks"]) == 18
+    assert len(document["engines"]["loop"]["checks"]) == 26
     assert document["engines"]["loop"]["descent"]["capped_iterations"] == steps
 
 
@@ -318,7 +320,7 @@ def test_an_engine_that_cannot_afford_every_point_checks_some_and_says_so(monkey
     assert sorted(loop.evaluations) == [0, 1, 2, 3, 4]  # half the 10 evaluations it can afford
     assert loop.capped_iterations == 5
     assert report.ok, report.failures
-    assert any("loop: checked at 5 of the 18 check points" in note for note in report.notes)
+    assert any("loop: checked at 5 of the 26 check points" in note for note in report.notes)
 
 
 def test_the_loop_is_skipped_with_a_reason_when_one_gradient_is_too_slow(monkeypatch):

@@ -1,8 +1,9 @@
 """Data-parallel gradients on real distributed engines: is the sharded gradient the gradient?
 
 When the data outgrows one process, each worker computes its shard's share and the shares are
-combined (all-reduced). This package runs the loss, gradient and descent of the linear model
-that way on real engines, on this machine:
+combined (all-reduced). This package runs the loss, gradient and descent of any model that
+declares itself shardable that way on real engines, on this machine; every worker builds the
+model from the registry and adds up its own per-row losses (:mod:`verifiers.distributed.model`):
 
 - :func:`run_torch`: K processes joined by ``torch.distributed`` (gloo on the CPU, NCCL when
   every worker has a GPU), each reading its own contiguous shard of rows; the same worker runs
@@ -37,7 +38,8 @@ from verifiers.distributed.combine import (
     load_combination,
     shard_inputs,
 )
-from verifiers.distributed.launch import DEFAULT_TIMEOUT, MODELS, run_jax, run_torch
+from verifiers.distributed.launch import DEFAULT_TIMEOUT, run_jax, run_torch
+from verifiers.distributed.model import shardable_models
 from verifiers.distributed.shards import (
     ShardedError,
     ShardedResult,
@@ -48,7 +50,6 @@ from verifiers.distributed.shards import (
 
 __all__ = [
     "DEFAULT_TIMEOUT",
-    "MODELS",
     "Combination",
     "CombinationCheck",
     "CombinationError",
@@ -68,4 +69,5 @@ __all__ = [
     "shard_bounds",
     "shard_inputs",
     "shard_rows",
+    "shardable_models",
 ]

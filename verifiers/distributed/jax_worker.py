@@ -3,8 +3,10 @@
 A fresh process because jax fixes its devices when it starts: :func:`run_jax` starts this with
 ``XLA_FLAGS=--xla_force_host_platform_device_count=K``, so the CPU appears as K devices. The rows
 are laid out over a one-axis ``jax.sharding.Mesh`` (``NamedSharding(mesh, P("rows"))``) and
-``jax.grad`` differentiates the *globally* normalised loss ``Σ ℓ_i / N``; XLA splits the sum by
-device and inserts the all-reduce itself.
+``jax.grad`` differentiates the *globally* normalised loss ``Σ ℓ_i / N + P``; XLA splits the sum
+by device and inserts the all-reduce itself. ℓ_i is the model's own
+:meth:`~verifiers.models.base.Model.row_losses` on ``jax.numpy``, the model built from the
+registry (:mod:`verifiers.distributed.model`), and P its penalty (ridge's), which is no row's.
 
 jax needs equal blocks per device, while the shards are 34/33/33 for 100 rows over 3: each
 device gets a block of ``max(shard)`` rows, its shard first, then zero rows of weight 0, so that
@@ -17,34 +19,34 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from verifiers.distributed import processes
+from verifiers.distributed.model import worker_model
 from verifiers.distributed.shards import shard_bounds, shard_rows
 from verifiers.engines.base import first_divergence
+from verifiers.models import Model
 
-# ---- the model: one function per model, the loss of every row ----
-
-
-def mse_rows(theta: jax.Array, X: jax.Array, y: jax.Array) -> jax.Array:
-    """Squared error of each row, ``(y_i - (X_i·w + b))²``, with ``θ = (b, w)``."""
-    return (y - (X @ theta[1:] + theta[0])) ** 2
+# ---- the model's loss: its own per-row losses, weighted, and its penalty ----
 
 
-def logistic_rows(theta: jax.Array, X: jax.Array, y: jax.Array) -> jax.Array:
-    """Binary cross-entropy of each row from its logit ``z = X_i·w + b``: ``log(1+eᶻ) - y z``."""
-    z = X @ theta[1:] + theta[0]
-    return jax.numpy.logaddexp(0, z) - y * z
+def block_sum(model: Model, theta: jax.Array, X: jax.Array, y: jax.Array, weight: jax.Array):
+    """``Σ weight_i·ℓ_i`` over the rows given: the model's row losses, the padding's weighed 0."""
+    return jnp.sum(weight * model.row_losses(model.unflatten(theta), X, y, jnp))
 
 
-ROW_LOSSES: dict[str, Callable[[jax.Array, jax.Array, jax.Array], jax.Array]] = {
-    "mse": mse_rows,
-    "logistic": logistic_rows,
-}
+def global_loss(
+    model: Model, rows: int, theta: jax.Array, X: jax.Array, y: jax.Array, weight: jax.Array
+) -> jax.Array:
+    """The loss of the whole data set: every real row's loss over the true N (`rows`), plus the
+    model's penalty, once."""
+    total = block_sum(model, theta, X, y, weight) / rows
+    extra = model.penalty(model.unflatten(theta), jnp)
+    return total if extra is None else total + extra
 
 
 def devices_for(workers: int, device: str) -> list:
@@ -69,8 +71,8 @@ def padded_blocks(
     rows, features = X.shape
     block = max(shard_rows(rows, workers))
     Xp = np.zeros((workers * block, features), dtype=X.dtype)
-    yp = np.zeros(workers * block, dtype=y.dtype)
-    weight = np.zeros(workers * block, dtype=y.dtype)
+    yp = np.zeros((workers * block, *y.shape[1:]), dtype=y.dtype)  # targets may be rows too
+    weight = np.zeros(workers * block, dtype=X.dtype)
     for k, shard in enumerate(shard_bounds(rows, workers)):
         start = k * block
         size = shard.stop - shard.start
@@ -82,12 +84,14 @@ def padded_blocks(
 
 def run(job: dict, X: np.ndarray, y: np.ndarray) -> dict:
     """Loss and gradient at θ0, per-shard sums and the descent, sharded over the devices."""
-    import jax.numpy as jnp
     from jax.sharding import Mesh, NamedSharding
     from jax.sharding import PartitionSpec as P
 
     workers, rows = job["workers"], len(y)
-    row_loss = ROW_LOSSES[job["model"]]
+    # This one process holds every row; the model is built on them all, with the parameters
+    # the launcher found (checked), and gives the targets as its loss takes them.
+    model = worker_model(job["model"], job["options"], X, y, job["shapes"], "the jax process")
+    y = np.asarray(model.prepared_targets)
     devices = devices_for(workers, job["device"])
     mesh = Mesh(np.array(devices), ("rows",))
     by_rows = NamedSharding(mesh, P("rows"))
@@ -96,8 +100,7 @@ def run(job: dict, X: np.ndarray, y: np.ndarray) -> dict:
     lr = jnp.asarray(job["lr"], dtype=X.dtype)
 
     def loss(theta: jax.Array, X: jax.Array, y: jax.Array, weight: jax.Array) -> jax.Array:
-        """The global loss: every real row's loss over the true N (padding weighs 0)."""
-        return jnp.sum(weight * row_loss(theta, X, y)) / rows
+        return global_loss(model, rows, theta, X, y, weight)
 
     loss_and_gradient = jax.value_and_grad(loss)
 
@@ -111,10 +114,9 @@ def run(job: dict, X: np.ndarray, y: np.ndarray) -> dict:
         return jnp.concatenate([thetas, final[None]]), jnp.concatenate([losses, last[None]])
 
     def block_sums(theta, X, y, weight):
-        """On each device alone: its block's ``(Σ ℓ_i, Σ ∂ℓ_i/∂θ)``, one row per device."""
-        value, gradient = jax.value_and_grad(lambda t: jnp.sum(weight * row_loss(t, X, y)))(
-            theta[0]
-        )
+        """On each device alone: its block's ``(Σ ℓ_i, Σ ∂ℓ_i/∂θ)``, one row per device (the
+        penalty is no shard's)."""
+        value, gradient = jax.value_and_grad(lambda t: block_sum(model, t, X, y, weight))(theta[0])
         return jnp.concatenate([value[None], gradient])[None]
 
     # θ goes in as one copy per device: the gradient with respect to a replicated input would

@@ -11,6 +11,11 @@ processes, wait for them under a timeout, read the result and always clean up (s
   interface too.
 - :func:`run_jax`: one fresh process (jax fixes its device count when it starts) with
   ``--xla_force_host_platform_device_count=K``, which shards the rows over K devices.
+
+The model is named, with its options, and every worker builds it from the registry
+(:mod:`verifiers.distributed.model`): any model that declares ``shardable = True`` runs. The
+launcher builds it first on the whole data, which refuses a bad name, option or label before
+any process starts and gives the parameters' shapes that every worker must find too.
 """
 
 from __future__ import annotations
@@ -22,19 +27,22 @@ import math
 import os
 import socket
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from verifiers.distributed import processes
+from verifiers.distributed.model import build_model, parameter_shapes
 from verifiers.distributed.shards import ShardedError, ShardedResult, ShardPart, shard_rows
 from verifiers.engines.base import EngineUnavailable, finish_trajectory
+from verifiers.models import Model
 
-__all__ = ["DEFAULT_TIMEOUT", "MODELS", "run_jax", "run_torch"]
+__all__ = ["DEFAULT_TIMEOUT", "run_jax", "run_torch"]
 
 # Seconds a run may take, starting its processes included, before it counts as hung.
 DEFAULT_TIMEOUT = 300.0
-MODELS = ("mse", "logistic")
 _TORCH_BACKEND = "torch.distributed"
 _FAIL_MODES = ("raise", "exit", "hang")
 
@@ -50,6 +58,7 @@ def run_torch(
     dtype: str | np.dtype | None = None,
     device: str = "auto",
     model: str = "mse",
+    options: Mapping[str, Any] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     workdir: str | Path | None = None,
     fail_rank: int | None = None,
@@ -59,14 +68,18 @@ def run_torch(
 
     Worker k gets the k-th contiguous shard of rows (:func:`shard_rows`). The backend is NCCL
     when `device` is ``auto`` or ``cuda`` and there is a GPU for every worker, else gloo on the
-    CPU. `dtype` defaults to X's. `workdir` is where the private temporary directory goes
-    (default: the system's). `fail_rank` and `fail_mode` (``raise``, ``exit``, ``hang``) make one
-    worker fail on purpose; they exist for the tests.
+    CPU. `model` is a name of the model registry whose class declares itself shardable, and
+    `options` its options (``{"l2": 0.5}`` for ridge; its defaults fill in the rest); θ0 is in
+    that model's θ order. `dtype` defaults to X's. `workdir` is where the private temporary
+    directory goes (default: the system's). `fail_rank` and `fail_mode` (``raise``, ``exit``,
+    ``hang``) make one worker fail on purpose; they exist for the tests.
 
     Raises ShardedError when a worker fails, dies or the run takes longer than `timeout`
     seconds; EngineUnavailable when torch or torch.distributed is missing.
     """
-    X, y, theta0, dtype = _check(X, y, theta0, workers, lr, iterations, dtype, model, device)
+    X, y, theta0, dtype, built = _check(
+        X, y, theta0, workers, lr, iterations, dtype, model, options, device
+    )
     _check_failure(fail_rank, fail_mode, workers)
     try:
         import torch.distributed as dist
@@ -95,6 +108,8 @@ def run_torch(
                 iterations=iterations,
                 theta0=theta0.tolist(),
                 model=model,
+                options=built.settings,
+                shapes=parameter_shapes(built),
                 backend=backend,
                 device=where,
                 timeout=timeout,
@@ -130,6 +145,7 @@ def run_jax(
     dtype: str | np.dtype | None = None,
     device: str = "auto",
     model: str = "mse",
+    options: Mapping[str, Any] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     workdir: str | Path | None = None,
     fail_rank: int | None = None,
@@ -142,7 +158,9 @@ def run_jax(
     backend (a GPU) has that many devices. The same arguments as :func:`run_torch`; a failure
     hook makes the jax process fail (it has no ranks, so `fail_rank` only switches it on).
     """
-    X, y, theta0, dtype = _check(X, y, theta0, workers, lr, iterations, dtype, model, device)
+    X, y, theta0, dtype, built = _check(
+        X, y, theta0, workers, lr, iterations, dtype, model, options, device
+    )
     _check_failure(fail_rank, fail_mode, workers)
     if importlib.util.find_spec("jax") is None:
         raise EngineUnavailable("jax", "the jax package is not installed", "pip install jax jaxlib")
@@ -156,6 +174,8 @@ def run_jax(
             "iterations": iterations,
             "theta0": theta0.tolist(),
             "model": model,
+            "options": built.settings,
+            "shapes": parameter_shapes(built),
             "device": device,
             "parent_pid": os.getpid(),
             "fail_mode": fail_mode if fail_rank is not None else None,
@@ -179,9 +199,11 @@ def _check(
     iterations: int,
     dtype: str | np.dtype | None,
     model: str,
+    options: Mapping[str, Any] | None,
     device: str,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.dtype]:
-    """The arrays in the run's dtype, after checking every argument (ValueError if wrong)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.dtype, Model]:
+    """The arrays in the run's dtype and the model built on them, after checking every
+    argument (ValueError if wrong; DataError for labels the model cannot use)."""
     dtype = np.dtype(dtype if dtype is not None else np.asarray(X).dtype)
     if dtype not in (np.float64, np.float32):
         raise ValueError(f"dtype must be float64 or float32, not {dtype}")
@@ -190,20 +212,20 @@ def _check(
     y = np.asarray(y, dtype=dtype).reshape(-1)
     if X.ndim != 2 or X.shape[0] != y.shape[0] or X.shape[0] == 0:
         raise ValueError(f"X of shape {X.shape} and y of shape {y.shape} do not match")
+    built = build_model(model, options, X, y)
     theta0 = np.asarray(theta0, dtype=dtype).reshape(-1)
-    if theta0.size != X.shape[1] + 1:
-        raise ValueError(f"θ0 needs {X.shape[1] + 1} values (b and one w per feature)")
+    if theta0.size != built.size:
+        what = "b and one w per feature" if built.linear else "θ's entries in order"
+        raise ValueError(f"θ0 needs {built.size} values ({what})")
     if not 1 <= workers <= len(y):
         raise ValueError(f"workers must be between 1 and the {len(y)} rows, not {workers}")
     if not (math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a positive finite number, not {lr!r}")
     if iterations < 0:
         raise ValueError(f"iterations must be 0 or more, not {iterations}")
-    if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
     if device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"device must be auto, cpu or cuda, not {device!r}")
-    return X, y, theta0, dtype
+    return X, y, theta0, dtype, built
 
 
 def _check_failure(fail_rank: int | None, fail_mode: str, workers: int) -> None:

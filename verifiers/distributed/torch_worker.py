@@ -1,10 +1,13 @@
 """One worker of a data-parallel torch run: its shard's loss and gradient, all-reduced.
 
-Every worker holds θ, reads its own contiguous shard of rows, and computes the *sums* over
-those rows of the per-row loss and of its gradient (``torch.autograd`` on the shard's summed
-loss). One ``all_reduce(SUM)`` adds the workers' sums; dividing by the global row count N gives
-the loss and gradient of the whole data set, however unevenly the rows are split. The descent
-does that once per step and every worker applies the same update, so the copies of θ stay equal.
+Every worker holds θ, reads its own contiguous shard of rows, builds the run's model from the
+registry on those rows (:mod:`verifiers.distributed.model`), and computes the *sums* over its
+rows of the model's own per-row loss (:meth:`~verifiers.models.base.Model.row_losses`, run on
+torch through the torch engine's array namespace) and of its gradient (``torch.autograd``). One
+``all_reduce(SUM)`` adds the workers' sums; dividing by the global row count N gives the mean
+over the whole data set, however unevenly the rows are split, and the model's penalty, which is
+no row's, is added once. The descent does that once per step and every worker applies the same
+update, so the copies of θ stay equal.
 
 Two ways to start it:
 
@@ -17,6 +20,9 @@ Two ways to start it:
           --master-addr HOST0 --master-port 29500 \\
           -m verifiers.distributed.torch_worker --csv data/data.csv --output result.json
 
+  (``--model ridge --l2 0.5``, ``--model huber --delta 2``...: any model of the registry that
+  declares itself shardable, with its own options.)
+
 The backend is NCCL when every worker on a machine can have a GPU of its own, else gloo (CPU).
 """
 
@@ -28,47 +34,65 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
+from verifiers.chunks import row_chunks
 from verifiers.distributed import processes
+from verifiers.distributed.model import (
+    build_model,
+    parameter_shapes,
+    shardable_models,
+    worker_model,
+)
 from verifiers.distributed.shards import shard_bounds, shard_rows
 from verifiers.engines.base import diverged
+from verifiers.engines.torch import xp  # the torch engine's namespace: the same loss code runs
+from verifiers.models import Model, ModelOption, model_options
 
-# ---- the model: one function per model, the loss of every row ----
-
-
-def mse_rows(theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Squared error of each row, ``(y_i - (X_i·w + b))²``, with ``θ = (b, w)``."""
-    return (y - (X @ theta[1:] + theta[0])) ** 2
+# ---- the model's loss: the sums of its own per-row losses, and its penalty ----
 
 
-def logistic_rows(theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy of each row from its logit ``z = X_i·w + b``: ``log(1+eᶻ) - y z``."""
-    z = X @ theta[1:] + theta[0]
-    return torch.logaddexp(torch.zeros_like(z), z) - y * z
+def shard_sums(model: Model, theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``(Σ ℓ_i, Σ ∂ℓ_i/∂θ)`` over the rows given, as one vector ``(loss, θ's entries...)``.
 
-
-ROW_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    "mse": mse_rows,
-    "logistic": logistic_rows,
-}
-
-
-def shard_sums(theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor, model: str) -> torch.Tensor:
-    """``(Σ ℓ_i, Σ ∂ℓ_i/∂θ)`` over the rows given, as one vector ``(loss, dL/db, dL/dw...)``.
-
-    Sums, not means: sums from any number of shards of any sizes add up to the whole sum.
+    ℓ_i is the model's :meth:`~verifiers.models.base.Model.row_losses`. Sums, not means: sums
+    from any number of shards of any sizes add up to the whole sum. The rows are taken a chunk
+    at a time, as the single-process engine takes them, so no running total is longer than
+    there (the sharded run's rounding has the same bound) and one chunk's graph is alive at once.
     """
     t = theta.detach().requires_grad_(True)
-    total = ROW_LOSSES[model](t, X, y).sum()
-    (gradient,) = torch.autograd.grad(total, t)
-    return torch.cat([total.detach().reshape(1), gradient])
+    total = torch.zeros((), dtype=t.dtype, device=t.device)
+    gradient = torch.zeros_like(t)
+    for rows in row_chunks(len(y)):
+        piece = model.row_sum(model.unflatten(t), X[rows], y[rows], xp)
+        (part,) = torch.autograd.grad(piece, t)
+        total += piece.detach()
+        gradient += part
+    return torch.cat([total.reshape(1), gradient])
+
+
+def penalty_terms(model: Model, theta: torch.Tensor) -> torch.Tensor | None:
+    """``(P, ∂P/∂θ)`` for the model's penalty, the part of the loss that is no row's (ridge's
+    ``λ‖w‖²``), as one vector like :func:`shard_sums`; None when the model has none.
+
+    Every worker computes it from its own copy of θ, which is the same on all of them, and adds
+    it once after the all-reduce: summed over the workers, it would count K times.
+    """
+    t = theta.detach().requires_grad_(True)
+    value = model.penalty(model.unflatten(t), xp)
+    if value is None:
+        return None
+    value = torch.as_tensor(value, dtype=t.dtype, device=t.device)
+    if not value.requires_grad:  # it does not depend on θ: its gradient is 0
+        return torch.cat([value.reshape(1), torch.zeros_like(t)])
+    (gradient,) = torch.autograd.grad(value, t)
+    return torch.cat([value.detach().reshape(1), gradient])
 
 
 # ---- talking to the other workers ----
@@ -137,7 +161,9 @@ class Job:
     lr: float
     iterations: int
     theta0: list[float]
-    model: str
+    model: str  # a name of the model registry (verifiers.models.MODELS)
+    options: dict[str, Any]  # the model's options (given or default)
+    shapes: list[list[Any]]  # the parameters the launcher's model has, [[name, shape], ...]
     backend: str
     device: str
     timeout: float
@@ -152,25 +178,34 @@ def work(
 ) -> dict | None:
     """Loss and gradient at θ0, per-shard sums and the descent; rank 0 returns them.
 
-    `X` and `y` are this rank's shard of rows.
+    `X` and `y` are this rank's shard of rows (the labels as the data holds them).
     """
     dtype = getattr(torch, job.dtype)
     cuda = job.device == "cuda"
     where = torch.device("cuda", _local_rank(rank)) if cuda else torch.device("cpu")
+    model = worker_model(job.model, job.options, X, y, job.shapes, f"rank {rank}")
     X_shard = torch.as_tensor(np.ascontiguousarray(X), dtype=dtype, device=where)
-    y_shard = torch.as_tensor(np.ascontiguousarray(y), dtype=dtype, device=where)
+    targets = np.ascontiguousarray(model.prepared_targets)  # as the loss takes them
+    y_shard = torch.as_tensor(targets, dtype=dtype, device=where)
     theta = torch.tensor(job.theta0, dtype=dtype, device=where)
     n = job.rows
 
+    def whole(sums: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        """The whole data set's (loss, gradient) from this rank's sums: all-reduced, over N,
+        and the penalty added once."""
+        total = collectives.all_reduce(sums) / n
+        extra = penalty_terms(model, theta)
+        return total if extra is None else total + extra
+
     # At θ0: every shard's own sums (for the diagnosis of combinations), then the true total.
-    local = shard_sums(theta, X_shard, y_shard, job.model)
+    local = shard_sums(model, theta, X_shard, y_shard)
     parts = collectives.all_gather(local, job.workers)
-    at_start = collectives.all_reduce(local.clone()) / n
+    at_start = whole(local.clone(), theta)
 
     started = time.perf_counter()
     losses: list[float] = []
     for k in range(job.iterations + 1):
-        total = collectives.all_reduce(shard_sums(theta, X_shard, y_shard, job.model)) / n
+        total = whole(shard_sums(model, theta, X_shard, y_shard), theta)
         losses.append(total[0].item())  # the same on every rank, so all stop together
         if k == job.iterations or diverged(losses[k], losses[0]):
             break
@@ -264,8 +299,11 @@ def run_torchrun(args: argparse.Namespace) -> None:
         torch.cuda.set_device(_local_rank(rank))
     _join(backend, rank, workers, args.timeout, None)
     data = load_csv(args.csv, args.dtype)
+    # Every process reads the whole file: the model built on all of it checks the labels and
+    # gives the parameters' shapes and the default start, the same on every rank.
+    model = build_model(args.model, args.options, data.X, data.y, path=args.csv)
     rows = shard_bounds(data.rows, workers)[rank]
-    theta0 = _parse_start(args.start, data.features)
+    theta0 = _parse_theta0(args.theta0, model)
     job = Job(
         rows=data.rows,
         workers=workers,
@@ -274,6 +312,8 @@ def run_torchrun(args: argparse.Namespace) -> None:
         iterations=args.iterations,
         theta0=theta0,
         model=args.model,
+        options=model.settings,
+        shapes=parameter_shapes(model),
         backend=backend,
         device=device,
         timeout=args.timeout,
@@ -283,6 +323,8 @@ def run_torchrun(args: argparse.Namespace) -> None:
     if result is None:
         return
     summary = {
+        "model": args.model,
+        "options": model.settings,
         "workers": workers,
         "backend": backend,
         "shard_rows": shard_rows(data.rows, workers),
@@ -297,13 +339,49 @@ def run_torchrun(args: argparse.Namespace) -> None:
         processes.write_json(Path(args.output), {**result, **summary})
 
 
-def _parse_start(text: str | None, features: int) -> list[float]:
+def _parse_theta0(text: str | None, model: Model) -> list[float]:
+    """θ0 from ``--theta0``, in θ's order; the model's own start (zeros for b, w) without it."""
     if text is None:
-        return [0.0] * (features + 1)
+        return model.start().tolist()
     values = [float(v) for v in text.split(",")]
-    if len(values) != features + 1:
-        raise SystemExit(f"--start needs {features + 1} values (b and one w per feature)")
+    if len(values) != model.size:
+        what = "b and one w per feature" if model.linear else "θ's entries in order"
+        raise SystemExit(f"--theta0 needs {model.size} values ({what})")
     return values
+
+
+def _model_arguments(parser: argparse.ArgumentParser) -> dict[str, tuple[str, ModelOption]]:
+    """``--model`` and the options of the shardable models (``--l2``, ``--delta``...), from the
+    registry; returns each option with the model it belongs to."""
+    names = shardable_models()
+    parser.add_argument(
+        "--model", default="mse", choices=names, help=f"the model (default mse): {', '.join(names)}"
+    )
+    owners = {}
+    for option_name, (owner, option) in model_options().items():
+        if owner in names:
+            kind = int if option.integer else float
+            parser.add_argument(f"--{option_name}", type=kind, default=None, help=option.help)
+            owners[option_name] = (owner, option)
+    return owners
+
+
+def _chosen_options(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    owners: dict[str, tuple[str, ModelOption]],
+) -> dict[str, Any]:
+    """The options given, each the chosen model's (as on the main command) and allowed by it;
+    checked here, before any process waits for the others."""
+    given = {name: getattr(args, name) for name in owners if getattr(args, name) is not None}
+    for name, value in given.items():
+        owner, option = owners[name]
+        if owner != args.model:
+            parser.error(f"--{name} is an option of --model {owner}, not {args.model}")
+        problem = option.problem(value)
+        if problem is not None:
+            parser.error(problem)
+    return given
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -317,12 +395,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     parser.add_argument("--lr", type=float, default=1e-4, help="learning rate (default 1e-4)")
     parser.add_argument("--iterations", type=int, default=1000, help="descent steps")
-    parser.add_argument("--start", help="θ0 as b,w1,...; zeros by default")
-    parser.add_argument("--model", default="mse", choices=sorted(ROW_LOSSES))
+    # Not --start (the main command's name): torchrun's own parser reads any prefix of its
+    # options, and takes --start for its --start-method before the worker sees it.
+    parser.add_argument(
+        "--theta0", help="θ0 as b,w1,... (θ's entries in order); the model's start by default"
+    )
+    owners = _model_arguments(parser)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for peers")
     parser.add_argument("--output", help="also write rank 0's full result to this JSON file")
     args = parser.parse_args(argv)
+    args.options = _chosen_options(parser, args, owners)
     if args.job is not None:
         run_local(Path(args.job), args.rank)
     elif args.csv is not None and "RANK" in os.environ:

@@ -14,7 +14,10 @@ an engine whose package is missing raises :class:`EngineUnavailable` with the in
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import sys
 from dataclasses import dataclass
+from typing import Any
 
 from verifiers.engines.base import Engine, EngineUnavailable, Evaluation, Trajectory
 from verifiers.results import Check, Trust
@@ -22,13 +25,16 @@ from verifiers.results import Check, Trust
 __all__ = [
     "ENGINES",
     "ENGINE_NAMES",
+    "FUNCTION_ENGINE_NAMES",
     "Engine",
     "EngineRow",
     "EngineUnavailable",
     "Evaluation",
     "Trajectory",
     "engine_class",
+    "function_engine_class",
     "optional_packages",
+    "planning_facts",
     "row",
 ]
 
@@ -51,6 +57,16 @@ class EngineRow:
     # engines first for the gradient, the closed form for the Hessian, the reference example's
     # own arithmetic for the descent; the formula under test is never the reference.
     prefer: tuple[int, int, int] = (50, 50, 50)
+    # Its cost, for the plan's budgets: seconds per unit of the model's work (rows × operations
+    # per row) for one loss and gradient, and per evaluation whatever the size. Fixed rates,
+    # measured on a busy 2-core machine and rounded up, so that the same run gets the same plan.
+    seconds_per_work: float = 4e-9
+    seconds_per_call: float = 5e-4
+    # `python -m verifiers.check`: the class (``module:Class``) that differentiates any function
+    # of named arrays, and the derivatives it computes ("vjp" with tapped intermediates, "jvp",
+    # "hvp"; a gradient is the vjp of a scalar). None: the engine checks models only.
+    functions: str | None = None
+    derivatives: tuple[str, ...] = ()
 
     def preference(self, check: Check) -> int:
         return self.prefer[(Check.GRADIENT, Check.HESSIAN, Check.DESCENT).index(check)]
@@ -68,12 +84,17 @@ ENGINES: tuple[EngineRow, ...] = (
         "manual:ManualEngine",
         "the hand formulas (or yours, with --manual) vectorised with numpy",
         prefer=(90, 0, 90),
+        seconds_per_work=2.5e-9,
+        seconds_per_call=1e-4,
     ),
     EngineRow(
         "minigrad",
         "minigrad:MinigradEngine",
         "this project's reverse-mode engine (minigrad/), the loss run on its namespace",
         prefer=(10, 10, 20),
+        seconds_per_work=3e-9,
+        functions="minigrad:MinigradFunctions",
+        derivatives=("vjp", "jvp", "hvp"),
     ),
     EngineRow(
         "torch",
@@ -83,6 +104,10 @@ ENGINES: tuple[EngineRow, ...] = (
         install='pip install "torch==2.13.0"',
         follows_device=True,
         prefer=(20, 20, 30),
+        seconds_per_work=2.5e-9,
+        seconds_per_call=1e-3,
+        functions="torch:TorchFunctions",
+        derivatives=("vjp", "jvp", "hvp"),
     ),
     EngineRow(
         "jax",
@@ -91,6 +116,10 @@ ENGINES: tuple[EngineRow, ...] = (
         package="jax",
         install="pip install jax jaxlib",
         prefer=(30, 30, 40),
+        seconds_per_work=1.5e-9,
+        seconds_per_call=2e-4,
+        functions="jax:JaxFunctions",
+        derivatives=("vjp", "jvp", "hvp"),
     ),
     EngineRow(
         "autograd",
@@ -99,15 +128,22 @@ ENGINES: tuple[EngineRow, ...] = (
         package="autograd",
         install="pip install autograd",
         prefer=(35, 35, 45),
+        seconds_per_call=1e-3,
+        functions="autograd:AutogradFunctions",
+        derivatives=("vjp", "jvp", "hvp"),
     ),
     EngineRow(
         "numeric",
         "numeric:NumericEngine",
         "finite differences of the loss alone (complex step, or central differences)",
         prefer=(0, 40, 10),
+        functions="numeric:NumericFunctions",
+        derivatives=("vjp", "jvp", "hvp"),
     ),
 )
 ENGINE_NAMES: tuple[str, ...] = tuple(r.name for r in ENGINES)
+# The engines that differentiate any function (python -m verifiers.check), in the table's order.
+FUNCTION_ENGINE_NAMES: tuple[str, ...] = tuple(r.name for r in ENGINES if r.functions)
 _ROWS = {r.name: r for r in ENGINES}
 
 
@@ -130,9 +166,68 @@ def engine_class(name: str) -> type[Engine]:
         raise EngineUnavailable(
             name, f"the {entry.package} package is not installed", entry.install
         ) from None
-    return getattr(loaded, cls)
+    engine: type[Engine] = getattr(loaded, cls)
+    return engine
+
+
+class _Declared:
+    """What the plan needs of an engine whose module imports a large package (torch, jax),
+    read from its row instead: checking that the package is there and estimating a cost must
+    not load it into a process that may never run the engine (the worker may). Such engines
+    differentiate any model's loss, compute Hessians and take no formula of the user's."""
+
+    accepts_formula = False
+    computes_hessian = True
+    descent_seconds = None
+
+    def __init__(self, entry: EngineRow) -> None:
+        self.name = entry.name
+        self.row = entry
+
+    @staticmethod
+    def unsupported(model: Any) -> str | None:
+        return None
+
+    def estimate_seconds(self, model: Any) -> float:
+        return float(self.row.seconds_per_work * model.work() + self.row.seconds_per_call)
+
+    @staticmethod
+    def hessian_evaluations(model: Any) -> float:
+        return 2.0 * float(model.size)
+
+
+def planning_facts(name: str) -> Any:
+    """The engine class, or for an engine whose package is large (and not yet loaded) the facts
+    its row declares; raises EngineUnavailable when its package is not installed."""
+    entry = row(name)
+    if entry.package is None or entry.package in sys.modules:
+        return engine_class(name)
+    if importlib.util.find_spec(entry.package) is None:
+        raise EngineUnavailable(
+            name, f"the {entry.package} package is not installed", entry.install
+        )
+    return _Declared(entry)
 
 
 def optional_packages() -> dict[str, str]:
     """Engine name -> the optional package it needs, for the engines that need one."""
     return {r.name: r.package for r in ENGINES if r.package is not None}
+
+
+def function_engine_class(name: str) -> type:
+    """The FunctionEngine subclass of engine `name` (see :class:`EngineRow`'s ``functions``),
+    importing its module (and its package) now; EngineUnavailable when the package is missing."""
+    entry = row(name)
+    if entry.functions is None:
+        raise ValueError(f"engine {name!r} differentiates models only, not any function")
+    module, cls = entry.functions.split(":")
+    try:
+        loaded = importlib.import_module(f"verifiers.engines.{module}")
+    except ImportError as error:
+        if entry.package is None or (error.name or "").split(".")[0] != entry.package:
+            raise
+        raise EngineUnavailable(
+            name, f"the {entry.package} package is not installed", entry.install
+        ) from None
+    found: type = getattr(loaded, cls)
+    return found

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from typing import ClassVar
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -21,11 +22,17 @@ from verifiers.chunks import on_one_blas_thread, one_blas_thread
 from verifiers.models.base import Model
 from verifiers.results import Check, Evaluation, Trajectory, Trust
 
+if TYPE_CHECKING:
+    from verifiers.distributed import ShardedResult
+
 __all__ = [
     "DIVERGENCE_FACTOR",
+    "Derivatives",
+    "Differentiable",
     "Engine",
     "EngineUnavailable",
     "Evaluation",
+    "FunctionEngine",
     "Trajectory",
     "diverged",
     "finish_trajectory",
@@ -94,11 +101,8 @@ class Engine(ABC):
     under_test: bool = False
     # The engine computes Hessians (the per-point loop does not).
     computes_hessian: ClassVar[bool] = True
-    # Seconds per unit of the model's work (Model.work: rows × operations per row) for one loss
-    # and gradient, and per evaluation whatever the size (calls, graph building): fixed rates,
-    # measured on a busy 2-core machine and rounded up, so that budgets are the same every run.
-    seconds_per_work: ClassVar[float] = 4e-9
-    seconds_per_call: ClassVar[float] = 5e-4
+    # The longest its descent is given, when less than the time limit (None: the limit).
+    descent_seconds: ClassVar[float | None] = None
 
     def __init__(self, model: Model, device: str = "auto") -> None:
         self.model = model
@@ -147,22 +151,23 @@ class Engine(ABC):
         descent would take too long is checked at fewer points, or its descent capped, or its
         Hessian skipped, with a note.
         """
-        return cls.seconds_per_work * model.work() + cls.seconds_per_call
+        from verifiers.engines import row
+
+        entry = row(cls.name)  # the rates are in the engine's registry row
+        return entry.seconds_per_work * model.work() + entry.seconds_per_call
 
     @classmethod
     def hessian_evaluations(cls, model: Model) -> float:
         """How many evaluations one Hessian costs (for the same work bound)."""
         return 2.0 * model.size
 
-    def gradient_noise(self, theta: np.ndarray) -> np.ndarray | float:
-        """Extra Σ|terms|-like scale of this engine's own gradient error (finite differences)."""
-        return 0.0
-
     def hessian_noise(self, theta: np.ndarray) -> np.ndarray | float:
         """Extra Σ|terms|-like scale of this engine's own Hessian error (finite differences)."""
         return 0.0
 
-    def run_sharded(self, theta: np.ndarray, lr: float, iterations: int, workers: int):
+    def run_sharded(
+        self, theta: np.ndarray, lr: float, iterations: int, workers: int
+    ) -> ShardedResult | None:
         """The loss, gradient and descent data-parallel over `workers` (``--shards``), as a
         :class:`verifiers.distributed.ShardedResult`; None for engines without a distributed
         form (only torch.distributed and jax sharding have one)."""
@@ -204,3 +209,84 @@ class Engine(ABC):
         """
         evaluation = self.evaluate(theta)
         return evaluation.loss, evaluation.gradient
+
+
+# ---- derivatives of any function (verifiers.check) ----------------------------------------------
+class Differentiable(Protocol):
+    """A function of named arrays, as an engine sees it (:class:`verifiers.functions.Problem`):
+    ``evaluate(xp, values, shifts)`` runs it on the namespace `xp`, and each intermediate the
+    function taps comes back as ``h + shifts[name]``: differentiating with respect to that zero
+    shift gives the gradient with respect to the intermediate."""
+
+    names: tuple[str, ...]
+
+    def differentiable(self, values: Mapping[str, Any]) -> list[str]: ...
+
+    def evaluate(
+        self,
+        xp: Any,
+        values: Mapping[str, Any],
+        shifts: Mapping[str, Any] | None = None,
+        record: dict[str, Any] | None = None,
+    ) -> Any: ...
+
+
+@dataclass
+class Derivatives:
+    """One engine's derivative at one point: float64 arrays by name (the inputs and tapped
+    intermediates; ``"output"`` for a jvp). `noise` is the engine's own error where it has one
+    (finite differences), per array, as a size of summed terms (see :mod:`verifiers.compare`)."""
+
+    values: dict[str, np.ndarray]
+    noise: dict[str, np.ndarray] | None = None
+
+
+class FunctionEngine(ABC):
+    """Derivatives of a :class:`Differentiable` at given inputs: the vjp (reverse mode, with
+    the tapped intermediates), the jvp (forward mode) and the Hessian-vector product.
+
+    One small class at the end of each engine's module; the registry row (``functions`` in
+    :data:`verifiers.engines.ENGINES`) names it and says which derivatives it computes. Inputs
+    are numpy arrays: the floating-point ones are differentiated, integers and booleans (labels,
+    masks) are data. Everything the engine returns is float64 numpy. A function the engine
+    cannot run (a name its namespace lacks, an operation it cannot differentiate) raises, and
+    the engine is left out of that derivative with the reason.
+    """
+
+    name: ClassVar[str]
+    method: str = "reverse mode"  # how it differentiates, for the report
+
+    def __init__(self, function: Differentiable, dtype: np.dtype | str) -> None:
+        self.function = function
+        self.dtype = np.dtype(dtype)
+
+    def trust(self, derivative: str) -> Trust:
+        """How far its values of `derivative` (vjp, jvp, gradient, hvp) are trusted."""
+        return Trust.EXACT
+
+    def wrt(self, values: Mapping[str, Any]) -> list[str]:
+        """The inputs differentiated: the floating-point ones the function does not declare as
+        data (see :meth:`Differentiable.differentiable`)."""
+        return self.function.differentiable(values)
+
+    @abstractmethod
+    def vjp(
+        self,
+        values: Mapping[str, np.ndarray],
+        cotangent: np.ndarray,
+        taps: Mapping[str, tuple[int, ...]],
+    ) -> Derivatives:
+        """``gᵀJ`` for the cotangent g: the gradient of ⟨g, f⟩ with respect to every
+        floating-point input and every tapped intermediate (`taps`: name -> shape)."""
+
+    @abstractmethod
+    def jvp(
+        self, values: Mapping[str, np.ndarray], tangents: Mapping[str, np.ndarray]
+    ) -> Derivatives:
+        """``J·t`` for tangents t (by input name), as ``{"output": ...}``."""
+
+    @abstractmethod
+    def hvp(
+        self, values: Mapping[str, np.ndarray], vector: Mapping[str, np.ndarray]
+    ) -> Derivatives:
+        """The Hessian of a scalar function times v (by input name), by input name."""

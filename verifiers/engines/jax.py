@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import jax
@@ -21,13 +22,16 @@ import numpy as np
 from verifiers import chunks
 from verifiers.engines.base import (
     DIVERGENCE_FACTOR,
+    Derivatives,
     Engine,
     Evaluation,
+    FunctionEngine,
     Progress,
     Trajectory,
     finish_trajectory,
 )
 from verifiers.models.base import Model
+from verifiers.settings import UsageError
 
 
 def x64(enabled: bool = True) -> contextlib.AbstractContextManager:
@@ -143,8 +147,6 @@ class _Programs:
 
 class JaxEngine(Engine):
     name = "jax"
-    seconds_per_work = 1.5e-9
-    seconds_per_call = 2e-4
 
     def __init__(self, model: Model, device: str = "auto") -> None:
         super().__init__(model, device)
@@ -237,6 +239,7 @@ class JaxEngine(Engine):
         return run_jax(
             self.data.X, self.data.y, np.asarray(theta), workers=workers, lr=lr,
             iterations=iterations, dtype=self.dtype, device=device, model=self.model.name,
+            options=self.model.settings,
         )  # fmt: skip
 
     def descend(
@@ -258,3 +261,82 @@ class JaxEngine(Engine):
         if trajectory.diverged_at is not None:  # stop where the step-by-step engines stop
             trajectory.losses = trajectory.losses[: trajectory.diverged_at + 1]
         return trajectory
+
+
+# ---- derivatives of any function (verifiers.check) ----------------------------------------------
+class JaxFunctions(FunctionEngine):
+    """A check file's function on ``jax.numpy`` (64-bit floats switched on inside its calls for
+    a float64 check), on the CPU: ``jax.vjp`` (the tapped intermediates' shifts are arguments
+    like the inputs), ``jax.jvp`` (forward mode), and the Hessian-vector product as forward over
+    reverse, ``jvp(grad f)``.
+
+    Each is one jitted program, compiled once per shape with XLA's optimiser turned down (run
+    op by op, every primitive would be compiled on its own: ten times slower for a few points).
+    A function that cannot be traced (a label read as a Python number) runs op by op instead.
+    """
+
+    name = "jax"
+
+    def __init__(self, function, dtype) -> None:
+        super().__init__(function, dtype)
+        self._wide = self.dtype == np.float64
+        self._device = jax.devices("cpu")[0]
+        self._programs = {
+            "vjp": _jit(self._vjp, quick=True),
+            "jvp": _jit(self._jvp, quick=True),
+            "hvp": _jit(self._hvp, quick=True),
+        }
+
+    def _evaluate(self, floats: dict, constants: dict, shifts: dict | None = None) -> Any:
+        return jnp.asarray(self.function.evaluate(jnp, {**constants, **floats}, shifts))
+
+    def _vjp(self, floats, constants, shifts, seed):
+        out, pullback = jax.vjp(lambda fl, sh: self._evaluate(fl, constants, sh), floats, shifts)
+        grads, tapped = pullback(seed.astype(out.dtype).reshape(out.shape))
+        return {**grads, **tapped}
+
+    def _jvp(self, floats, constants, tangents):
+        return jax.jvp(lambda fl: self._evaluate(fl, constants), (floats,), (tangents,))[1]
+
+    def _hvp(self, floats, constants, vector):
+        gradient = jax.grad(lambda fl: jnp.reshape(self._evaluate(fl, constants), ()))
+        return jax.jvp(gradient, (floats,), (vector,))[1]
+
+    def _call(self, kind: str, *arguments: Any) -> Any:
+        """The jitted program, or, for a function jax cannot trace, the same op by op."""
+        program = self._programs[kind]
+        try:
+            return program(*arguments)
+        except UsageError:  # the user's code ended or hung the call (verifiers.isolation)
+            raise
+        except Exception:  # untraceable: op by op (whatever fails then is the reason)
+            return getattr(self, f"_{kind}")(*arguments)
+
+    def _arrays(self, values: Mapping[str, np.ndarray], names: list[str]) -> dict[str, Any]:
+        return {n: jnp.asarray(np.asarray(values[n], dtype=self.dtype)) for n in names}
+
+    def _split(self, values: Mapping[str, np.ndarray]) -> tuple[list[str], dict, dict]:
+        names = self.wrt(values)
+        floats = self._arrays(values, names)
+        constants = {n: jnp.asarray(np.asarray(v)) for n, v in values.items() if n not in names}
+        return names, floats, constants
+
+    def vjp(self, values, cotangent, taps) -> Derivatives:
+        with x64(self._wide), jax.default_device(self._device):
+            _, floats, constants = self._split(values)
+            shifts = {t: jnp.zeros(shape, self.dtype) for t, shape in taps.items()}
+            seed = jnp.asarray(np.asarray(cotangent))
+            grads = self._call("vjp", floats, constants, shifts, seed)
+            return Derivatives({n: np.asarray(g, dtype=np.float64) for n, g in grads.items()})
+
+    def jvp(self, values, tangents) -> Derivatives:
+        with x64(self._wide), jax.default_device(self._device):
+            names, floats, constants = self._split(values)
+            Jt = self._call("jvp", floats, constants, self._arrays(tangents, names))
+            return Derivatives({"output": np.asarray(Jt, dtype=np.float64)})
+
+    def hvp(self, values, vector) -> Derivatives:
+        with x64(self._wide), jax.default_device(self._device):
+            names, floats, constants = self._split(values)
+            hv = self._call("hvp", floats, constants, self._arrays(vector, names))
+            return Derivatives({n: np.asarray(h, dtype=np.float64) for n, h in hv.items()})

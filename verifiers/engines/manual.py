@@ -59,8 +59,6 @@ def _x64_for_jax(enabled: bool) -> contextlib.AbstractContextManager:
 class ManualEngine(Engine):
     name = "manual"
     accepts_formula = True
-    seconds_per_work = 2.5e-9
-    seconds_per_call = 1e-4
 
     def __init__(
         self,
@@ -75,6 +73,10 @@ class ManualEngine(Engine):
         self.under_test = formula is not None
         # dtypes the formula returned (a float32 result in a float64 check is worth saying)
         self.result_dtypes: set[str] = set()
+        # a backprop's intermediates returned with the gradient, by θ (as float64 bytes)
+        self.steps: dict[bytes, dict[str, np.ndarray]] = {}
+        self._theta: bytes | None = None
+        self._kept = 0
         if formula is not None:
             self._wrong_signature = self._signature_problem()
             self._X = _private_read_only(model.data.X)
@@ -103,6 +105,7 @@ class ManualEngine(Engine):
         if self.formula is None:  # the model's hand formulas (one pass over the data or two)
             return self.model.hand_loss_and_gradient(theta)
         loss = self.model.hand_loss(theta)
+        self._theta = np.asarray(theta, dtype=np.float64).tobytes()
         return float(loss), self._user_gradient(self.model.unflatten(theta.copy()))
 
     @on_one_blas_thread
@@ -208,11 +211,14 @@ class ManualEngine(Engine):
     def _flat_named(self, result: Any) -> np.ndarray:
         expected = {p.name: p.shape for p in self.model.parameters}
         wanted = ", ".join(f"{n}: {s}" for n, s in expected.items())
-        if not isinstance(result, dict) or set(result) != set(expected):
+        steps = getattr(self.model, "intermediates", ())  # a backprop's documented steps
+        if not isinstance(result, dict) or not set(expected) <= set(result) <= {*expected, *steps}:
+            also = f", and optionally {', '.join(steps)}" if steps else ""
             raise FormulaError(
                 f"{self.formula_name}: the function must return a dict of gradients by "
-                f"parameter name ({wanted}); it returned {_describe(result)}"
+                f"parameter name ({wanted}{also}); it returned {_describe(result)}"
             )
+        self._keep_steps({k: result[k] for k in steps if k in result})
         arrays = {}
         for name, shape in expected.items():
             array = self._convert(result[name], f"the gradient of {name}")
@@ -223,6 +229,25 @@ class ManualEngine(Engine):
                 )
             arrays[name] = array
         return self.model.flatten(arrays)
+
+    # ---- a backprop's intermediates (models that document them: mlp) --------------------------
+    # What is kept, for locating a wrong step (verifiers.functions.steps): the intermediates at
+    # the first θs evaluated (the check points come before any descent), up to so many numbers.
+    KEPT_STEP_POINTS = 256
+    KEPT_STEP_VALUES = 10_000_000
+
+    def _keep_steps(self, values: dict[str, Any]) -> None:
+        """Keep the intermediates returned at the θ being evaluated (`self._theta`)."""
+        if not values or self._theta is None:
+            return
+        kept = self.steps
+        size = sum(np.size(v) for v in values.values())
+        if self._kept + size > self.KEPT_STEP_VALUES or len(kept) >= self.KEPT_STEP_POINTS:
+            return
+        self._kept += size
+        kept[self._theta] = {
+            k: self._convert(v, f"the intermediate {k}") for k, v in values.items()
+        }
 
 
 def _private_read_only(array: np.ndarray) -> np.ndarray:

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import torch
 
 from verifiers.engines.base import (
     DIVERGENCE_FACTOR,
+    Derivatives,
     Engine,
     EngineUnavailable,
     Evaluation,
+    FunctionEngine,
     Progress,
     Trajectory,
     finish_trajectory,
@@ -66,8 +69,6 @@ def describe_device(device: torch.device) -> str:
 
 class TorchEngine(Engine):
     name = "torch"
-    seconds_per_work = 2.5e-9
-    seconds_per_call = 1e-3
 
     def __init__(self, model: Model, device: str = "auto") -> None:
         super().__init__(model, device)
@@ -138,6 +139,7 @@ class TorchEngine(Engine):
         return run_torch(
             self.data.X, self.data.y, np.asarray(theta), workers=workers, lr=lr,
             iterations=iterations, dtype=self.dtype, device=device, model=self.model.name,
+            options=self.model.settings,
         )  # fmt: skip
 
     def descend(
@@ -184,3 +186,90 @@ class TorchEngine(Engine):
             # Losses were recorded past the divergence: replay to stop exactly where it began.
             return self._descend(theta, lr, trajectory.diverged_at, None)
         return trajectory
+
+
+# ---- derivatives of any function (verifiers.check) ----------------------------------------------
+class TorchFunctions(FunctionEngine):
+    """A check file's function on torch (through array-api-compat's namespace), on the CPU: the
+    vjp by ``torch.autograd.grad`` seeded with g, the jvp by ``torch.func.jvp`` (true forward
+    mode, an independent method), the Hessian-vector product by differentiating ⟨∇f, v⟩."""
+
+    name = "torch"
+
+    def _tensor(self, value: np.ndarray, differentiable: bool) -> torch.Tensor:
+        if not differentiable:
+            return torch.as_tensor(np.asarray(value))
+        return torch.tensor(np.asarray(value, dtype=self.dtype), requires_grad=True)
+
+    def _leaves(self, values: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
+        names = set(self.wrt(values))
+        return {n: self._tensor(v, n in names) for n, v in values.items()}
+
+    def _output(self, leaves: Mapping[str, Any], shifts: Mapping[str, Any] | None = None) -> Any:
+        out = self.function.evaluate(xp, leaves, shifts)
+        return out if isinstance(out, torch.Tensor) else torch.as_tensor(out)
+
+    def vjp(self, values, cotangent, taps) -> Derivatives:
+        with _one_thread():
+            leaves = self._leaves(values)
+            shifts = {
+                t: torch.zeros(shape, dtype=_torch_dtype(self.dtype), requires_grad=True)
+                for t, shape in taps.items()
+            }
+            out = self._output(leaves, shifts)
+            wanted = {n: leaves[n] for n in self.wrt(values)} | shifts
+            seed = torch.as_tensor(np.asarray(cotangent)).to(out.dtype).reshape(out.shape)
+            grads = (
+                torch.autograd.grad(out, list(wanted.values()), seed, allow_unused=True)
+                if out.requires_grad
+                else [None] * len(wanted)
+            )
+            return Derivatives(
+                {n: _numpy(g, wanted[n]) for (n, g) in zip(wanted, grads, strict=True)}
+            )
+
+    def jvp(self, values, tangents) -> Derivatives:
+        names = self.wrt(values)
+        constants = {n: torch.as_tensor(np.asarray(v)) for n, v in values.items() if n not in names}
+
+        def f(*floats: torch.Tensor) -> torch.Tensor:
+            out = self.function.evaluate(xp, {**constants, **dict(zip(names, floats, strict=True))})
+            return out if isinstance(out, torch.Tensor) else torch.as_tensor(out)
+
+        with _one_thread():
+            primals = tuple(torch.as_tensor(np.asarray(values[n], dtype=self.dtype)) for n in names)
+            directions = tuple(
+                torch.as_tensor(np.asarray(tangents[n], dtype=self.dtype)) for n in names
+            )
+            _, Jt = torch.func.jvp(f, primals, directions)
+        return Derivatives({"output": Jt.detach().numpy().astype(np.float64)})
+
+    def hvp(self, values, vector) -> Derivatives:
+        with _one_thread():
+            leaves = self._leaves(values)
+            names = self.wrt(values)
+            out = self._output(leaves).reshape(())
+            wanted = [leaves[n] for n in names]
+            if not out.requires_grad:
+                return Derivatives({n: np.zeros(np.shape(values[n])) for n in names})
+            grads = torch.autograd.grad(out, wanted, create_graph=True, allow_unused=True)
+            total = sum(
+                (g * torch.as_tensor(np.asarray(vector[n], dtype=self.dtype))).sum()
+                for n, g in zip(names, grads, strict=True)
+                if g is not None and g.requires_grad
+            )
+            if not isinstance(total, torch.Tensor):  # f is linear: no second derivative
+                return Derivatives({n: np.zeros(np.shape(values[n])) for n in names})
+            hv = torch.autograd.grad(total, wanted, allow_unused=True)
+            return Derivatives({n: _numpy(h, leaves[n]) for n, h in zip(names, hv, strict=True)})
+
+
+def _torch_dtype(dtype: np.dtype) -> torch.dtype:
+    return torch.float64 if np.dtype(dtype) == np.float64 else torch.float32
+
+
+def _numpy(gradient: torch.Tensor | None, like: torch.Tensor) -> np.ndarray:
+    """A gradient as float64 numpy (None, for an input the output does not use: zeros)."""
+    if gradient is None:
+        return np.zeros(tuple(like.shape))
+    return gradient.detach().cpu().numpy().astype(np.float64)

@@ -7,8 +7,10 @@ float64 vector θ, the parameters' entries in the order :attr:`Model.parameters`
 The loss is written once, against the Python array API standard: ``xp`` is the namespace of the
 engine that runs it (numpy, torch through array-api-compat, ``jax.numpy``, minigrad's
 namespace), so the same lines run on every engine. Most losses are a mean over rows plus an
-optional penalty, ``L = (1/N) Σ_i ℓ_i + P``: :meth:`Model.row_sum` gives ``Σ_i ℓ_i`` for a block
-of rows, so engines can work through large data a chunk of rows at a time.
+optional penalty, ``L = (1/N) Σ_i ℓ_i + P``. The per-row loss ℓ_i is written once, in
+:meth:`Model.row_losses`; :meth:`Model.row_sum` adds it up over a block of rows, so engines can
+work through large data a chunk of rows at a time, ``numeric`` on a batch of parameter vectors at
+once, and the data-parallel workers (``--shards``) over their own shard of rows.
 
 The hand formulas (the gradient, and the Hessian where a closed form exists) are plain numpy:
 they are what a learner derives on paper, and what the ``manual`` engine runs.
@@ -153,7 +155,10 @@ class Model(ABC):
     default_lr: ClassVar[float] = 0.1
     # The settings this model alone takes (each becomes a command-line option).
     options: ClassVar[tuple[ModelOption, ...]] = ()
-    # The data-parallel workers (--shards) compute this model's loss from its row_sum.
+    # The data-parallel workers (--shards) compute this model's loss: each builds the model on
+    # its own shard of rows and adds up its row_losses, so the parameters' shapes must follow
+    # from the number of features and the options alone, never from the values in the rows
+    # (softmax's classes, the largest label plus one, do not: a shard may lack the last class).
     shardable: ClassVar[bool] = False
     # A data set of the repository it is shown on (README, docs, tests).
     example: ClassVar[str] = "data/data.csv"
@@ -227,8 +232,20 @@ class Model(ABC):
         return y
 
     @abstractmethod
+    def row_losses(self, params: Params, X: Any, y: Any, xp: Any) -> Any:
+        """``ℓ_i`` of each of the given rows, in the engine's namespace `xp`: the model's loss,
+        written once.
+
+        Shape ``(rows,)``; ``(rows, batch)`` when `xp` is a namespace in which every array carries
+        a batch of parameter vectors on a trailing axis (``numeric``'s batched evaluation). Every
+        way of adding the rows up (a chunk at a time, a batch of θ's at once, one shard per
+        worker) starts from these numbers, so no engine or worker writes the loss again.
+        """
+
     def row_sum(self, params: Params, X: Any, y: Any, xp: Any) -> Any:
-        """``Σ_i ℓ_i`` over the given rows, in the engine's namespace `xp`."""
+        """``Σ_i ℓ_i`` over the given rows, in the engine's namespace `xp` (under a batched
+        namespace, whose ``sum`` keeps the trailing axis, one total per parameter vector)."""
+        return xp.sum(self.row_losses(params, X, y, xp))
 
     def penalty(self, params: Params, xp: Any) -> Any | None:
         """The part of the loss that is not a sum over rows (None: there is none)."""
@@ -240,7 +257,9 @@ class Model(ABC):
         extra = self.penalty(params, xp)
         return total if extra is None else total + extra
 
-    def loss_pieces(self, params: Params, chunks: Sequence[tuple[Any, Any]], xp: Any) -> Iterator:
+    def loss_pieces(
+        self, params: Params, chunks: Sequence[tuple[Any, Any]], xp: Any
+    ) -> Iterator[Any]:
         """The loss as a sum of pieces: one per chunk of rows ``(1/N) Σ_chunk ℓ_i``, then the
         penalty. An engine differentiates each piece on its own and adds the gradients, so only
         one chunk's graph is alive at a time. A loss that is not a sum over rows (a user's
@@ -289,7 +308,8 @@ class Model(ABC):
         if not self.linear:
             return None
         theta = np.asarray(theta, dtype=np.float64)
-        return X @ theta[1:] + theta[0]
+        prediction: np.ndarray = X @ theta[1:] + theta[0]
+        return prediction
 
     # ---- what is known about the problem ------------------------------------------------------
     def optimum(self) -> Optimum:
@@ -303,7 +323,7 @@ class Model(ABC):
     def scales_at(self, theta: np.ndarray) -> Scales:
         """:meth:`scales`, remembered for the last few θ (each costs a pass over the data)."""
         key = np.asarray(theta, dtype=np.float64).tobytes()
-        cache = self.__dict__.setdefault("_scales_cache", {})
+        cache: dict[bytes, Scales] = self.__dict__.setdefault("_scales_cache", {})
         if key not in cache:
             if len(cache) >= 64:
                 cache.pop(next(iter(cache)))
@@ -330,8 +350,22 @@ class Model(ABC):
     def parameter_scale(self, start: np.ndarray, optimum: np.ndarray | None) -> np.ndarray:
         """The size of each parameter that check points are spread around: 1 plus its size at
         the start and at the optimum (the data's own scale, where the optimum is known)."""
-        scale = 1 + np.abs(start)
+        scale: np.ndarray = 1 + np.abs(start)
         return scale if optimum is None else scale + np.abs(optimum)
+
+    def anchored(self, theta: np.ndarray) -> np.ndarray | None:
+        """θ with its intercept moved so that the model's line passes through the data's
+        centre (``b = mean(y) - mean(X)·w``), for the (b, w) models: with a large or odd w the
+        rows near the centre still have small residuals, a region a random θ seldom reaches.
+        None for models without an intercept of that kind."""
+        if not self.linear:
+            return None
+        X, y = self.data.X, self.data.y
+        theta = np.array(theta, dtype=np.float64)
+        theta[0] = float(np.mean(y, dtype=np.float64)) - float(
+            np.mean(X, axis=0, dtype=np.float64) @ theta[1:]
+        )
+        return theta
 
     def extreme_points(self, directions: np.ndarray) -> tuple[list[np.ndarray], str]:
         """Check points that drive the model to the data's extremes, made from `directions`

@@ -43,6 +43,7 @@ class HuberModel(Model):
     name = "huber"
     summary = "robust regression: mean Huber loss of y - (X·w + b), quadratic within ±δ (--delta)"
     default_lr = 1e-3
+    shardable = True  # b and w: their shapes follow from the features alone
     manual_signature = "gradient(b, w, X, y) -> (dL/db, dL/dw)"
     options = (
         ModelOption(
@@ -75,11 +76,11 @@ class HuberModel(Model):
     def work(self) -> float:
         return float(self.data.rows) * (self.data.features + 6)
 
-    def row_sum(self, params: Params, X: Any, y: Any, xp: Any) -> Any:
+    def row_losses(self, params: Params, X: Any, y: Any, xp: Any) -> Any:
         r = y - (X @ params["w"] + params["b"])
         size = xp.abs(r)
         delta = self.delta
-        return xp.sum(xp.where(size <= delta, 0.5 * r * r, delta * (size - 0.5 * delta)))
+        return xp.where(size <= delta, 0.5 * r * r, delta * (size - 0.5 * delta))
 
     # ---- hand formulas ------------------------------------------------------------------------
     def _residuals(self, theta: np.ndarray, rows: slice) -> np.ndarray:

@@ -153,14 +153,14 @@ class LogisticModel(Model):
                 f"the label (last column) must be 0 or 1 for logistic regression, not {y[row]:g}",
             )
 
-    def row_sum(self, params: Params, X: Any, y: Any, xp: Any) -> Any:
+    def row_losses(self, params: Params, X: Any, y: Any, xp: Any) -> Any:
         z = X @ params["w"] + params["b"]
         positive = z > 0
         # ln(1 + eᶻ) = max(z, 0) + ln(1 + e^-|z|), with max and -|z| chosen by the sign of z
         softplus = xp.where(positive, z, xp.zeros_like(z)) + xp.log1p(
             xp.exp(xp.where(positive, -z, z))
         )
-        return xp.sum(softplus - y * z)
+        return softplus - y * z
 
     def predict(self, theta: np.ndarray, X: np.ndarray) -> np.ndarray:
         """The probability of label 1, ``σ(X·w + b)``."""

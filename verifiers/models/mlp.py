@@ -101,6 +101,10 @@ class MLPModel(Model):
         ),
     )
 
+    # What a --manual backprop may return besides the gradients, to be located to the step when
+    # it is wrong (docs/models/mlp.md): dL/dZ2 = dL/dŷ (N,), dL/dA1 and dL/dZ1 (N, H).
+    intermediates = ("dZ2", "dA1", "dZ1")
+
     @property
     def hidden(self) -> int:
         return int(self.option("hidden"))
@@ -153,10 +157,10 @@ class MLPModel(Model):
         W2 = rng.normal(size=h) / math.sqrt(h)
         return self.flatten({"W1": W1, "b1": np.zeros(h), "W2": W2, "b2": np.zeros(())})
 
-    def row_sum(self, params: Params, X: Any, y: Any, xp: Any) -> Any:
+    def row_losses(self, params: Params, X: Any, y: Any, xp: Any) -> Any:
         A = xp.tanh(X @ params["W1"] + params["b1"])
         r = A @ params["W2"] + params["b2"] - y
-        return xp.sum(r * r)
+        return r * r
 
     def hand_gradient(self, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return backprop(params, self.data.X, self.data.y)
@@ -288,3 +292,13 @@ class MLPModel(Model):
                 )
             )
         return slips
+
+    def tapped_loss(self, params: Params, X: Any, y: Any, xp: Any, tap: Any) -> Any:
+        """The loss with the backprop's intermediates tapped (Z1 = X·W1 + b1, A1 = tanh(Z1),
+        Z2 = ŷ): the gradient with respect to each is what a --manual formula's dZ1, dA1 and
+        dZ2 are checked against (:mod:`verifiers.functions.steps`)."""
+        Z1 = tap("Z1", X @ params["W1"] + params["b1"])
+        A1 = tap("A1", xp.tanh(Z1))
+        Z2 = tap("Z2", A1 @ params["W2"] + params["b2"])
+        r = Z2 - y
+        return xp.sum(r * r) / X.shape[0]

@@ -62,7 +62,8 @@ class RidgeModel(mse.MSEModel):
     name = "ridge"
     summary = "mean squared error of y ≈ X·w + b plus λ‖w‖² (--l2)"
     constant_hessian = True
-    shardable = False
+    # The workers add up the MSE's row losses; the penalty, no row's, is added once after.
+    shardable = True
     options = (
         ModelOption(
             "l2",

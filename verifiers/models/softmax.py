@@ -129,11 +129,13 @@ class SoftmaxModel(Model):
         Y[np.arange(len(y)), y.astype(np.int64)] = 1
         return Y
 
-    def row_sum(self, params: Params, X: Any, Y: Any, xp: Any) -> Any:
+    def row_losses(self, params: Params, X: Any, Y: Any, xp: Any) -> Any:
         z = X @ params["W"] + params["b"]
         m = xp.max(z, axis=1, keepdims=True)  # any m gives the same value; this one is safe
         lse = xp.log(xp.sum(xp.exp(z - m), axis=1))
-        return xp.sum(lse) + xp.sum(m) - xp.sum(Y * z)
+        # Each row's ℓ_i is formed before the rows are added: the sums over rows of m and of
+        # the label's score, taken apart, could be large and cancel; ℓ_i >= 0 cannot.
+        return lse + m[:, 0] - xp.sum(Y * z, axis=1)
 
     # ---- hand formulas ------------------------------------------------------------------------
     def _residual_sums(
@@ -165,7 +167,8 @@ class SoftmaxModel(Model):
         """:meth:`hand_loss` and the flat hand gradient from one pass over the rows: each
         chunk's scores, their row maxima and exponentials are made once and serve both, the
         loss ``Σ (ln Σ_c e^(z_c - m) + m - z_label)`` and the residual ``P - Y`` (the same
-        formulas as the two passes, in the same order within a chunk)."""
+        formulas as the two passes, in the same order within a chunk: each row's ℓ_i as
+        :meth:`row_losses` forms it, then their sum)."""
         params = self.unflatten(np.asarray(theta, dtype=self.data.dtype))
         W, b = params["W"], params["b"]
         X, Y = self.data.X, self.prepared_targets
@@ -177,7 +180,7 @@ class SoftmaxModel(Model):
             m = z.max(axis=1, keepdims=True)
             e = np.exp(z - m)
             sums = e.sum(axis=1, keepdims=True)
-            total += np.sum(np.log(sums[:, 0])) + np.sum(m) - np.sum(Y[rows] * z)
+            total += np.sum(np.log(sums[:, 0]) + m[:, 0] - np.sum(Y[rows] * z, axis=1))
             R = e / sums - Y[rows]
             grad_W += X[rows].T @ R
             grad_b += R.sum(axis=0)

@@ -89,7 +89,7 @@ class UserLossModel(Model):
             "b", *(f"w[{j}]" for j in range(self.data.features))
         ]  # fmt: skip
 
-    def row_sum(self, params: Params, X: Any, y: Any, xp: Any) -> Any:
+    def row_losses(self, params: Params, X: Any, y: Any, xp: Any) -> Any:
         raise NotImplementedError("a user's loss is not split by rows")
 
     def loss(self, params: Params, X: Any, y: Any, xp: Any) -> Any:
@@ -149,6 +149,14 @@ class UserLossModel(Model):
 
     def optimum(self) -> Optimum:
         return Optimum(None)
+
+    def parameter_scale(self, start: np.ndarray, optimum: np.ndarray | None) -> np.ndarray:
+        """The loss is opaque and has no optimum here: the data's own scale is that of the
+        least-squares fit, which most losses of the linear model have near their optimum."""
+        from verifiers.models.mse import least_squares
+
+        b, w = least_squares(self.data.X, self.data.y)
+        return 1 + np.abs(start) + np.abs(np.concatenate([[b], w]))
 
     # ---- tolerance scales, estimated -----------------------------------------------------------
     def _gradient(

@@ -9,14 +9,19 @@ scale: the line moves most in the first steps, then crawls.
 The descent's θ is recorded only at its end, so the frames replay it: the consensus engine's
 number of steps, from the same start with the same learning rate, with the model's hand formula
 (or, for a loss without one, minigrad). The loss in the corner is the consensus engine's own.
-Needs matplotlib, whose Pillow writer makes the GIF; it is written through
-:func:`verifiers.output.atomic_path`, so a failure leaves no half-written file.
+Needs matplotlib (and Pillow, which matplotlib needs). Drawing is the cost, so the figure is drawn
+once, without the moving parts (the data, the axes, the legend, the title), and each frame puts
+only the moving line and the corner text back on a copy of it (blitting); Pillow writes the
+frames as a GIF with one palette. The reference example's 60 frames take about a second. The
+file is written through :func:`verifiers.output.atomic_path`, so a failure leaves no
+half-written file.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +37,15 @@ from verifiers.report.plot import (
 )
 from verifiers.results import Report
 
-__all__ = ["FPS", "FRAMES", "PIXELS", "frame_iterations", "replay", "save_animation"]
+__all__ = [
+    "FPS",
+    "FRAMES",
+    "PIXELS",
+    "frame_iterations",
+    "render_frames",
+    "replay",
+    "save_animation",
+]
 
 FRAMES = 60  # at most; fewer when the descent has fewer steps
 FPS = 10  # so the animation lasts about 6 s, then loops
@@ -89,12 +102,22 @@ def _gradient_function(report: Report) -> Callable[[np.ndarray], np.ndarray]:
     return lambda theta: engine.evaluate(theta).gradient
 
 
-def save_animation(report: Report, path: Path | str, frames: int = FRAMES) -> None:
+def save_animation(report: Report, path: Path | str, frames: int = FRAMES) -> int:
     """Write the animation of `report`'s descent to `path` as a GIF of at most `frames` frames
-    (see :func:`frame_iterations`)."""
+    (see :func:`frame_iterations`); returns how many frames it has."""
     require_matplotlib()
-    from matplotlib.animation import PillowWriter
+    images = render_frames(report, frames)
+    with atomic_path(path, option="--animate", suffix=".gif") as temporary:
+        _write_gif(images, temporary)
+    return len(images)
+
+
+def render_frames(report: Report, frames: int = FRAMES) -> list[Any]:
+    """The frames of the animation, as Pillow images (RGB, PIXELS in size)."""
+    require_matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from PIL import Image
 
     reference = consensus_descent(report)
     if reference is None:
@@ -105,11 +128,12 @@ def save_animation(report: Report, path: Path | str, frames: int = FRAMES) -> No
     shown_steps = min(steps, affordable)
     iterations = frame_iterations(shown_steps, frames)
     figure = Figure(figsize=FIGURE_SIZE, dpi=DPI, layout="constrained")
+    canvas = FigureCanvasAgg(figure)
     axes = figure.subplots()
     if can_draw_fit(report):
-        draw = _fit_frames(axes, report, replay(report, iterations))
+        draw, moving = _fit_frames(axes, report, replay(report, iterations))
     else:
-        draw = _loss_frames(axes, losses, iterations)
+        draw, moving = _loss_frames(axes, losses, iterations)
     title = f"Gradient descent on {report.data.path}, lr {report.lr:g} ({reference.name})"
     if shown_steps < steps:
         title += f"\nthe first {shown_steps:,} of {steps:,} iterations"
@@ -126,15 +150,38 @@ def save_animation(report: Report, path: Path | str, frames: int = FRAMES) -> No
     draw(len(iterations) - 1)
     figure.draw_without_rendering()
     figure.set_layout_engine("none")
-    writer = PillowWriter(fps=FPS)
-    with atomic_path(path, option="--animate", suffix=".gif") as temporary:
-        # Not writer.saving(): it finishes the file even after a failed frame, hiding the error.
-        writer.setup(figure, str(temporary), DPI)
-        for frame, text in enumerate(texts):
-            draw(frame)
-            corner.set_text(text)
-            writer.grab_frame()
-        writer.finish()
+    # The still parts once; then each frame only redraws the moving ones over a copy of them.
+    for artist in [*moving, corner]:
+        artist.set_animated(True)
+    canvas.draw()
+    background = canvas.copy_from_bbox(figure.bbox)
+    images = []
+    for frame, text in enumerate(texts):
+        canvas.restore_region(background)
+        draw(frame)
+        corner.set_text(text)
+        for artist in [*moving, corner]:
+            figure.draw_artist(artist)
+        pixels = np.asarray(canvas.buffer_rgba())[:, :, :3]
+        images.append(Image.fromarray(pixels.copy(), mode="RGB"))
+    return images
+
+
+def _write_gif(images: list[Any], path: Path) -> None:
+    """The frames as one looping GIF, FPS frames a second, every frame on the palette of the
+    last (which has every colour the animation uses: the data, the lines, the corner)."""
+    from PIL import Image
+
+    palette = images[-1].quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    frames = [image.quantize(palette=palette, dither=Image.Dither.NONE) for image in images]
+    frames[0].save(
+        path,
+        format="GIF",
+        save_all=True,
+        append_images=frames[1:],
+        duration=round(1000 / FPS),
+        loop=0,
+    )
 
 
 def _corner(k: int, losses: np.ndarray, diverged: int | None) -> str:
@@ -143,8 +190,11 @@ def _corner(k: int, losses: np.ndarray, diverged: int | None) -> str:
     return f"iteration {k:,}\nloss      {loss}"
 
 
-def _fit_frames(axes, report: Report, thetas: list[np.ndarray]) -> Callable[[int], None]:
-    """Draw the data and return a function that moves the line to frame i's θ."""
+def _fit_frames(
+    axes, report: Report, thetas: list[np.ndarray]
+) -> tuple[Callable[[int], None], list[Any]]:
+    """Draw the data; return a function that moves the line to frame i's θ, and the artists
+    it moves."""
     data = report.data
     X = data.X.astype(np.float64, copy=False)
     y = data.y.astype(np.float64, copy=False)
@@ -167,6 +217,7 @@ def _fit_frames(axes, report: Report, thetas: list[np.ndarray]) -> Callable[[int
         def draw(frame: int) -> None:
             line.set_data(grid, lines[frame])
 
+        moving = [line]
     else:
         axes.plot([low, high], [low, high], color="0.3", linewidth=1, label="prediction = target")
         points = axes.scatter(y[shown], np.zeros(shown.size), s=10, color="tab:blue",
@@ -180,12 +231,16 @@ def _fit_frames(axes, report: Report, thetas: list[np.ndarray]) -> Callable[[int
                 np.column_stack([y[shown], predict(report, thetas[frame], X[shown])])
             )
 
+        moving = [points]
     axes.legend(loc="lower right", fontsize="small")
-    return draw
+    return draw, moving
 
 
-def _loss_frames(axes, losses: np.ndarray, iterations: list[int]) -> Callable[[int], None]:
-    """For a model without a line to draw: the loss curve, drawn up to frame i's iteration."""
+def _loss_frames(
+    axes, losses: np.ndarray, iterations: list[int]
+) -> tuple[Callable[[int], None], list[Any]]:
+    """For a model without a line to draw: the loss curve, drawn up to frame i's iteration;
+    the function that draws it, and the artists it moves."""
     k = np.arange(len(losses))
     finite = np.isfinite(losses)
     axes.plot(k[finite], losses[finite], color="0.85", linewidth=1)
@@ -203,4 +258,4 @@ def _loss_frames(axes, losses: np.ndarray, iterations: list[int]) -> Callable[[i
         curve.set_data(k[: upto + 1][part], losses[: upto + 1][part])
         marker.set_data([upto], [losses[upto]] if np.isfinite(losses[upto]) else [np.nan])
 
-    return draw
+    return draw, [curve, marker]

@@ -229,6 +229,8 @@ def to_json(report: Report) -> dict[str, Any]:
         "coverage": {
             "random": coverage.random,
             "extreme": coverage.extreme,
+            "anchored": coverage.anchored,
+            "near": coverage.near,
             "magnitudes": [coverage.smallest, coverage.largest],
             "every_orthant": coverage.every_orthant,
             "sign_pairs": coverage.sign_pairs,
@@ -254,7 +256,13 @@ def to_json(report: Report) -> dict[str, Any]:
         "stability": None
         if stability is None
         else {
+            # Those within rounding of zero are 0, as the report says; the arithmetic's own are
+            # in computed_eigenvalues, and how far rounding can move one in eigenvalue_rounding.
             "eigenvalues": [_number(v) for v in stability.eigenvalues],
+            "computed_eigenvalues": None
+            if stability.computed is None
+            else [_number(v) for v in stability.computed],
+            "eigenvalue_rounding": _number(stability.rounding),
             "condition_number": _number(stability.condition_number),
             "max_stable_lr": _number(stability.max_stable_lr),
             "stable": stability.stable,
@@ -271,6 +279,7 @@ def to_json(report: Report) -> dict[str, Any]:
             "summary": report.diagnosis.summary,
             "pattern": report.diagnosis.pattern,
             "parameters": report.diagnosis.parameters,
+            "first_wrong_step": report.diagnosis.first_wrong_step,
         },
         "combinations": [_combination_json(c, report) for c in report.combinations],
         "notes": report.notes,

@@ -10,6 +10,8 @@
 3. Each engine's difference from the consensus at every iteration: agreeing engines sit at
    rounding level, a wrong formula stands out by orders of magnitude.
 
+Every legend sits under its panel, outside the curves; the axes are labelled in plain words.
+
 Needs matplotlib (the ``plot`` extra). The figure is built as a plain ``Figure`` (no pyplot, no
 display) by :func:`build_figure`, so a test can look at its axes, and written through
 :func:`verifiers.output.write_output`, so a failure leaves no half-written file.
@@ -41,8 +43,8 @@ __all__ = [
     "view_range",
 ]
 
-FIGURE_SIZE = (15, 5)  # inches
-DPI = 100  # so the PNG is 1500 × 500 pixels
+FIGURE_SIZE = (15, 6)  # inches
+DPI = 100  # so the PNG is 1500 × 600 pixels (the legends sit under the panels)
 # Scatter at most this many points; a seeded sample keeps the picture the same from run to run.
 MAX_POINTS = 5000
 # Each curve is drawn through at most about this many iterations (spread for a log axis).
@@ -259,7 +261,19 @@ def _draw_fit(axes: Axes, report: Report) -> None:
         axes.set_ylabel("prediction")
         axes.set_title(f"The fit: {data.features} features, prediction against target")
         axes.set_ylim(*view_range(y))
-    axes.legend(fontsize="small", loc="best")
+    _legend_below(axes)
+
+
+def _legend_below(axes: Axes, columns: int = 2, **kwargs: Any) -> None:
+    """The panel's legend under it, outside the curves (the layout makes room for it)."""
+    axes.legend(
+        fontsize="small",
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.16),
+        ncols=columns,
+        frameon=False,
+        **kwargs,
+    )
 
 
 def view_range(y: np.ndarray, lines: list[np.ndarray] = ()) -> tuple[float, float]:
@@ -310,8 +324,8 @@ def _draw_losses(axes: Axes, report: Report) -> None:
         axes.set_yscale("log")
     axes.set_ylabel("loss" + (" (log scale)" if positive else ""))
     axes.set_title("The loss along the descent")
-    axes.legend(fontsize="small", loc="best", title="agreeing curves overlap",
-                title_fontsize="small")  # fmt: skip
+    _legend_below(axes, 2, title="agreeing curves overlap; the right panel has the same styles",
+                  title_fontsize="small")  # fmt: skip
 
 
 # Descents of at most this many steps get a linear iteration axis; longer ones a log one.
@@ -362,12 +376,10 @@ def _draw_differences(axes: Axes, report: Report) -> None:
     axes.set_yscale("log")
     # From below the rounding level up to 1 at least: agreement shows as a line at the bottom.
     axes.set_ylim(floor / 2, max(axes.get_ylim()[1], 1.0) * 10)
-    # The rounding level is named on the right, where no curve can hide it.
+    # The rounding level, and where identical losses are drawn, are named on the right, where no
+    # curve can hide them.
     right = axes.secondary_yaxis("right")
-    right.set_yticks([eps], labels=[f"ε = {eps:.2g}\n(rounding)"])
+    right.set_yticks([floor, eps], labels=["identical", "rounding"])
     right.tick_params(labelsize="small", colors="0.3")
-    axes.set_ylabel(
-        f"|loss - loss of {pivot}| / loss of {pivot}\n"
-        f"(the largest in each stretch; identical: drawn at {floor:.0e})"
-    )
+    axes.set_ylabel(f"relative difference from {pivot}'s loss")
     axes.set_title(f"Each engine's difference from the consensus ({pivot})")

@@ -3,14 +3,21 @@
 It opens with what is checked (with ``--manual``, the user's file and function first), then
 answers three questions, each with the reference values once and one row per engine saying how
 far that engine is from the consensus: are the loss and gradient right, are the Hessians, do the
-descents agree. It ends with the verdict (about the user's formula, with ``--manual``), the
-diagnosis right after it, and the details of every disagreement.
+descents agree. It ends with the verdict (about the user's formula, with ``--manual``).
 
-How many digits: values from ``loop`` are exact Python arithmetic, the same on every machine,
-and are shown in full (17 significant digits: the reference example's published figures). The
-last bits of the other engines' values depend on the CPU's BLAS, so their agreement is shown as
-a bound ("< 1e-15") and a disagreement with two significant digits; Hessian entries and the
-least-squares optimum get 10 digits. Everything, at full precision, is in the JSON report; so
+When something is wrong the answer comes first: right under the banner naming the formula, the
+verdict, the diagnosis and the details of every disagreement (the worst difference, both values),
+then the evidence, section by section; the verdict sentence is repeated at the very end, for a
+reader of the last lines. A run that agrees reads top to bottom and ends with its verdict.
+
+How many digits: every number printed is the same on every machine. Values from ``loop`` are
+exact Python arithmetic and are shown in full (17 significant digits: the reference example's
+published figures). The last bits of the other engines' values depend on the CPU's kernels
+(BLAS, vectorised sums and exponentials), so a value from them shows only the digits that its
+rounding, as the run's tolerance bounds it, cannot reach (:func:`_stable`); an eigenvalue that
+close to zero is 0. An agreement is said in words ("within rounding"): how far below the
+tolerance it lands is itself rounding, of another size on another machine. A disagreement is
+shown with two significant digits. Everything, at full precision, is in the JSON report; so
 are the wall times, which are left out here so that the report is the same on every run.
 """
 
@@ -44,19 +51,41 @@ MAX_LISTED = 10
 MAX_HESSIAN_LISTED = 3
 # Sections and their details are indented by this much.
 INDENT = "  "
+# Engines whose arithmetic is the same on every machine (plain Python floats): shown in full.
+EXACT_ARITHMETIC = {"loop"}
+# A value shows the digits whose place is at least 10**ROUNDING_MARGIN times the most its
+# rounding can be (the tolerance's bound is itself generous): no CPU can change them.
+ROUNDING_MARGIN = 1
+# The optimum's entries are shown to at most 10 digits, and to none below this share of the
+# largest entry.
+OPTIMUM_FLOOR = 1e-12
 
 
 def print_report(report: Report, console: Console, quiet: bool = False) -> None:
-    """Print the report at `console`'s width: the sections (unless `quiet`), the notes and the
-    verdict. Every line fits the width and has no trailing spaces."""
+    """Print the report at `console`'s width. Every line fits the width and has no trailing
+    spaces.
+
+    A run that agrees: the sections, the notes and the verdict. Otherwise the answer first:
+    the banner naming the formula under test, the verdict, the diagnosis and each disagreement
+    in detail, then the sections and the notes, and the verdict sentence once more at the end.
+    With `quiet`, only the notes and the answer.
+    """
     width = console.width
-    lines: list[tuple[str, str | None]] = []
-    if not quiet:
-        lines += [(line, None) for line in _sections(report, width)]
+    notes: list[tuple[str, str | None]] = []
     for note in report.notes:
         first = "" if note.startswith("warning:") else "note: "
-        lines += [(line, None) for line in wrap(note, width, first, INDENT)]
-    lines += _ending(report, width)
+        notes += [(line, None) for line in wrap(note, width, first, INDENT)]
+    lines: list[tuple[str, str | None]]
+    if quiet:
+        lines = [*notes, *_answer(report, width)]
+    elif report.ok:
+        lines = [(line, None) for line in [*_banner(report, width), *_sections(report, width)]]
+        lines += [*notes, *_answer(report, width)]
+    else:
+        lines = [(line, None) for line in _banner(report, width)]
+        lines += [*_answer(report, width), ("", None)]
+        lines += [(line, None) for line in _sections(report, width)]
+        lines += [*notes, *_verdict_lines(report, width)]
     for text, style in lines:
         console.print(text, style=style, markup=False, highlight=False, emoji=False, soft_wrap=True)
 
@@ -90,26 +119,55 @@ def _short(value: float, digits: int) -> str:
     return f"{value:.{digits}g}" if math.isfinite(value) else _full(value)
 
 
-def _bound(relative: float, eps: float) -> str:
-    """An agreement as a power-of-ten bound: stable from CPU to CPU, unlike its last digits.
-
-    Differences below the dtype's rounding level (identical values included) share one bound.
-    """
-    floor = 10.0 ** (math.floor(math.log10(eps)) + 1)
-    bound = floor if relative <= 0 else max(10.0 ** (math.floor(math.log10(relative)) + 1), floor)
-    return f"< {bound:.0e}".replace("e-0", "e-").replace("e+00", "")
+ROUNDING_ZERO = "0 (within rounding)"
 
 
-def _difference_cell(difference: Difference, eps: float) -> str:
-    """What a row's difference column says: a bound when it agrees, the size and place when not."""
+def _stable_digits(value: float, noise: float, most: int = 17) -> int | None:
+    """How many significant digits of `value` rounding of up to `noise` cannot change (at most
+    `most`, at least 1); None when the value is within `noise` of zero; `most` when the noise
+    is unknown (not a positive finite number)."""
+    value, noise = float(value), float(noise)
+    if not math.isfinite(value) or not (0 < noise < math.inf):
+        return most
+    if abs(value) <= noise:
+        return None
+    digits = math.floor(math.log10(abs(value) / noise)) - ROUNDING_MARGIN
+    return max(1, min(most, digits))
+
+
+def _stable(value: float, noise: float, most: int = 17) -> str:
+    """`value` with only the digits that rounding of up to `noise` cannot change (so the same
+    on every CPU), at most `most`: in full (it round-trips) when all 17 are sure, and
+    ``0 (within rounding)`` when the value could be rounding alone."""
+    digits = _stable_digits(value, noise, most)
+    if digits is None:
+        return ROUNDING_ZERO
+    return _full(value) if digits >= 17 else _short(value, digits)
+
+
+# What an agreeing row's difference column says. How far below the tolerance an agreeing engine
+# lands is the CPU's rounding (its BLAS and vectorised kernels), different on another machine:
+# so the cell says which kind of agreement it is, in words, and never the size.
+WITHIN_ROUNDING = "within rounding"
+WITHIN_ITS_ERROR = "within its own error"
+
+
+def _difference_cell(difference: Difference, approximate: bool = False) -> str:
+    """What a row's difference column says: how it agrees (within rounding; an approximate
+    engine, within its own error as well), or the relative size and the place of the worst
+    difference when it does not (``relative 0.5 (dL/db at start)``)."""
     if difference.ok:
-        if difference.relative <= 1e-3:
-            return _bound(difference.relative, eps)
-        return "within tolerance (values near 0)"
+        return WITHIN_ITS_ERROR if approximate else WITHIN_ROUNDING
     where = glue(f"({difference.where})")  # wraps as a whole, never "at point" / "1)"
-    if math.isfinite(difference.relative):
-        return f"{difference.relative:.2g} {where}"
+    if _relative_means_something(difference):
+        return f"relative {difference.relative:.2g} {where}"
     return f"{_short(difference.absolute, 2)} absolute {where}"
+
+
+def _relative_means_something(difference: Difference) -> bool:
+    """Whether the difference relative to the expected value is worth saying: not when that
+    value is within rounding of zero (its size, and so the ratio, is the CPU's rounding)."""
+    return math.isfinite(difference.relative) and abs(difference.expected) > difference.allowed
 
 
 def _theta_text(names: list[str], theta: np.ndarray) -> str:
@@ -128,8 +186,26 @@ def _assignments(pairs: list[tuple[str, str]], indent: str) -> list[str]:
     return [f"{indent}{name.ljust(width)} = {value}" for name, value in pairs]
 
 
-def _eps(report: Report) -> float:
-    return float(np.finfo(report.data.dtype).eps)
+def _gradient_noise(report: Report, name: str, index: int) -> tuple[float, np.ndarray] | None:
+    """How far rounding can move engine `name`'s loss and gradient at check point `index`
+    (the gradient check's tolerance applied to their terms); None where the values are exact
+    on every machine, or the terms' sizes are unknown."""
+    if name in EXACT_ARITHMETIC:
+        return None
+    entry = report.engines[name].evaluations.get(index)
+    try:
+        scales = report.model.scales_at(report.points[index].theta)
+    except Exception:
+        return None
+    tol = report.tolerance
+    gradient_terms = np.asarray(scales.gradient, dtype=np.float64)
+    if entry is not None and entry.noise is not None:  # central differences' own error
+        gradient_terms = gradient_terms + np.broadcast_to(entry.noise, gradient_terms.shape)
+    loss = tol.atol * float(scales.loss) + tol.rtol * abs(float(entry.loss if entry else 0.0))
+    gradient = tol.atol * gradient_terms
+    if entry is not None:
+        gradient = gradient + tol.rtol * np.abs(np.asarray(entry.gradient, dtype=np.float64))
+    return loss, gradient
 
 
 # ---- who agrees with whom -----------------------------------------------------------------------
@@ -164,14 +240,14 @@ def _rows(report: Report, check: Check, cells) -> list[list[str]]:
     """One row per engine compared in `check`: its name, `cells(entry)`, its difference and
     the result, from the same comparison (they never contradict each other)."""
     rows = []
-    eps = _eps(report)
     verdict = report.verdicts[check]
     for name in verdict.compared:
         entry = report.engines[name]
         if name == verdict.reference:
             shown = "—"
         else:
-            shown = _difference_cell(verdict.differences[name], eps)
+            approximate = verdict.trust[name] is Trust.APPROXIMATE
+            shown = _difference_cell(verdict.differences[name], approximate)
         rows.append(
             [_engine_label(entry, check), *cells(entry), shown, _result(report, check, name)]
         )
@@ -188,6 +264,8 @@ def _engine_label(entry: EngineReport, check: Check) -> str:
 
 # ---- the sections -------------------------------------------------------------------------------
 def _sections(report: Report, width: int) -> list[str]:
+    """What was checked (the data, the model, the engines) and the evidence, a section per
+    question, ending with a blank line."""
     lines = _heading(report, width)
     lines += ["", *_gradient_section(report, width)]
     hessian = _hessian_section(report, width)
@@ -211,7 +289,6 @@ def _sharded_section(report: Report, width: int) -> list[str]:
         return []
     workers = report.settings.shards
     lines = [f"Data-parallel: {plural(workers, 'worker')}, contiguous shards of rows"]
-    eps = _eps(report)
     rows = []
     for entry in runs:
         run, comparison = entry.sharded, entry.vs_single_process
@@ -221,14 +298,14 @@ def _sharded_section(report: Report, width: int) -> list[str]:
                 entry.name,
                 run.backend,
                 "/".join(map(str, run.shard_rows)),
-                _difference_cell(worst, eps),
+                _difference_cell(worst),
                 "agrees" if comparison.ok else "DISAGREES",
             ]
         )
     if rows:
         lines += wrap(
-            "Largest relative difference from the same engine in one process, over the "
-            "gradient at the start and the whole descent:",
+            "Each engine against itself in one process, over the gradient at the start and the "
+            "whole descent:",
             width,
             INDENT,
             INDENT,
@@ -255,19 +332,24 @@ def _under_test_words(report: Report) -> tuple[str, str] | None:
     return (f"{function}()", path) if path else (spec, "")
 
 
+def _banner(report: Report, width: int) -> list[str]:
+    """``Under test: your gradient, ...``: the formula the run is about (with --manual)."""
+    words = _under_test_words(report)
+    if words is None:
+        return []
+    function, path = words
+    source = f"{function} in {path}" if path else function
+    return wrap(
+        f"Under test: your gradient, {source} (--manual), run as the manual engine and "
+        "checked against every other engine.",
+        width,
+        rest=INDENT,
+    )
+
+
 def _heading(report: Report, width: int) -> list[str]:
     data = report.data
     lines: list[str] = []
-    words = _under_test_words(report)
-    if words is not None:
-        function, path = words
-        source = f"{function} in {path}" if path else function
-        lines += wrap(
-            f"Under test: your gradient, {source} (--manual), run as the manual engine and "
-            "checked against every other engine.",
-            width,
-            rest=INDENT,
-        )
     lines += wrap(
         f"{data.path}: {plural(data.rows, 'row')}, {plural(data.features, 'feature')}, "
         f"{data.dtype}",
@@ -309,6 +391,12 @@ def _where_checked(report: Report) -> str:
             f"{_decades(coverage.smallest)} to {_decades(coverage.largest)} × each "
             "parameter's scale)"
         )
+    anchored = kinds.count(PointKind.ANCHORED)
+    if anchored:
+        where.append(f"{plural(anchored, 'point')} with the line through the data's centre")
+    near = kinds.count(PointKind.NEAR)
+    if near:
+        where.append(f"{plural(near, 'point')} near the optimum")
     extreme = kinds.count(PointKind.EXTREME)
     if extreme:
         where.append(f"{plural(extreme, 'extreme point')} ({coverage.extreme_what})")
@@ -360,12 +448,13 @@ def _gradient_section(report: Report, width: int) -> list[str]:
             INDENT,
             INDENT * 2,
         )
-        lines += _gradient_values(names, start.loss, start.gradient, width)
+        noise = _gradient_noise(report, source, 0)
+        lines += _gradient_values(names, start.loss, start.gradient, width, noise)
     pivot = report.reference(Check.GRADIENT)
     if pivot is None:
         return lines
     lines += wrap(
-        f"Largest relative difference from the consensus ({pivot}) at any point:",
+        f"Each engine against the consensus ({pivot}) at every point:",
         width,
         INDENT,
         INDENT,
@@ -383,14 +472,30 @@ def _gradient_section(report: Report, width: int) -> list[str]:
     return lines
 
 
-def _gradient_values(names: list[str], loss: float, gradient: np.ndarray, width: int) -> list[str]:
+def _gradient_values(
+    names: list[str],
+    loss: float,
+    gradient: np.ndarray,
+    width: int,
+    noise: tuple[float, np.ndarray] | None = None,
+) -> list[str]:
+    """The loss and the gradient at the start, with the digits their rounding (`noise`: the
+    loss's and each derivative's; None: exact) cannot change."""
     indent = INDENT * 2
+    loss_noise, gradient_noise = noise if noise is not None else (0.0, np.zeros(len(names)))
+    shown_loss = _stable(loss, loss_noise)
     if len(names) <= MAX_LISTED:
-        pairs = [("loss", _full(loss))]
-        pairs += [(f"dL/d{n}", _full(g)) for n, g in zip(names, gradient, strict=True)]
+        pairs = [("loss", shown_loss)]
+        pairs += [
+            (f"dL/d{n}", _stable(g, e))
+            for n, g, e in zip(names, gradient, gradient_noise, strict=True)
+        ]
         return _assignments(pairs, indent)
     largest = int(np.nanargmax(np.abs(gradient))) if np.isfinite(gradient).any() else 0
-    pairs = [("loss", _full(loss)), (f"dL/d{names[largest]}", _full(gradient[largest]))]
+    pairs = [
+        ("loss", shown_loss),
+        (f"dL/d{names[largest]}", _stable(gradient[largest], gradient_noise[largest])),
+    ]
     note = f"(the largest of {len(names)} derivatives; all of them are in --json)"
     return [*_assignments(pairs, indent), *wrap(note, width, indent, indent)]
 
@@ -409,29 +514,7 @@ def _hessian_section(report: Report, width: int) -> list[str]:
         where = "it changes with θ"
     lines = [f"Hessian ({where})"]
     if stability is not None:
-        values = stability.eigenvalues
-        if len(values) <= 4:
-            eigen = "eigenvalues " + _listing([_short(v, 6) for v in values])
-        else:
-            eigen = (
-                f"{len(values)} eigenvalues from {_short(values[0], 6)} to {_short(values[-1], 6)}"
-            )
-        tiny = 1e-13 * len(values) * max(abs(float(values[0])), abs(float(values[-1])))
-        if float(values[0]) < -tiny:  # a saddle or a maximum along some direction
-            condition = "indefinite (negative curvature along some direction)"
-        elif math.isinf(stability.condition_number):
-            condition = "singular (a flat direction)"
-        else:
-            condition = f"condition number {_short(stability.condition_number, 3)}"
-        verdict = "stable" if stability.stable else "too large: expect the descent to diverge"
-        lines += wrap(
-            f"{eigen}; {condition}; largest stable learning rate "
-            + glue(f"2/λ_max = {_short(stability.max_stable_lr, 6)}")
-            + f" (lr {report.lr:g} is {verdict})",
-            width,
-            INDENT,
-            INDENT * 2,
-        )
+        lines += wrap(_eigen_text(report, stability), width, INDENT, INDENT * 2)
     if pivot is None:
         return lines
     reference = report.engines[pivot]
@@ -442,9 +525,10 @@ def _hessian_section(report: Report, width: int) -> list[str]:
             else ""
         )
         lines += wrap(f"from {pivot}{built_in}:", width, INDENT, INDENT * 2)
+        noise = _hessian_noise(report, reference)
         pairs = [(i, j) for i in range(len(names)) for j in range(i, len(names))]
         lines += _assignments(
-            [(hessian_label(names[i], names[j]), _short(reference.hessian[i, j], 10))
+            [(hessian_label(names[i], names[j]), _stable(reference.hessian[i, j], noise[i, j], 10))
              for i, j in pairs],
             INDENT * 2,
         )  # fmt: skip
@@ -456,20 +540,129 @@ def _hessian_section(report: Report, width: int) -> list[str]:
             INDENT,
             INDENT * 2,
         )
-    lines += wrap(
-        f"Largest relative difference from the consensus ({pivot}):", width, INDENT, INDENT
-    )
+    lines += wrap(f"Each engine against the consensus ({pivot}):", width, INDENT, INDENT)
     rows = _rows(report, Check.HESSIAN, lambda entry: [])
     lines += table(["engine", "difference", "result"], rows, width)
     return lines
 
 
-def _end_words(report: Report, entry: EngineReport) -> str:
-    """How an engine's descent ended, in words."""
+def _hessian_noise(report: Report, entry: EngineReport) -> np.ndarray:
+    """How far rounding can move each entry of `entry`'s Hessian: the tolerance applied to the
+    sizes of the entry's terms (the model's Hessian scales, plus the engine's own error); 0
+    (unknown: all digits up to the cap) when the model cannot say."""
+    H = np.asarray(entry.hessian, dtype=np.float64)
+    tol = report.tolerance
+    try:
+        with np.errstate(all="ignore"):
+            scales = report.model.hessian_scales(report.points[report.hessian_from].theta)
+        scales = np.asarray(scales, dtype=np.float64) + entry.hessian_noise
+        scales = np.broadcast_to(scales, H.shape)
+    except Exception:
+        return np.zeros(H.shape)
+    noise = tol.atol * np.abs(scales) + tol.rtol * np.abs(H)
+    return np.where(np.isfinite(noise), noise, 0.0)
+
+
+def _eigen_text(report: Report, stability) -> str:
+    """The eigenvalues (those within rounding of zero as 0), what they say about the loss's
+    shape, and the stable-rate bound from the meaningful ones, with stable digits only."""
+    values = stability.eigenvalues
+    rounding = float(stability.rounding)
+    zeros = stability.zeros
+    within = glue(f"±{_short(rounding, 1)}")
+
+    def shown(value: float) -> str:
+        return "0" if value == 0 else _stable(value, rounding, 6)
+
+    if zeros == len(values):
+        eigen = (
+            f"eigenvalues {_listing(['0'] * zeros)} (zero within rounding, {within})"
+            if zeros <= 4
+            else f"{zeros} eigenvalues, all zero within rounding ({within})"
+        )
+    elif len(values) <= 4:
+        eigen = "eigenvalues " + _listing([shown(v) for v in values])
+        if zeros:
+            eigen += f" (0: zero within rounding, {within})"
+    else:
+        eigen = f"{len(values)} eigenvalues from {shown(values[0])} to {shown(values[-1])}"
+        if zeros:
+            eigen += f" ({zeros} of them zero within rounding, {within})"
+    flat = (
+        "flat along every direction"
+        if zeros == len(values)
+        else "flat along some direction"
+        if zeros == 1
+        else f"flat along {zeros} directions"
+    )
+    if stability.negative:
+        condition = "indefinite (negative curvature along some direction)"
+        if zeros:
+            condition += f" and {flat}"
+    elif zeros == len(values):
+        condition = flat
+    elif zeros:
+        condition = f"singular: {flat}"
+    else:
+        kappa = float(stability.condition_number)
+        relative = rounding / float(values[0]) + rounding / float(values[-1])
+        condition = f"condition number {_stable(kappa, kappa * relative, 3)}"
+    largest = float(values[-1])
+    if largest > 0:
+        rate = float(stability.max_stable_lr)
+        verdict = "stable" if stability.stable else "too large: expect the descent to diverge"
+        bound = (
+            "largest stable learning rate "
+            + glue(f"2/λ_max = {_stable(rate, rate * rounding / largest, 6)}")
+            + f" (lr {report.lr:g} is {verdict})"
+        )
+    else:
+        bound = "no eigenvalue is above zero, so the curvature sets no bound on the learning rate"
+    return f"{eigen}; {condition}; {bound}"
+
+
+def _descent_noise(report: Report, source: str) -> tuple[float, np.ndarray] | None:
+    """How far rounding can move the final loss and θ of `source`'s descent: the descent's
+    tolerance (widened by √(steps + 1)) applied to their terms, and at least how far apart the
+    agreeing engines ended (where the descent amplifies rounding, that is more). None when
+    they are exact on every machine, or unknown."""
+    if source in EXACT_ARITHMETIC:
+        return None
+    t = report.engines[source].trajectory
+    if t is None or t.diverged_at is not None or not np.isfinite(t.theta).all():
+        return None
+    tol = report.tolerance.scaled(math.sqrt(report.settings.iterations + 1))
+    start = report.points[report.descent_from].theta
+    try:
+        with np.errstate(all="ignore"):
+            loss_terms = max(report.model.scales_at(x).loss for x in (start, t.theta))
+            steps = report.lr * np.max(
+                [report.model.scales_at(x).gradient for x in (start, t.theta)], axis=0
+            )
+    except Exception:
+        return None
+    theta_terms = max(float(np.abs(t.theta).max()), float(np.abs(start).max())) + steps
+    loss = tol.atol * float(loss_terms) + tol.rtol * abs(float(t.losses[-1]))
+    theta = tol.atol * theta_terms + tol.rtol * np.abs(t.theta)
+    verdict = report.verdicts.get(Check.DESCENT)
+    for name in verdict.agreeing if verdict is not None else []:
+        other = report.engines[name].trajectory
+        if other is None or other.steps != t.steps or not np.isfinite(other.theta).all():
+            continue
+        loss = max(loss, abs(float(other.losses[-1]) - float(t.losses[-1])))
+        theta = np.maximum(theta, np.abs(other.theta - t.theta))
+    if not (math.isfinite(loss) and np.isfinite(theta).all()):
+        return None
+    return loss, theta
+
+
+def _end_words(report: Report, entry: EngineReport, noise: float = 0.0) -> str:
+    """How an engine's descent ended, in words (the loss with the digits `noise`, its
+    rounding, cannot change)."""
     t = entry.trajectory
     if t.diverged_at is not None:
         return glue(f"diverged at iteration {t.diverged_at:,}")
-    loss = glue(f"loss {_short(t.losses[-1], 6)}")
+    loss = glue(f"loss {_stable(t.losses[-1], noise, 6)}")
     if t.steps != report.settings.iterations:
         loss += f" after {plural(t.steps, 'step')}"
     return loss
@@ -489,6 +682,7 @@ def _descent_section(report: Report, width: int) -> list[str]:
     )
     source = _trusted_source(report, Check.DESCENT) or entries[0].name
     t = report.engines[source].trajectory
+    noise = _descent_noise(report, source)
     if t.diverged_at is not None:
         lines += wrap(
             f"{source} diverged at iteration {t.diverged_at:,}: the loss grew past a million "
@@ -499,26 +693,33 @@ def _descent_section(report: Report, width: int) -> list[str]:
         )
     else:
         lines += wrap(f"after {plural(t.steps, 'step')}, from {source}:", width, INDENT, INDENT * 2)
+        loss_noise, theta_noise = noise if noise is not None else (0.0, np.zeros(len(names)))
         if len(names) <= MAX_LISTED:
-            pairs = [(n, _full(v)) for n, v in zip(names, t.theta, strict=True)]
+            pairs = [
+                (n, _stable(v, e)) for n, v, e in zip(names, t.theta, theta_noise, strict=True)
+            ]
         else:
             pairs = []
-        lines += _assignments([*pairs, ("loss", _full(t.losses[-1]))], INDENT * 2)
+        lines += _assignments([*pairs, ("loss", _stable(t.losses[-1], loss_noise))], INDENT * 2)
         if len(names) > MAX_LISTED:
             lines.append(f"{INDENT * 2}(θ's {len(names)} values are in --json)")
     pivot = report.reference(Check.DESCENT)
     if pivot is not None:
         lines += wrap(
-            f"Largest relative difference from the consensus ({pivot}), over the loss at every "
-            "step and the final θ:",
+            f"Each engine against the consensus ({pivot}), over the loss at every step and the "
+            "final θ:",
             width,
             INDENT,
             INDENT,
         )
         reference = report.engines[pivot].trajectory
 
+        # The end of each descent to the digits the consensus's rounding leaves sure.
+        shared = _descent_noise(report, pivot)
+        end_noise = shared[0] if shared is not None else 0.0
+
         def cells(entry: EngineReport) -> list[str]:
-            return [_end_words(report, entry)]
+            return [_end_words(report, entry, end_noise)]
 
         rows = _rows(report, Check.DESCENT, cells)
         for row, name in zip(rows, report.verdicts[Check.DESCENT].compared, strict=True):
@@ -540,8 +741,11 @@ def _optimum_lines(report: Report, t, width: int) -> list[str]:
         return []
     names = report.parameter_names
     if len(names) <= MAX_LISTED:
+        # 10 digits (the solvers agree to about 1e-15 from CPU to CPU), none below 1e-12 of
+        # the largest entry: an entry that small is zero within the solver's rounding.
+        floor = OPTIMUM_FLOOR * float(np.abs(optimum).max())
         where = ", ".join(
-            glue(f"{n} = {_short(v, 10)}") for n, v in zip(names, optimum, strict=True)
+            glue(f"{n} = {_stable(v, floor, 10)}") for n, v in zip(names, optimum, strict=True)
         )
     else:
         where = f"{len(names)} values, in --json"
@@ -701,10 +905,15 @@ def _engines_disagree(report: Report) -> str:
     return text
 
 
-def _ending(report: Report, width: int) -> list[tuple[str, str | None]]:
-    """The verdict, the diagnosis right after it, then each disagreement in detail."""
+def _verdict_lines(report: Report, width: int) -> list[tuple[str, str | None]]:
+    """The verdict sentence, in the verdict's colour."""
     style = "bold green" if report.ok else "bold red"
-    lines = [(line, style) for line in wrap(verdict(report), width, rest=INDENT)]
+    return [(line, style) for line in wrap(verdict(report), width, rest=INDENT)]
+
+
+def _answer(report: Report, width: int) -> list[tuple[str, str | None]]:
+    """The verdict, the diagnosis right after it, then each disagreement in detail."""
+    lines = _verdict_lines(report, width)
     if report.diagnosis is not None:
         lines += [
             (line, "bold") for line in wrap(report.diagnosis.summary, width, "diagnosis: ", INDENT)
@@ -752,18 +961,21 @@ def _mismatch(report: Report, failure, width: int) -> list[tuple[str, str | None
     head = f"MISMATCH: {who}: {difference.where}"
     lines = [(line, "bold red") for line in wrap(head, width, rest=INDENT)]
     # Enough digits to show the difference (at least 10), not the last bits: those vary
-    # from CPU to CPU with the BLAS kernel; --json has every value in full.
+    # from CPU to CPU with the BLAS kernel, and none below what the comparison allows for
+    # rounding (a value that small is 0 within rounding); --json has every value in full.
     digits = 10
     if 0 < difference.relative < 1e-7:
         digits = min(17, 3 - math.floor(math.log10(difference.relative)))
     values = _assignments(
         [
-            (entry.name, _short(difference.actual, digits)),
-            (pivot, _short(difference.expected, digits)),
+            (entry.name, _stable(difference.actual, difference.allowed, digits)),
+            (pivot, _stable(difference.expected, difference.allowed, digits)),
         ],
         INDENT,
     )
-    relative = f", relative {difference.relative:.2g}" if math.isfinite(difference.relative) else ""
+    relative = (
+        f", relative {difference.relative:.2g}" if _relative_means_something(difference) else ""
+    )
     size = (
         f"difference {_short(difference.absolute, 3)}{relative} (allowed "
         f"{_short(difference.allowed, 3)})"

@@ -1,0 +1,1 @@
+"""Copies of docs/models/examples/*.py, shipped with the package (see verifiers.examples)."""
