@@ -407,8 +407,8 @@ def test_the_docs_sample_is_what_the_run_prints_today():
 
 
 # ---- a bug is never read as a verdict ---------------------------------------------------------
-@pytest.mark.parametrize("program", ["run", "check"])
-def test_an_internal_error_exits_3_with_one_line(program, monkeypatch, capsys):
+@pytest.mark.parametrize("program", ["run", "check", "examples"])
+def test_an_internal_error_exits_3_with_one_line(program, monkeypatch, capsys, tmp_path):
     """Exit status 1 is "wrong derivative"; an uncaught exception would also give 1."""
     import verifiers.check
     import verifiers.run
@@ -419,6 +419,11 @@ def test_an_internal_error_exits_3_with_one_line(program, monkeypatch, capsys):
     if program == "run":
         monkeypatch.setattr(verifiers.run, "verify", broken)
         status = verifiers.run.main([str(DATA_CSV), "--engines", "manual", "--iterations", "1"])
+    elif program == "examples":
+        import verifiers.examples.__main__ as examples
+
+        monkeypatch.setattr(examples, "write_examples", broken)
+        status = examples.main([str(tmp_path / "out")])
     else:
         monkeypatch.setattr(verifiers.check, "_check", broken)
         monkeypatch.setattr(verifiers.check, "can_isolate", lambda: False)

@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from verifiers.crash import internal_error
 from verifiers.examples import ExamplesError, write_examples
 
 
@@ -25,6 +26,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ExamplesError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except Exception as error:  # a bug (a file missing from the package): not a traceback
+        return internal_error(error, "verifiers.examples")
     for path in written:
         print(f"wrote {path}")
     if not written:
