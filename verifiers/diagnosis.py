@@ -234,7 +234,8 @@ def _small(
     """(key, sentence) for an error too small to be a classic slip; None if it is not small.
 
     Float32 rounding in a float64 check is recognised: within float32's tolerance, and either
-    float32 numbers returned or differences too large for float64 arithmetic (over 1e-9).
+    float32 numbers returned or differences too large for float64 arithmetic (over 1e-9) at
+    most of the values (a region's error is not rounding).
     """
     relative = _relative(got, want)
     # A constant factor (a 2, an N) is a slip of the derivation, not float32 rounding, even
@@ -249,7 +250,11 @@ def _small(
         float32 = Tolerance.for_dtype("float32", model.data.rows)
         within = np.abs(got - want) <= 4 * (float32.atol * scales + float32.rtol * np.abs(want))
         returned32 = bool(dtypes and "float32" in dtypes)
-        if bool(within.all()) and (returned32 or relative > 1e-9):
+        # float32 arithmetic misses at nearly every value; a formula wrong in one region (near
+        # the optimum, where b·w < 0) matches to float64's rounding everywhere else.
+        allowed64 = tolerance.atol * scales + tolerance.rtol * np.abs(want)
+        widespread = float(np.mean(np.abs(got - want) > allowed64)) >= 0.5
+        if bool(within.all()) and (returned32 or (relative > 1e-9 and widespread)):
             where = (
                 "it returns float32 numbers"
                 if returned32

@@ -378,6 +378,28 @@ def test_a_constant_factor_is_never_called_float32():
     )
 
 
+def test_an_error_in_one_region_is_never_called_float32():
+    """1e-4 off only near the optimum matches to float64's rounding everywhere else; a formula
+    computed in float32 (returning float64) misses at every point."""
+    near = _mse_formula(1.0001, where=lambda b, w: abs(w[0] - 1.3224) < 0.05)
+    report = verify(DATA_CSV, Settings(engines=("manual", "minigrad"), iterations=0),
+                    formula=near)  # fmt: skip
+    assert not report.ok
+    assert "float32" not in report.diagnosis.summary
+    assert report.diagnosis.pattern == "small"
+
+    def in_float32(b, w, X, y):
+        X32, y32 = X.astype(np.float32), y.astype(np.float32)
+        r = y32 - (X32 @ w.astype(np.float32) + np.float32(b))
+        return float(-2 * r.mean()), (-2 * X32.T @ r / len(y)).astype(np.float64)
+
+    report = verify(DATA_CSV, Settings(engines=("manual", "minigrad"), iterations=0),
+                    formula=in_float32)  # fmt: skip
+    assert not report.ok
+    assert report.diagnosis.pattern == "float32"
+    assert "computes in float32 somewhere" in report.diagnosis.summary
+
+
 def test_trust_is_declared_by_each_engine_and_recorded():
     report = verify(DATA_CSV, Settings(iterations=0), formula=_mse_formula())
     for name in INSTALLED:
