@@ -422,12 +422,23 @@ _RANGES: dict[str, tuple[float, float]] = {
 }
 
 
+_MIN_GAP = 0.01  # far above a finite-difference step, far below the values' range
+
+
 def _spread(values: np.ndarray) -> np.ndarray:
-    """Distinct values: each element moved by its own multiple of 0.05, in a fixed shuffled
-    order. Hypothesis starts from arrays of equal values, where max and min have ties (a kink,
-    at which finite differences and the tie convention disagree by design)."""
+    """Distinct values, at least _MIN_GAP apart: each element moved by its own multiple of 0.05,
+    in a fixed shuffled order, then, in sorted order, any value closer than _MIN_GAP to the one
+    below it moved up to that gap. Hypothesis starts from arrays of equal values, and finds
+    values that the offsets make equal (0.85 + 0.05·a = 0.05·b): max and min would have ties (a
+    kink, at which finite differences and the tie convention disagree by design)."""
     offsets = np.random.default_rng(values.size).permutation(values.size).reshape(values.shape)
-    return values + 0.05 * offsets
+    moved = (values + 0.05 * offsets).ravel()
+    order = np.argsort(moved, kind="stable")
+    ranked = moved[order]
+    for k in range(1, ranked.size):
+        ranked[k] = max(ranked[k], ranked[k - 1] + _MIN_GAP)
+    moved[order] = ranked
+    return moved.reshape(values.shape)
 
 
 def sample_in(shape: tuple[int, ...], domain: str, rng: np.random.Generator) -> np.ndarray:
