@@ -325,9 +325,15 @@ class Progress:
     """
 
     def __init__(self, path: Path, workers: int | None = None) -> None:
-        if workers is not None:  # the parent creates it
-            np.lib.format.open_memmap(path, mode="w+", dtype=np.int64, shape=(workers,)).flush()
-        self._counts = np.load(path, mmap_mode="r+")
+        if workers is not None:  # the parent creates it, and keeps the mapping it made
+            # (np.load parses the header with ast, which Python 3.11 does not allow in two
+            # threads at once: runs launched side by side failed with a SystemError)
+            self._counts = np.lib.format.open_memmap(
+                path, mode="w+", dtype=np.int64, shape=(workers,)
+            )
+            self._counts.flush()
+        else:  # a worker: one thread
+            self._counts = np.load(path, mmap_mode="r+")
 
     def entered(self, rank: int) -> None:
         self._counts[rank] += 1
