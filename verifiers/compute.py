@@ -146,6 +146,8 @@ def _worker_lane(plan: Plan) -> list[str]:
 
     if plan.formula is not None or isinstance(plan.model, UserLossModel):
         return []  # a user's code stays in the process the command line supervises
+    if os.environ.get(WORKERS_VARIABLE, "").strip() == "1":
+        return []  # everything one after another, in this process
     costs = {
         name: planning_facts(name).estimate_seconds(plan.model)
         * (budget.points + budget.iterations)
@@ -154,8 +156,6 @@ def _worker_lane(plan: Plan) -> list[str]:
     both = {"torch", "jax"} <= set(costs)
     if lanes.cores() < 2 or not (both or lanes.worth_a_worker(sum(costs.values()))):
         return []
-    if os.environ.get(WORKERS_VARIABLE, "").strip() == "1":
-        return []  # everything one after another, in this process
     _, there = lanes.assign(costs)
     return there
 
@@ -188,15 +188,6 @@ def _run_each(
     names = [n for n in engines if report.engines[n].status in (Status.OK, Status.MISMATCH)]
     # Engines that compile in the background go last, so their compiling overlaps the others.
     order = sorted(names, key=lambda n: engines[n].background)
-    remote = [n for n in order if isinstance(engines[n], lanes.RemoteEngine)]
-    if not remote:
-
-        def work(name: str) -> Callable[[threading.Event], None]:
-            return lambda stop: step(name)
-
-        run_tasks([Task(name, work(name), main_thread=engines[name].under_test) for name in order])
-        return
-    here = [n for n in order if n not in remote]
 
     def lane(names: list[str]) -> Callable[[threading.Event], None]:
         def run(stop: threading.Event) -> None:
@@ -205,6 +196,11 @@ def _run_each(
 
         return run
 
+    remote = [n for n in order if isinstance(engines[n], lanes.RemoteEngine)]
+    if not remote:  # a lane per engine
+        run_tasks([Task(n, lane([n]), main_thread=engines[n].under_test) for n in order])
+        return
+    here = [n for n in order if n not in remote]
     run_tasks([Task("here", lane(here), main_thread=True), Task("worker", lane(remote))], 2)
 
 

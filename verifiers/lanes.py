@@ -163,18 +163,10 @@ def _main(reading: int, writing: int) -> None:
         spec, names, device = incoming.recv()
     except (EOFError, OSError):
         return
-    parent = os.getppid()
-    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+    from verifiers.distributed.processes import exit_with_parent
+
+    exit_with_parent(os.getppid())  # nothing left running when the parent is killed
     _serve(_Duplex(incoming, outgoing), spec, names, device)
-
-
-def _exit_with_parent(parent: int) -> None:
-    """End this worker when its parent is gone (killed, say), so nothing is left running."""
-    import time
-
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    os._exit(1)
 
 
 class _Sender:
