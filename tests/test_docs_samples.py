@@ -11,22 +11,13 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from tests.verifiers.helpers import refresh_output
 from verifiers.engines import optional_packages
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def _refresh_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "refresh_output", REPO_ROOT / "docs" / "refresh_output.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _why_not_here() -> str | None:
@@ -42,7 +33,7 @@ def _why_not_here() -> str | None:
     return None
 
 
-refresh = _refresh_script()
+refresh = refresh_output()
 SAMPLED = [path for path in refresh.targets() if refresh.blocks(path)]
 
 

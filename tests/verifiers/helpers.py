@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -149,3 +151,14 @@ def install_wheel(tmp_path: Path) -> Path:
         check=True, capture_output=True, timeout=300,
     )  # fmt: skip
     return tmp_path / "site"
+
+
+@functools.cache
+def refresh_output() -> ModuleType:
+    """docs/refresh_output.py, the script that regenerates the docs samples, as a module."""
+    spec = importlib.util.spec_from_file_location(
+        "refresh_output", REPO_ROOT / "docs" / "refresh_output.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

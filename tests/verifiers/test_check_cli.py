@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.verifiers.helpers import INSTALLED, OPTIONAL_INSTALLED
+from tests.verifiers.helpers import INSTALLED, OPTIONAL_INSTALLED, refresh_output
 from verifiers.functions import CheckFileError, HandDerivativeError
 from verifiers.functions.api import check_problem
 from verifiers.functions.problem import problem_from_file
@@ -300,13 +300,7 @@ def _every_function_engine_installed() -> bool:
 def test_the_readme_sample_is_what_the_check_prints_today():
     """docs/refresh_output.py reads the README's run-check sample and regenerates it: the same
     text as in the README (so the sample is real and up to date)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "refresh", REPO_ROOT / "docs" / "refresh_output.py"
-    )
-    refresh = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(refresh)
+    refresh = refresh_output()
     samples = [b for b in refresh.blocks(REPO_ROOT / "README.md") if b.kind == "run-check"]
     assert [b.args for b in samples] == ["docs/functions/backprop.py:gradient_slip"]
     (block,) = samples

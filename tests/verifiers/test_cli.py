@@ -12,7 +12,15 @@ from rich.cells import cell_len
 
 from verifiers.engines import ENGINE_NAMES, optional_packages
 
-from .helpers import DATA_CSV, PUBLISHED, REPO_ROOT, has, run_cli, run_cli_without
+from .helpers import (
+    DATA_CSV,
+    PUBLISHED,
+    REPO_ROOT,
+    has,
+    refresh_output,
+    run_cli,
+    run_cli_without,
+)
 
 FAST = ["--engines", "loop,manual,minigrad,numeric", "--iterations", "20"]
 
@@ -391,15 +399,7 @@ def _every_engine_on_the_cpu() -> bool:
     not _every_engine_on_the_cpu(), reason="the sample is every engine's run on the CPU"
 )
 def test_the_docs_sample_is_what_the_run_prints_today():
-    import importlib.util
-
-    from .helpers import REPO_ROOT
-
-    spec = importlib.util.spec_from_file_location(
-        "refresh", REPO_ROOT / "docs" / "refresh_output.py"
-    )
-    refresh = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(refresh)
+    refresh = refresh_output()
     docs = REPO_ROOT / "docs" / "gradient-descent.md"
     (block,) = refresh.blocks(docs)  # its one sample: one run, so the test stays fast
     fresh = refresh.sample(block.args, block.tail)

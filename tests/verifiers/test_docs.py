@@ -9,7 +9,6 @@ here instead, and what they say they print is checked.
 from __future__ import annotations
 
 import ast
-import importlib.util
 import os
 import re
 import subprocess
@@ -18,21 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import REPO_ROOT, has
+from .helpers import REPO_ROOT, has, refresh_output
 
 FENCE = re.compile(r"^```(?P<info>\S*)\n(?P<body>.*?)^```\n", re.S | re.M)
 
 
-def _refresh():
-    spec = importlib.util.spec_from_file_location(
-        "refresh_output", REPO_ROOT / "docs" / "refresh_output.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-refresh = _refresh()
+refresh = refresh_output()
 
 
 def _every_engine_on_the_cpu() -> bool:
