@@ -162,3 +162,20 @@ def refresh_output() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def report_numbers(report) -> dict:
+    """Every number each engine gave in `report`, bit for bit (bytes), with its status and
+    device: two runs that computed the same things compare equal."""
+    found = {}
+    for name, entry in report.engines.items():
+        found[name] = (
+            entry.status,
+            entry.device,
+            [(i, e.loss, e.gradient.tobytes()) for i, e in sorted(entry.evaluations.items())],
+            None if entry.hessian is None else entry.hessian.tobytes(),
+            None
+            if entry.trajectory is None
+            else (entry.trajectory.losses.tobytes(), entry.trajectory.theta.tobytes()),
+        )
+    return found

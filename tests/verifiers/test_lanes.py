@@ -15,22 +15,7 @@ from verifiers.lanes import LaneError, assign, start_worker
 from verifiers.models import MODELS
 from verifiers.results import Status
 
-from .helpers import DATA_CSV, has
-
-
-def _numbers(report) -> dict:
-    found = {}
-    for name, entry in report.engines.items():
-        found[name] = (
-            entry.status,
-            entry.device,
-            [(i, e.loss, e.gradient.tobytes()) for i, e in sorted(entry.evaluations.items())],
-            None if entry.hessian is None else entry.hessian.tobytes(),
-            None
-            if entry.trajectory is None
-            else (entry.trajectory.losses.tobytes(), entry.trajectory.theta.tobytes()),
-        )
-    return found
+from .helpers import DATA_CSV, has, report_numbers
 
 
 def _children() -> set[int]:
@@ -61,7 +46,7 @@ def test_a_worker_gives_the_same_numbers_as_one_process():
     assert _children() == before  # the worker is gone
     alone = verify(data, settings)
     assert split.ok, split.failures
-    assert _numbers(split) == _numbers(alone)
+    assert report_numbers(split) == report_numbers(alone)
     assert split.notes == alone.notes
 
 

@@ -30,7 +30,7 @@ from verifiers.models import mse as formulas
 from verifiers.models.base import Model
 from verifiers.models.mse import MSEModel
 
-from .helpers import DATA_CSV, PUBLISHED, REPO_ROOT, datasets, has
+from .helpers import DATA_CSV, PUBLISHED, REPO_ROOT, datasets, has, report_numbers
 
 
 def _mse(data: Dataset) -> MSEModel:
@@ -188,20 +188,6 @@ def test_numeric_is_affordable_at_a_million_rows_and_still_bounded_for_many_para
 
 
 # ---- engines side by side: bit for bit what one after another gives ------------------------------
-def _numbers(report) -> dict:
-    found = {}
-    for name, entry in report.engines.items():
-        found[name] = (
-            entry.status,
-            [(i, e.loss, e.gradient.tobytes()) for i, e in sorted(entry.evaluations.items())],
-            None if entry.hessian is None else entry.hessian.tobytes(),
-            None
-            if entry.trajectory is None
-            else (entry.trajectory.losses.tobytes(), entry.trajectory.theta.tobytes()),
-        )
-    return found
-
-
 @pytest.mark.parametrize("model", ["mse", *(m for m in ("logistic",) if m in MODELS)])
 def test_engines_side_by_side_give_the_same_numbers_as_one_after_another(monkeypatch, model):
     rng = np.random.default_rng(6)
@@ -216,7 +202,7 @@ def test_engines_side_by_side_give_the_same_numbers_as_one_after_another(monkeyp
         monkeypatch.setenv("VERIFIERS_WORKERS", workers)
         reports[workers] = verify(data, settings)
     assert reports["1"].ok, reports["1"].failures
-    assert _numbers(reports["1"]) == _numbers(reports["3"])
+    assert report_numbers(reports["1"]) == report_numbers(reports["3"])
     assert reports["1"].notes == reports["3"].notes
 
 
