@@ -22,6 +22,7 @@ compares.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +34,7 @@ from verifiers.data import DataError, Dataset
 from verifiers.engines import ENGINE_NAMES, EngineUnavailable, planning_facts, row
 from verifiers.models import MODELS, Model, Optimum
 from verifiers.models.user import UserLossError
-from verifiers.results import CheckPoint, Coverage, PointKind
+from verifiers.results import Check, CheckPoint, Coverage, PointKind, Trust
 from verifiers.settings import LIMITS, Settings, UsageError, check_settings
 
 __all__ = [
@@ -422,6 +423,8 @@ def _choose_engines(plan: Plan) -> None:
             continue
         plan.engines.append(name)
         plan.budgets[name] = budget
+    if not settings.full_descents:
+        _share_descents(plan)
     if formula is not None and not any(planning_facts(n).accepts_formula for n in plan.engines):
         takes = next(
             n for n in ENGINE_NAMES if row(n).package is None and planning_facts(n).accepts_formula
@@ -502,6 +505,62 @@ def _budget(plan: Plan, cls: Any) -> Budget | None:
             f"({cls.hessian_evaluations(model) * seconds:.2g} s)"
         )
     return Budget(points, iterations, hessian, tuple(notes))
+
+
+# A shortened descent still takes at least this many steps (when its budget allows them).
+COMPANION_MIN_STEPS = 10
+
+
+def _share_descents(plan: Plan) -> None:
+    """Two full-length descents, and the first iterations of the others, where descents are long.
+
+    What a descent adds to the check points is the gradient along the path the hand formulas
+    take; the descent of the hand formulas (the formula under test) and that of one exact engine
+    cover it end to end, and every engine is compared with both over the iterations it runs. So
+    when an engine's full descent is expected to take longer than
+    ``LIMITS.companion_descent_seconds`` (a million rows: each of the slower engines would add
+    10 to 20 s), it descends the first iterations that fit, all such engines the same number,
+    and is compared over those. The exact engine that descends all the way is the one with the
+    cheapest step, from the same fixed rates as every budget. ``--full-descents`` turns this off.
+    """
+    iterations = plan.settings.iterations
+    full = [n for n in plan.engines if plan.budgets[n].iterations >= iterations]
+    hand = [n for n in full if planning_facts(n).accepts_formula]
+    exact = [n for n in full if n not in hand and row(n).trust is Trust.EXACT]
+    if not hand or not exact:
+        return
+    cost = {n: planning_facts(n).estimate_seconds(plan.model) for n in full}
+    referee = min(exact, key=lambda n: (cost[n], row(n).preference(Check.DESCENT)))
+    longer = [
+        n
+        for n in full
+        if n not in hand and n != referee
+        and cost[n] * iterations > LIMITS.companion_descent_seconds
+    ]  # fmt: skip
+    if not longer:
+        return
+    steps = int(LIMITS.companion_descent_seconds / max(cost[n] for n in longer))
+    steps = _round_down(max(steps, COMPANION_MIN_STEPS))
+    if steps >= iterations:
+        return
+    for name in longer:
+        plan.budgets[name] = dataclasses.replace(plan.budgets[name], iterations=steps)
+    plan.notes.append(
+        f"{_and(longer)} descend the first {steps:,} of {iterations:,} iterations and are "
+        f"compared over those; {_and([*hand, referee])} descend all {iterations:,} (the "
+        f"others' full descents would take up to about "
+        f"{max(cost[n] for n in longer) * iterations:.2g} s each; --full-descents runs them)"
+    )
+
+
+def _round_down(steps: int) -> int:
+    """`steps` down to 1, 2 or 5 times a power of ten (a prefix length that reads well)."""
+    power = 10 ** (len(str(steps)) - 1)
+    return max(m * power for m in (1, 2, 5) if m * power <= steps)
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def planned_seconds(plan: Plan) -> float:

@@ -92,10 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
         flag = meta.get("flag") or f"--{field.name.replace('_', '-')}"
         kwargs = dict(meta.get("argparse", {}))
         default = getattr(defaults, field.name)
-        kwargs.setdefault(
-            "type", _PARSERS.get(field.name, type(default) if default is not None else str)
-        )
-        shown = "" if default is None else f" (default: {default})"
+        if isinstance(default, bool):  # a switch: given or not
+            kwargs.setdefault("action", "store_true")
+        else:
+            kwargs.setdefault(
+                "type", _PARSERS.get(field.name, type(default) if default is not None else str)
+            )
+        shown = "" if default is None or isinstance(default, bool) else f" (default: {default})"
         parser.add_argument(
             flag, dest=field.name, default=default, help=meta["help"] + shown, **kwargs
         )

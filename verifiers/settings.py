@@ -41,6 +41,9 @@ class Limits:
     point_checks: float = 1e9  # rows × check points
     hessian_parameters: int = 2000  # Hessians (and their eigenvalues) up to this many parameters
     seconds: float = 20.0  # an engine expected to take longer for a task is capped or skipped
+    # An engine's descent beyond the hand formulas' and the fastest exact engine's, when it is
+    # expected to take longer, is cut to the first iterations that fit (see plan._share_descents).
+    companion_descent_seconds: float = 1.0
 
 
 LIMITS = Limits()
@@ -103,6 +106,15 @@ class Settings:
         ),
     )
     iterations: int = field(default=1000, metadata=option("descent steps"))
+    full_descents: bool = field(
+        default=False,
+        metadata=option(
+            "every engine descends every iteration, however long that takes (by default, where "
+            "an engine's descent would take more than about a second, only the hand formulas "
+            "and the fastest exact engine descend all the way; the others descend the first "
+            "iterations and are compared over those)",
+        ),
+    )
     start: np.ndarray | None = field(
         default=None,
         metadata=option(

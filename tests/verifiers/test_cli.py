@@ -49,6 +49,7 @@ def test_help_explains_every_option():
     for option in (
         "--engines", "--manual", "--lr", "--iterations", "--start", "--points", "--seed",
         "--rtol", "--atol", "--device", "--dtype", "--json", "--plot", "--animate", "--quiet",
+        "--full-descents",
         "Exit status",
     ):  # fmt: skip
         assert option in result.stdout, option

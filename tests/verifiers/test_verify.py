@@ -14,8 +14,8 @@ from verifiers.engines import engine_class
 from verifiers.engines.minigrad import MinigradEngine
 from verifiers.models import MODELS
 from verifiers.models import mse as formulas
-from verifiers.report import to_json
-from verifiers.results import Check, FailureKind
+from verifiers.report import to_json, verdict
+from verifiers.results import Check, FailureKind, Outcome
 from verifiers.settings import Limits
 from verifiers.stability import iterations_to_reach
 
@@ -310,6 +310,76 @@ def test_the_loop_is_capped_on_big_inputs_and_says_so(monkeypatch, data):
     document = to_json(report)
     assert len(document["engines"]["loop"]["checks"]) == 26
     assert document["engines"]["loop"]["descent"]["capped_iterations"] == steps
+
+
+def _companions_limited(monkeypatch, data, seconds_per_step_share: float) -> tuple[str, str]:
+    """Shortened descents from `seconds_per_step_share` × the dearer engine's step; returns
+    (the engine that descends all the way beside manual, the one shortened)."""
+    model = MODELS["mse"](data)
+    costs = {n: engine_class(n).estimate_seconds(model) for n in ("minigrad", "numeric")}
+    whole, cut = sorted(costs, key=costs.get)  # the same fixed rates as every budget
+    limits = Limits(companion_descent_seconds=seconds_per_step_share * costs[cut])
+    monkeypatch.setattr("verifiers.plan.LIMITS", limits)
+    return whole, cut
+
+
+def test_long_descents_run_whole_for_the_hand_formulas_and_the_cheapest_exact_engine(
+    monkeypatch, data
+):
+    # The engine with the cheaper estimated step descends all the way beside manual; the other
+    # gets the first steps its share buys, rounded down to 1, 2 or 5 × 10^k.
+    whole, cut = _companions_limited(monkeypatch, data, 230)
+    report = verify(data, Settings(engines=("manual", "minigrad", "numeric"), iterations=1000))
+    assert report.ok, report.failures
+    assert report.engines["manual"].trajectory.steps == 1000
+    assert report.engines[whole].trajectory.steps == 1000
+    assert report.engines[cut].capped_iterations == 200
+    assert report.engines[cut].trajectory.steps == 200
+    assert any(
+        f"{cut} descend the first 200 of 1,000 iterations and are compared over those; "
+        f"manual and {whole} descend all 1,000" in note
+        for note in report.notes
+    ), report.notes
+    assert verdict(report).endswith(
+        "the descent (1,000 iterations by 2 engines, the others' first 200)"
+    )
+    # every engine is still checked at every check point
+    assert all(len(e.evaluations) == 26 for e in report.engines.values())
+
+
+def test_full_descents_turns_the_shortening_off(monkeypatch, data):
+    whole, cut = _companions_limited(monkeypatch, data, 1e-6)
+    settings = Settings(engines=("manual", "minigrad", "numeric"), iterations=300)
+    shortened = verify(data, settings)
+    assert shortened.engines[cut].trajectory.steps == 10  # the least it is given
+    assert shortened.engines[whole].trajectory.steps == 300
+    whole_run = verify(data, Settings(**{**vars(settings), "full_descents": True}))
+    assert all(e.trajectory.steps == 300 for e in whole_run.engines.values())
+    assert all(e.capped_iterations is None for e in whole_run.engines.values())
+
+
+def test_a_formula_wrong_only_late_on_the_descent_path_is_caught_past_the_shortened_ones(
+    monkeypatch, data
+):
+    # Wrong only where b > 0.06, which the descent from 0 reaches after about 650 of its 1,000
+    # steps (b ends at 0.0889): the shortened engine descends 10 steps, so only the comparison
+    # with the engine that descends all the way can see it.
+    whole, cut = _companions_limited(monkeypatch, data, 1e-6)
+
+    def formula(b, w, X, y):
+        r = y - (X @ w + b)
+        slip = 1.001 if b > 0.06 else 1.0
+        return -2 * r.mean() * slip, -2 * X.T @ r / len(y)
+
+    settings = Settings(engines=("manual", "minigrad", "numeric"), iterations=1000, points=2)
+    report = verify(data, settings, formula=formula)
+    descent = report.verdicts[Check.DESCENT]
+    assert report.engines[cut].trajectory.steps == 10
+    assert descent.outcome is Outcome.FORMULA_WRONG
+    assert descent.wrong == ["manual"]
+    assert descent.pairs["manual", cut].ok  # they agree over the first 10 steps
+    assert not descent.pairs["manual", whole].ok
+    assert not report.ok
 
 
 def test_an_engine_that_cannot_afford_every_point_checks_some_and_says_so(monkeypatch, data):

@@ -795,6 +795,22 @@ def _compared_points(report: Report) -> int:
     return sum(count >= 2 for count in counts)
 
 
+def _descent_length(report: Report) -> str:
+    """How far the compared descents went: ``1,000 iterations``; ``8 of 1,000 iterations``
+    when every one was cut short; with both kinds, how many ran all the way."""
+    iterations = report.settings.iterations
+    compared = report.verdicts[Check.DESCENT].compared
+    capped = {n: report.engines[n].capped_iterations for n in compared}
+    cut = sorted({c for c in capped.values() if c is not None})
+    whole = [n for n, c in capped.items() if c is None]
+    if not cut:
+        return plural(iterations, "iteration")
+    if len(whole) < 2:
+        return f"{min(cut):,} of {plural(iterations, 'iteration')}"
+    firsts = f"{cut[0]:,}" if len(cut) == 1 else f"{cut[0]:,} to {cut[-1]:,}"
+    return f"{plural(iterations, 'iteration')} by {len(whole)} engines, the others' first {firsts}"
+
+
 def verdict(report: Report) -> str:
     """The verdict in one sentence: ``OK: all 6 engines agree ...`` for a run that agrees; with
     --manual, about the formula under test (``OK: your formula ...``, ``WRONG: your formula``)."""
@@ -808,17 +824,7 @@ def verdict(report: Report) -> str:
             hessians = report.verdicts[Check.HESSIAN].compared
             checks.append(f"the Hessian ({plural(len(hessians), 'engine')})")
         if Check.DESCENT in report.verdicts:
-            iterations = report.settings.iterations
-            capped = [
-                report.engines[n].capped_iterations for n in report.verdicts[Check.DESCENT].compared
-            ]
-            steps = min(iterations if c is None else c for c in capped)
-            shown = (
-                plural(iterations, "iteration")
-                if steps >= iterations
-                else f"{steps:,} of {plural(iterations, 'iteration')}"
-            )
-            checks.append(f"the descent ({shown})")
+            checks.append(f"the descent ({_descent_length(report)})")
         exact = gradient.exact if gradient is not None else []
         confirming = _confirming(report)
         if under_test is not None:
