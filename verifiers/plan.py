@@ -507,23 +507,22 @@ def _budget(plan: Plan, cls: Any) -> Budget | None:
     return Budget(points, iterations, hessian, tuple(notes))
 
 
-# A shortened descent still takes at least this many steps (when its budget allows them).
-COMPANION_MIN_STEPS = 10
-
-
 def _share_descents(plan: Plan) -> None:
-    """Two full-length descents, and the first iterations of the others, where descents are long.
+    """Two whole descents, and the first iterations of the others, where descents are long.
 
     What a descent adds to the check points is the gradient along the path the hand formulas
     take; the descent of the hand formulas (the formula under test) and that of one exact engine
     cover it end to end, and every engine is compared with both over the iterations it runs. So
-    when an engine's full descent is expected to take longer than
-    ``LIMITS.companion_descent_seconds`` (a million rows: each of the slower engines would add
-    10 to 20 s), it descends the first iterations that fit, all such engines the same number,
-    and is compared over those. The exact engine that descends all the way is the one with the
-    cheapest step, from the same fixed rates as every budget. ``--full-descents`` turns this off.
+    where a descent is more work than ``LIMITS.companion_work`` (rows × operations per row ×
+    iterations: at a million rows each of the slower engines would add 10 to 20 s), the other
+    engines descend the first iterations within that work, all the same number, and are compared
+    over those. The exact engine that descends all the way is the one with the cheapest step,
+    from the same fixed rates as every budget. ``--full-descents`` turns this off.
     """
     iterations = plan.settings.iterations
+    steps = _round_down(max(int(LIMITS.companion_work / plan.model.work()), 1))
+    if steps >= iterations:
+        return
     full = [n for n in plan.engines if plan.budgets[n].iterations >= iterations]
     hand = [n for n in full if planning_facts(n).accepts_formula]
     exact = [n for n in full if n not in hand and row(n).trust is Trust.EXACT]
@@ -531,25 +530,16 @@ def _share_descents(plan: Plan) -> None:
         return
     cost = {n: planning_facts(n).estimate_seconds(plan.model) for n in full}
     referee = min(exact, key=lambda n: (cost[n], row(n).preference(Check.DESCENT)))
-    longer = [
-        n
-        for n in full
-        if n not in hand and n != referee
-        and cost[n] * iterations > LIMITS.companion_descent_seconds
-    ]  # fmt: skip
-    if not longer:
+    shortened = [n for n in full if n not in hand and n != referee]
+    if not shortened:
         return
-    steps = int(LIMITS.companion_descent_seconds / max(cost[n] for n in longer))
-    steps = _round_down(max(steps, COMPANION_MIN_STEPS))
-    if steps >= iterations:
-        return
-    for name in longer:
+    for name in shortened:
         plan.budgets[name] = dataclasses.replace(plan.budgets[name], iterations=steps)
     plan.notes.append(
-        f"{_and(longer)} descend the first {steps:,} of {iterations:,} iterations and are "
-        f"compared over those; {_and([*hand, referee])} descend all {iterations:,} (the "
-        f"others' full descents would take up to about "
-        f"{max(cost[n] for n in longer) * iterations:.2g} s each; --full-descents runs them)"
+        f"{_and(shortened)} descend the first {steps:,} of {iterations:,} iterations and "
+        f"{'is' if len(shortened) == 1 else 'are'} compared over those; {_and([*hand, referee])} "
+        f"descend all {iterations:,} (the others' whole descents would take up to about "
+        f"{max(cost[n] for n in shortened) * iterations:.2g} s each; --full-descents runs them)"
     )
 
 

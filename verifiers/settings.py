@@ -41,9 +41,10 @@ class Limits:
     point_checks: float = 1e9  # rows × check points
     hessian_parameters: int = 2000  # Hessians (and their eigenvalues) up to this many parameters
     seconds: float = 20.0  # an engine expected to take longer for a task is capped or skipped
-    # An engine's descent beyond the hand formulas' and the fastest exact engine's, when it is
-    # expected to take longer, is cut to the first iterations that fit (see plan._share_descents).
-    companion_descent_seconds: float = 1.0
+    # Descents beyond the hand formulas' and the fastest exact engine's are cut to the first
+    # iterations within this much work (rows × operations per row × iterations; a million rows
+    # of one feature: 50 iterations). See plan._share_descents.
+    companion_work: float = 2e8
 
 
 LIMITS = Limits()
@@ -109,10 +110,10 @@ class Settings:
     full_descents: bool = field(
         default=False,
         metadata=option(
-            "every engine descends every iteration, however long that takes (by default, where "
-            "an engine's descent would take more than about a second, only the hand formulas "
-            "and the fastest exact engine descend all the way; the others descend the first "
-            "iterations and are compared over those)",
+            "every engine descends every iteration, however long that takes (by default, on "
+            "large data, only the hand formulas and the exact engine with the cheapest step "
+            "descend all the way; the others descend the first iterations, 50 at a million rows "
+            "of one feature, and are compared over those)",
         ),
     )
     start: np.ndarray | None = field(

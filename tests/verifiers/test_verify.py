@@ -312,14 +312,13 @@ def test_the_loop_is_capped_on_big_inputs_and_says_so(monkeypatch, data):
     assert document["engines"]["loop"]["descent"]["capped_iterations"] == steps
 
 
-def _companions_limited(monkeypatch, data, seconds_per_step_share: float) -> tuple[str, str]:
-    """Shortened descents from `seconds_per_step_share` × the dearer engine's step; returns
-    (the engine that descends all the way beside manual, the one shortened)."""
+def _companions_limited(monkeypatch, data, steps: float) -> tuple[str, str]:
+    """Shortened descents of `steps` iterations' work; returns (the engine that descends all
+    the way beside manual, the one shortened)."""
     model = MODELS["mse"](data)
+    monkeypatch.setattr("verifiers.plan.LIMITS", Limits(companion_work=steps * model.work()))
     costs = {n: engine_class(n).estimate_seconds(model) for n in ("minigrad", "numeric")}
     whole, cut = sorted(costs, key=costs.get)  # the same fixed rates as every budget
-    limits = Limits(companion_descent_seconds=seconds_per_step_share * costs[cut])
-    monkeypatch.setattr("verifiers.plan.LIMITS", limits)
     return whole, cut
 
 
@@ -327,7 +326,7 @@ def test_long_descents_run_whole_for_the_hand_formulas_and_the_cheapest_exact_en
     monkeypatch, data
 ):
     # The engine with the cheaper estimated step descends all the way beside manual; the other
-    # gets the first steps its share buys, rounded down to 1, 2 or 5 × 10^k.
+    # the first steps within the work, rounded down to 1, 2 or 5 × 10^k.
     whole, cut = _companions_limited(monkeypatch, data, 230)
     report = verify(data, Settings(engines=("manual", "minigrad", "numeric"), iterations=1000))
     assert report.ok, report.failures
@@ -336,7 +335,7 @@ def test_long_descents_run_whole_for_the_hand_formulas_and_the_cheapest_exact_en
     assert report.engines[cut].capped_iterations == 200
     assert report.engines[cut].trajectory.steps == 200
     assert any(
-        f"{cut} descend the first 200 of 1,000 iterations and are compared over those; "
+        f"{cut} descend the first 200 of 1,000 iterations and is compared over those; "
         f"manual and {whole} descend all 1,000" in note
         for note in report.notes
     ), report.notes
@@ -348,10 +347,10 @@ def test_long_descents_run_whole_for_the_hand_formulas_and_the_cheapest_exact_en
 
 
 def test_full_descents_turns_the_shortening_off(monkeypatch, data):
-    whole, cut = _companions_limited(monkeypatch, data, 1e-6)
+    whole, cut = _companions_limited(monkeypatch, data, 10)
     settings = Settings(engines=("manual", "minigrad", "numeric"), iterations=300)
     shortened = verify(data, settings)
-    assert shortened.engines[cut].trajectory.steps == 10  # the least it is given
+    assert shortened.engines[cut].trajectory.steps == 10
     assert shortened.engines[whole].trajectory.steps == 300
     whole_run = verify(data, Settings(**{**vars(settings), "full_descents": True}))
     assert all(e.trajectory.steps == 300 for e in whole_run.engines.values())
@@ -364,7 +363,7 @@ def test_a_formula_wrong_only_late_on_the_descent_path_is_caught_past_the_shorte
     # Wrong only where b > 0.06, which the descent from 0 reaches after about 650 of its 1,000
     # steps (b ends at 0.0889): the shortened engine descends 10 steps, so only the comparison
     # with the engine that descends all the way can see it.
-    whole, cut = _companions_limited(monkeypatch, data, 1e-6)
+    whole, cut = _companions_limited(monkeypatch, data, 10)
 
     def formula(b, w, X, y):
         r = y - (X @ w + b)
@@ -380,6 +379,29 @@ def test_a_formula_wrong_only_late_on_the_descent_path_is_caught_past_the_shorte
     assert descent.pairs["manual", cut].ok  # they agree over the first 10 steps
     assert not descent.pairs["manual", whole].ok
     assert not report.ok
+
+
+def test_at_a_million_rows_two_engines_descend_whole_and_the_others_the_first_50(data):
+    from verifiers.engines import planning_facts, row
+    from verifiers.plan import make_plan
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(50, 15, 1_000_000)
+    big = Dataset.from_arrays(x, 1.3 * x + 8 + rng.normal(0, 10, x.size))
+    plan = make_plan(big, Settings())
+    model = plan.model
+    usable = [n for n in plan.engines if n != "loop"]  # the loop has its own 3 s
+    cheapest = min(
+        (n for n in usable if n != "manual"),
+        key=lambda n: (planning_facts(n).estimate_seconds(model), row(n).preference(Check.DESCENT)),
+    )
+    whole = {n for n in usable if plan.budgets[n].iterations == 1000}
+    assert whole == {"manual", cheapest}
+    assert {plan.budgets[n].iterations for n in usable if n not in whole} == {50}
+    assert all(plan.budgets[n].points == len(plan.points) for n in plan.engines)
+    assert plan.budgets["loop"].iterations < 50  # capped by its own time, not raised to 50
+    # the reference run itself is not shortened
+    assert all(b.iterations == 1000 for b in make_plan(data, Settings()).budgets.values())
 
 
 def test_an_engine_that_cannot_afford_every_point_checks_some_and_says_so(monkeypatch, data):
