@@ -82,7 +82,6 @@ def verify(
     engines, close = compute.build_engines(plan, report, processes)
     sensitivity = None
     try:
-        compute.prepare(plan, engines)
         compute.evaluate(plan, report, engines)
         compute.require_exact_gradient(report)
         _handle_kinks(plan, report, engines)

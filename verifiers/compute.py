@@ -71,7 +71,8 @@ ProgressFactory = Callable[[str, int], Callable[[int], None]]
 def build_engines(
     plan: Plan, report: Report, processes: bool = False
 ) -> tuple[dict[str, Engine], Callable[[], None]]:
-    """Make the engines the plan chose; record each one's device and trust in the report.
+    """Make the engines the plan chose, each starting its slow one-off work (compiling) in the
+    background; record each one's device and trust in the report.
 
     With `processes` (the command line), a run large enough, or one with both torch and jax,
     and without user code, puts half the engines in a worker process (:mod:`verifiers.lanes`).
@@ -80,21 +81,23 @@ def build_engines(
     settings = plan.settings
     explicit = settings.engines is not None
     engines: dict[str, Engine] = {}
-    remote: dict[str, Any] = {}
     closers: list[Callable[[], None]] = []
     there = _worker_lane(plan) if processes else []
+    pending = None
     if there:
-        try:
-            remote, close_worker = lanes.start_worker(plan.model, there, settings.device)
-            closers.append(close_worker)
+        try:  # the worker builds its engines while this process builds its own
+            pending = lanes.launch_worker(plan.model, there, settings.device)
         except Exception:  # the worker could not start: every engine runs here instead
-            remote = {}
-    for name in settings.engines or [*plan.engines, *plan.skipped]:
+            pending = None
+    names = [
+        n for n in settings.engines or [*plan.engines, *plan.skipped]
+        if n in plan.skipped or n in plan.engines
+    ]  # fmt: skip
+
+    def build(name: str, remote: dict[str, Any]) -> None:
         if name in plan.skipped:
             report.engines[name] = EngineReport(name, Status.SKIPPED, plan.skipped[name])
-            continue
-        if name not in plan.engines:
-            continue
+            return
         entry = report.engines[name] = EngineReport(name)
         started = time.perf_counter()
         try:
@@ -117,7 +120,7 @@ def build_engines(
             entry.reason = error.reason + (
                 f" (install with: {error.install})" if error.install else ""
             )
-            continue
+            return
         entry.setup_seconds = time.perf_counter() - started
         entry.device = engine.device
         entry.under_test = engine.under_test
@@ -125,6 +128,33 @@ def build_engines(
         if plan.budgets[name].iterations < settings.iterations:
             entry.capped_iterations = plan.budgets[name].iterations
         engines[name] = engine
+        # Slow one-off work (jax compiles) starts now, in the background: in this process it
+        # overlaps the wait for the worker's engines.
+        engine.background = engine.prepare(settings.iterations)
+
+    try:
+        for name in names:
+            if pending is None or name not in there:
+                build(name, {})
+        remote: dict[str, Any] = {}
+        if pending is not None:
+            try:
+                remote, close_worker = pending.ready()
+                closers.append(close_worker)
+            except Exception:  # the worker failed to start: its engines run here instead
+                remote = {}
+            pending = None
+            for name in names:
+                if name in there:
+                    build(name, remote)
+    except BaseException:
+        if pending is not None:
+            pending.close()
+        for engine in engines.values():
+            engine.close()
+        for closer in closers:
+            closer()
+        raise
     # The report lists the engines in the registry's order, whatever order they were named in.
     order = [n for n in (settings.engines or plan.engines) if n in report.engines]
     order += [n for n in report.engines if n not in order]
@@ -202,12 +232,6 @@ def _run_each(
         return
     here = [n for n in order if n not in remote]
     run_tasks([Task("here", lane(here), main_thread=True), Task("worker", lane(remote))], 2)
-
-
-def prepare(plan: Plan, engines: dict[str, Engine]) -> None:
-    """Start the engines' slow one-off work (compiling) in the background."""
-    for engine in engines.values():
-        engine.background = engine.prepare(plan.settings.iterations)
 
 
 def evaluate(

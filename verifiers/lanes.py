@@ -36,7 +36,15 @@ from verifiers.chunks import one_blas_thread
 from verifiers.engines import engine_class, planning_facts, row
 from verifiers.results import Check, Trust
 
-__all__ = ["LaneError", "RemoteEngine", "assign", "start_worker", "worth_a_worker"]
+__all__ = [
+    "LaneError",
+    "PendingWorker",
+    "RemoteEngine",
+    "assign",
+    "launch_worker",
+    "start_worker",
+    "worth_a_worker",
+]
 
 # A worker is started only when the engines' planned work is at least this many seconds: below,
 # starting a process (an interpreter, numpy, the engine's package) costs more than it saves.
@@ -342,20 +350,43 @@ class RemoteEngine:
         """The worker closes its engines when it stops (see :func:`start_worker`)."""
 
 
+class PendingWorker:
+    """A worker that is starting: its interpreter imports and builds its engines while this
+    process builds its own (so the two heavy imports overlap); :meth:`ready` waits for it."""
+
+    def __init__(self, model: Any, names: list[str], device: str) -> None:
+        spec = ModelSpec(
+            model.name, dict(model.settings), model.seed, model.data.path, model.data.X,
+            model.data.y,
+        )  # fmt: skip
+        self.names = list(names)
+        self.worker = _Worker(spec, self.names, device)
+
+    def ready(self) -> tuple[dict[str, RemoteEngine], Callable[[], None]]:
+        """The engines' stand-ins and a closer, once the worker has built them; raises what
+        failed there (the worker is closed then)."""
+        try:
+            self.worker.started()
+        except BaseException:
+            self.worker.close()
+            raise
+        return {name: RemoteEngine(self.worker, name) for name in self.names}, self.worker.close
+
+    def close(self) -> None:
+        """Stop the worker without waiting for it to be ready."""
+        self.worker.close()
+
+
+def launch_worker(model: Any, names: list[str], device: str) -> PendingWorker:
+    """Start the worker with engines `names` on the same model, without waiting for it."""
+    return PendingWorker(model, names, device)
+
+
 def start_worker(
     model: Any, names: list[str], device: str
 ) -> tuple[dict[str, RemoteEngine], Callable[[], None]]:
     """Start the worker with engines `names` on the same model; their stand-ins and a closer."""
-    spec = ModelSpec(
-        model.name, dict(model.settings), model.seed, model.data.path, model.data.X, model.data.y
-    )
-    worker = _Worker(spec, names, device)
-    try:
-        worker.started()
-    except BaseException:
-        worker.close()
-        raise
-    return {name: RemoteEngine(worker, name) for name in names}, worker.close
+    return launch_worker(model, names, device).ready()
 
 
 def cores() -> int:
