@@ -517,7 +517,8 @@ def _share_descents(plan: Plan) -> None:
     iterations: at a million rows each of the slower engines would add 10 to 20 s), the other
     engines descend the first iterations within that work, all the same number, and are compared
     over those. The exact engine that descends all the way is the one with the cheapest step,
-    from the same fixed rates as every budget. ``--full-descents`` turns this off.
+    from the same fixed rates as every budget, among those whose method is fixed (not numeric,
+    which may fall back to central differences). ``--full-descents`` turns this off.
     """
     iterations = plan.settings.iterations
     steps = _round_down(max(int(LIMITS.companion_work / plan.model.work()), 1))
@@ -525,7 +526,11 @@ def _share_descents(plan: Plan) -> None:
         return
     full = [n for n in plan.engines if plan.budgets[n].iterations >= iterations]
     hand = [n for n in full if planning_facts(n).accepts_formula]
-    exact = [n for n in full if n not in hand and row(n).trust is Trust.EXACT]
+    exact = [
+        n for n in full
+        if n not in hand and row(n).trust is Trust.EXACT
+        and not planning_facts(n).method_decided_at_run_time
+    ]  # fmt: skip
     if not hand or not exact:
         return
     cost = {n: planning_facts(n).estimate_seconds(plan.model) for n in full}

@@ -179,6 +179,7 @@ class _Declared:
     accepts_formula = False
     computes_hessian = True
     descent_seconds = None
+    method_decided_at_run_time = False
 
     def __init__(self, entry: EngineRow) -> None:
         self.name = entry.name

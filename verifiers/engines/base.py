@@ -103,6 +103,10 @@ class Engine(ABC):
     computes_hessian: ClassVar[bool] = True
     # The longest its descent is given, when less than the time limit (None: the limit).
     descent_seconds: ClassVar[float | None] = None
+    # How it differentiates is decided at run time and may be approximate (numeric falls back
+    # to central differences): such an engine never descends all the way alone in the hand
+    # formulas' place as the exact reference (see plan._share_descents).
+    method_decided_at_run_time: ClassVar[bool] = False
 
     def __init__(self, model: Model, device: str = "auto") -> None:
         self.model = model

@@ -153,6 +153,7 @@ class _Batch:
 
 class NumericEngine(Engine):
     name = "numeric"
+    method_decided_at_run_time = True  # the complex step, or central differences
 
     def __init__(self, model: Model, device: str = "auto") -> None:
         super().__init__(model, device)
