@@ -47,7 +47,6 @@ def check_sharded(
         report.notes.append(f"--shards {workers}: more workers than the {data.rows} rows")
         return
     start = report.points[report.descent_from].theta
-    iterations = report.settings.iterations
     scales = model.scales_at(start)
     names = report.parameter_names
     first = None
@@ -55,6 +54,9 @@ def check_sharded(
         entry = report.engines[name]
         if not entry.ran or entry.trajectory is None or entry.start() is None:
             continue
+        # as many iterations as its own descent (shortened on large data: plan._share_descents)
+        capped = entry.capped_iterations
+        iterations = report.settings.iterations if capped is None else capped
         result = engine.run_sharded(start, report.lr, iterations, workers)
         if result is None:
             continue

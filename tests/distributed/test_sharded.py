@@ -170,3 +170,26 @@ def test_runs_at_once_do_not_collide(runs: Runs) -> None:
     assert overlapping, "the fixture should have run two cases at once"
     assert list(runs.workdir.iterdir()) == []  # every private directory removed
     assert processes_mentioning(str(runs.workdir)) == []
+
+
+@needs("torch")
+def test_a_shortened_descent_is_sharded_over_as_many_iterations(monkeypatch) -> None:
+    # On large data the engines beside the hand formulas and the cheapest exact engine descend
+    # the first iterations only (verifiers.plan._share_descents); the sharded descent of such
+    # an engine runs as many, so that its final θ is compared with the same step's.
+    from verifiers import Settings, verify
+    from verifiers.data import load_csv
+    from verifiers.models import MODELS
+    from verifiers.settings import Limits
+
+    data = load_csv(Path(__file__).resolve().parents[2] / "data" / "data.csv")
+    work = MODELS["mse"](data).work()
+    monkeypatch.setattr("verifiers.plan.LIMITS", Limits(companion_work=20 * work))
+    settings = Settings(engines=("manual", "minigrad", "torch"), iterations=100, shards=2)
+    report = verify(data, settings)
+    torch = report.engines["torch"]
+    assert torch.capped_iterations == 20 and torch.trajectory.steps == 20
+    assert report.engines["minigrad"].trajectory.steps == 100
+    assert torch.sharded.descent.steps == 20
+    assert torch.vs_single_process.ok, torch.vs_single_process
+    assert report.ok, report.failures
