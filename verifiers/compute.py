@@ -130,7 +130,7 @@ def build_engines(
         engines[name] = engine
         # Slow one-off work (jax compiles) starts now, in the background: in this process it
         # overlaps the wait for the worker's engines.
-        engine.background = engine.prepare(settings.iterations)
+        engine.background = engine.prepare(plan.budgets[name].iterations)
 
     try:
         for name in names:
