@@ -578,9 +578,10 @@ def _where_the_time_goes(run: dict, full: dict | None) -> str:
         f"Where the time goes: in the fastest timed run the descents took {each}, "
         f"{sum(run['descent_seconds'].values()):.1f} s of CPU time in all over two lanes (a "
         "process each). The hand formulas and the exact engine with the cheapest step descend "
-        f"all {iterations:,} iterations; the other engines' descents, each expected to take "
-        "more than a second, descend the first iterations that fit and are compared over those "
-        "(README: Gradient descent); the per-point loop has its own 3 s. The rest is the "
+        f"all {iterations:,} iterations; the other engines descend the first iterations "
+        f"within {LIMITS.companion_work:.0e} operations (rows × operations per row × "
+        "iterations) and are compared over those (README, Gradient descent); the per-point "
+        "loop has its own 3 s. The rest is the "
         "imports, the worker's start, every engine at the 26 check points, the Hessians and the "
         "rounding probe."
     )
