@@ -550,7 +550,7 @@ def _share_descents(plan: Plan) -> None:
 
 def _round_down(steps: int) -> int:
     """`steps` down to 1, 2 or 5 times a power of ten (a prefix length that reads well)."""
-    power = 10 ** (len(str(steps)) - 1)
+    power: int = 10 ** (len(str(steps)) - 1)
     return max(m * power for m in (1, 2, 5) if m * power <= steps)
 
 
