@@ -239,6 +239,7 @@ def _diagnose(plan: Plan, report: Report, engines: dict[str, Engine]) -> None:
             plan.model,
             plan.tolerance,
             getattr(engines[hand], "result_dtypes", None),
+            where=(values.thetas, values.kinds),
         )
     if getattr(plan.model, "intermediates", ()):  # a backprop that may return its steps
         from verifiers.functions.steps import locate_step

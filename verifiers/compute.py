@@ -25,7 +25,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -470,6 +470,7 @@ class DiagnosticValues:
     scales: np.ndarray
     slips: dict[str, np.ndarray]
     trusted: str
+    kinds: list[PointKind] = field(default_factory=list)  # where each row's θ comes from
 
 
 def diagnostic_values(
@@ -488,6 +489,7 @@ def diagnostic_values(
         if i in theirs and report.points[i].label not in kinks
     ]  # fmt: skip
     thetas = [report.points[i].theta for i in shared]
+    kinds = [report.points[i].kind for i in shared] + [point.kind for point in extra]
     got = [mine[i].gradient for i in shared]
     want = [theirs[i].gradient for i in shared]
     model = report.model
@@ -507,4 +509,5 @@ def diagnostic_values(
         scales=np.array([model.scales_at(t).gradient for t in thetas]),
         slips=slips,
         trusted=trusted,
+        kinds=kinds,
     )

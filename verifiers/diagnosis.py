@@ -13,13 +13,16 @@ verdict: a formula the verdict calls wrong is never said to agree.
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from verifiers.compare import Tolerance
 from verifiers.models.base import Model
+from verifiers.results import PointKind
 
 __all__ = ["Diagnosis", "diagnose"]
 
@@ -73,10 +76,40 @@ def diagnose(
     model: Model,
     tolerance: Tolerance,
     result_dtypes: set[str] | None = None,
+    where: tuple[np.ndarray, Sequence[PointKind]] | None = None,
 ) -> Diagnosis:
     """Explain the difference between the formula under test's gradients `got` and the trusted
     ones `want` (one row per point; `scales` their Σ|terms|), given what each of the model's
-    slips gives at the same points (`slips[key]`). Reads values only: computes no gradient."""
+    slips gives at the same points (`slips[key]`). Reads values only: computes no gradient.
+
+    With `where` (each row's θ and the kind of its point), an error that no classic mistake
+    explains and that only some points show is also located: the kind of point, the sign of a
+    parameter or of a product of two, or a parameter's size that sets those points apart.
+    """
+    found = _diagnose(got, want, scales, slips, model, tolerance, result_dtypes)
+    if where is None or found.pattern not in (None, "small"):
+        return found
+    with np.errstate(invalid="ignore"):
+        right = np.all(
+            np.abs(np.asarray(got, dtype=np.float64) - want)
+            <= tolerance.atol * scales + tolerance.rtol * np.abs(want),
+            axis=1,
+        )
+    region = _region(~right, np.asarray(where[0], dtype=np.float64), list(where[1]), model)
+    if region is not None:
+        found.summary = f"{found.summary}; it is wrong {region}"
+    return found
+
+
+def _diagnose(
+    got: np.ndarray,
+    want: np.ndarray,
+    scales: np.ndarray,
+    slips: dict[str, np.ndarray],
+    model: Model,
+    tolerance: Tolerance,
+    result_dtypes: set[str] | None,
+) -> Diagnosis:
     names = model.labels()
     got = np.asarray(got, dtype=np.float64)
     want = np.asarray(want, dtype=np.float64)
@@ -163,6 +196,96 @@ def diagnose(
             f"every derivative is {text}" if key.startswith("factor") else text, key, parameters
         )
     return Diagnosis(_grouped(findings, names), "+".join(sorted(keys)), parameters)
+
+
+# How each kind of check point is named when an error shows only there.
+_KIND_WORDS = {
+    PointKind.START: "the start",
+    PointKind.OPTIMUM: "the optimum",
+    PointKind.NEAR: "the points near the optimum",
+    PointKind.RANDOM: "the random points",
+    PointKind.ANCHORED: "the points whose line passes through the data's centre",
+    PointKind.EXTREME: "the extreme points (the model driven to the data's extremes)",
+    PointKind.MOVED: "the points moved off a kink",
+}
+# Products of two parameters' signs are tried up to this many parameters.
+_PAIRS_UP_TO = 12
+_SIGN = {-1.0: "< 0", 1.0: "> 0"}
+
+
+def _region(
+    wrong: np.ndarray, thetas: np.ndarray, kinds: list[PointKind], model: Model
+) -> str | None:
+    """Words for what sets the points where the formula is wrong apart from those where it is
+    right, tried in this order: the kind of point; the distance from the optimum (when it is
+    among the points); one parameter's sign; the sign of a product of two, or the signs of two
+    together; one parameter's size; a band of one parameter's values.
+    None unless both kinds of points exist; when nothing simple separates them, how many points
+    are wrong."""
+    total, count = len(wrong), int(np.count_nonzero(wrong))
+    if count in (0, total) or len(thetas) != total or len(kinds) != total:
+        return None
+    right = ~wrong
+    share = f"(at {count} of the {total} points compared; right at the others)"
+    bad = {kinds[i] for i in np.flatnonzero(wrong)}
+    good = {kinds[i] for i in np.flatnonzero(right)}
+    if not bad & good:
+        words = [_KIND_WORDS[k] for k in PointKind if k in bad]
+        if bad == {PointKind.OPTIMUM, PointKind.NEAR}:
+            words = ["the optimum and near it"]
+        return f"only at {' and '.join(words)} {share}"
+    optimum = [i for i, kind in enumerate(kinds) if kind is PointKind.OPTIMUM]
+    if optimum:  # the points closest to the optimum, each parameter measured on its own size
+        centre = thetas[optimum[0]]
+        distance = np.max(np.abs(thetas - centre) / (1 + np.abs(centre)), axis=1)
+        if distance[wrong].max() < distance[right].min():
+            return f"only close to the optimum {share}"
+        if distance[wrong].min() > distance[right].max():
+            return f"only far from the optimum {share}"
+    names = model.labels()
+    signs = np.sign(thetas)
+    for j, name in enumerate(names):
+        for sign, text in ((-1.0, "< 0"), (1.0, "> 0")):
+            if np.all(signs[wrong, j] == sign) and not np.any(signs[right, j] == sign):
+                return f"only where {name} {text} {share}"
+    if len(names) <= _PAIRS_UP_TO:
+        for i in range(len(names)):
+            for j in range(i + 1, len(names)):
+                product = signs[:, i] * signs[:, j]
+                for sign, text in ((-1.0, "< 0"), (1.0, "> 0")):
+                    if np.all(product[wrong] == sign) and not np.any(product[right] == sign):
+                        return f"only where {names[i]}·{names[j]} {text} {share}"
+        for i in range(len(names)):
+            for j in range(i + 1, len(names)):
+                for si, sj in itertools.product((-1.0, 1.0), repeat=2):
+                    here = (signs[:, i] == si) & (signs[:, j] == sj)
+                    if np.all(here[wrong]) and not np.any(here[right]):
+                        return (
+                            f"only where {names[i]} {_SIGN[si]} and {names[j]} {_SIGN[sj]} {share}"
+                        )
+    sizes = np.abs(thetas)
+    for j, name in enumerate(names):
+        top, bottom = sizes[wrong, j].min(), sizes[right, j].max()
+        if top > bottom:
+            return (
+                f"only where |{name}| is large (at the {count} of the {total} points compared "
+                f"with |{name}| ≥ {top:.2g}; right at the others, where |{name}| ≤ {bottom:.2g})"
+            )
+        top, bottom = sizes[wrong, j].max(), sizes[right, j].min()
+        if top < bottom:
+            return (
+                f"only where |{name}| is small (at the {count} of the {total} points compared "
+                f"with |{name}| ≤ {top:.2g}; right at the others, where |{name}| ≥ {bottom:.2g})"
+            )
+    for j, name in enumerate(names):  # a band of one parameter's values
+        low, high = thetas[wrong, j].min(), thetas[wrong, j].max()
+        inside = (thetas[right, j] >= low) & (thetas[right, j] <= high)
+        if count >= 2 and low < high and not inside.any():
+            return (
+                f"only where {name} is between {low:.4g} and {high:.4g} (at the {count} of the "
+                f"{total} points compared in that band; right at the others, all outside it)"
+            )
+    return f"at some points only {share}"
 
 
 def _grouped(findings: dict[str, tuple[str, str]], names: list[str]) -> str:

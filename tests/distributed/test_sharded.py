@@ -188,7 +188,8 @@ def test_a_shortened_descent_is_sharded_over_as_many_iterations(monkeypatch) -> 
     settings = Settings(engines=("manual", "minigrad", "torch"), iterations=100, shards=2)
     report = verify(data, settings)
     torch = report.engines["torch"]
-    assert torch.capped_iterations == 20 and torch.trajectory.steps == 20
+    assert torch.capped_iterations == 20
+    assert torch.trajectory.steps == 20
     assert report.engines["minigrad"].trajectory.steps == 100
     assert torch.sharded.descent.steps == 20
     assert torch.vs_single_process.ok, torch.vs_single_process

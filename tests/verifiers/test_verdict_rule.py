@@ -199,6 +199,44 @@ def test_a_formula_wrong_only_in_one_region_is_caught_at_the_default_points(regi
     assert report.engines["manual"].status is Status.MISMATCH
 
 
+# What the diagnosis says sets the points of each region apart (the default check points).
+LOCATED = {
+    "b·w < 0": "it is wrong only where b·w < 0 (at 12 of the 30 points compared",
+    "|w| > 5": "it is wrong only where |w| is large (at the 7 of the 30 points compared with |w| ≥",
+    "-1 < w < 0": "it is wrong only where w is between -0.7101 and -0.0008073 (at the 6 of",
+    "0 < b < 0.5": "it is wrong only where b is between 0.002937 and 0.09053 (at the 4 of",
+    "w < 0 and b > 0": "it is wrong only where b > 0 and w < 0 (at 5 of the 30 points",
+}
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_the_diagnosis_says_where_a_formula_wrong_in_one_region_is_wrong(region):
+    report = verify(DATA_CSV, Settings(iterations=0), formula=_mse_formula(1.01, REGIONS[region]))
+    assert LOCATED[region] in report.diagnosis.summary, report.diagnosis.summary
+
+
+def test_an_error_only_close_to_the_optimum_is_said_to_be_there():
+    def near(b, w, X, y):  # the optimum is b = 7.991, w = 1.322
+        r = y - (X @ w + b)
+        gb, gw = -2 * r.mean(), -2 * X.T @ r / len(y)
+        return gb + (1e-4 * (1 + abs(gb)) if abs(b - 7.991) < 3 else 0.0), gw
+
+    settings = Settings(engines=("manual", "minigrad"), iterations=0)
+    summary = verify(DATA_CSV, settings, formula=near).diagnosis.summary
+    assert summary.endswith(
+        "it is wrong only close to the optimum (at 4 of the 30 points compared; right at the "
+        "others)"
+    ), summary
+
+
+def test_a_slip_of_the_catalogue_is_not_given_a_region():
+    # twice the true dL/dw everywhere: right only where dL/dw = 0 (the optimum), which is not
+    # a region where the formula goes wrong
+    report = verify(DATA_CSV, Settings(iterations=0), formula=_mse_formula(2.0))
+    assert "it is wrong" not in report.diagnosis.summary
+    assert "twice the true value" in report.diagnosis.summary
+
+
 @pytest.mark.parametrize("clip", [13.0, 30.0])
 def test_a_logit_clipped_for_stability_is_caught_at_the_extreme_points(clip):
     def clipped(b, w, X, y):
