@@ -220,7 +220,8 @@ def _region(
     right, tried in this order: the kind of point; the distance from the optimum (when it is
     among the points); one parameter's sign; the sign of a product of two, or the signs of two
     together; one parameter's size; a band of one parameter's values.
-    None unless both kinds of points exist; when nothing simple separates them, how many points
+    None unless both kinds of points exist; when nothing simple separates them, or one point
+    alone is wrong (its coordinates would single out some parameter by chance), how many points
     are wrong."""
     total, count = len(wrong), int(np.count_nonzero(wrong))
     if count in (0, total) or len(thetas) != total or len(kinds) != total:
@@ -234,6 +235,8 @@ def _region(
         if bad == {PointKind.OPTIMUM, PointKind.NEAR}:
             words = ["the optimum and near it"]
         return f"only at {' and '.join(words)} {share}"
+    if count < 2:  # one point's coordinates would single out some parameter by chance
+        return f"at one point only (of the {total} compared; right at the others)"
     optimum = [i for i, kind in enumerate(kinds) if kind is PointKind.OPTIMUM]
     if optimum:  # the points closest to the optimum, each parameter measured on its own size
         centre = thetas[optimum[0]]
@@ -280,7 +283,7 @@ def _region(
     for j, name in enumerate(names):  # a band of one parameter's values
         low, high = thetas[wrong, j].min(), thetas[wrong, j].max()
         inside = (thetas[right, j] >= low) & (thetas[right, j] <= high)
-        if count >= 2 and low < high and not inside.any():
+        if low < high and not inside.any():
             return (
                 f"only where {name} is between {low:.4g} and {high:.4g} (at the {count} of the "
                 f"{total} points compared in that band; right at the others, all outside it)"

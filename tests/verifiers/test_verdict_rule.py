@@ -229,6 +229,29 @@ def test_an_error_only_close_to_the_optimum_is_said_to_be_there():
     ), summary
 
 
+def test_regions_are_named_from_the_points_kinds_first_and_never_from_one_point():
+    from verifiers.data import load_csv
+    from verifiers.diagnosis import _region
+
+    model = MODELS["mse"](load_csv(DATA_CSV))
+    thetas = np.array([[0.0, 0.0], [8.0, 1.3], [-30.0, 2.0], [3.0, -2.0], [50.0, -9.0]])
+    kinds = [PointKind.START, PointKind.OPTIMUM, PointKind.RANDOM, PointKind.RANDOM,
+             PointKind.EXTREME]  # fmt: skip
+    wrong = np.array([False, False, False, False, True])
+    assert _region(wrong, thetas, kinds, model) == (
+        "only at the extreme points (the model driven to the data's extremes) (at 1 of the 5 "
+        "points compared; right at the others)"
+    )
+    kinds[4] = PointKind.RANDOM  # now one random point among others: nothing is claimed
+    assert _region(wrong, thetas, kinds, model) == (
+        "at one point only (of the 5 compared; right at the others)"
+    )
+    wrong = np.array([False, False, False, True, True])  # the two with w < 0
+    assert _region(wrong, thetas, kinds, model).startswith("only where w < 0 (at 2 of the 5")
+    assert _region(np.zeros(5, bool), thetas, kinds, model) is None
+    assert _region(np.ones(5, bool), thetas, kinds, model) is None
+
+
 def test_a_slip_of_the_catalogue_is_not_given_a_region():
     # twice the true dL/dw everywhere: right only where dL/dw = 0 (the optimum), which is not
     # a region where the formula goes wrong
