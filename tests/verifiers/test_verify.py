@@ -363,25 +363,30 @@ def test_full_descents_turns_the_shortening_off(monkeypatch, data):
 def test_a_formula_wrong_only_late_on_the_descent_path_is_caught_past_the_shortened_ones(
     monkeypatch, data
 ):
-    # Wrong only where b > 0.06, which the descent from 0 reaches after about 650 of its 1,000
-    # steps (b ends at 0.0889): the shortened engine descends 10 steps, so only the comparison
-    # with the engine that descends all the way can see it.
+    # Wrong only where 0.06 < b < 0.09, which the descent from 0 reaches after about 650 of its
+    # 1,000 steps (b ends at 0.0889) and no check point does: the shortened engine descends 10
+    # steps, so only the comparison with the engine that descends all the way can see it.
     whole, cut = _companions_limited(monkeypatch, data, 10)
 
     def formula(b, w, X, y):
         r = y - (X @ w + b)
-        slip = 1.001 if b > 0.06 else 1.0
+        slip = 1.001 if 0.06 < b < 0.09 else 1.0
         return -2 * r.mean() * slip, -2 * X.T @ r / len(y)
 
     settings = Settings(engines=("manual", "minigrad", "numeric"), iterations=1000, points=2)
     report = verify(data, settings, formula=formula)
     descent = report.verdicts[Check.DESCENT]
+    assert report.verdicts[Check.GRADIENT].outcome is Outcome.AGREE
     assert report.engines[cut].trajectory.steps == 10
     assert descent.outcome is Outcome.FORMULA_WRONG
     assert descent.wrong == ["manual"]
     assert descent.pairs["manual", cut].ok  # they agree over the first 10 steps
     assert not descent.pairs["manual", whole].ok
     assert not report.ok
+    assert verdict(report) == (
+        f"WRONG: your formula (the given formula) disagrees with {whole} ({cut} descended the "
+        "first 10 iterations only, where it agrees)"
+    )
 
 
 def test_at_a_million_rows_two_engines_descend_whole_and_the_others_the_first_50(data):

@@ -880,8 +880,19 @@ def _formula_wrong(report: Report, name: str, spec: str) -> str:
         text += ", which agree with each other"
     coarse = [n for n in agreeing if verdict.trust[n] is Trust.APPROXIMATE]
     exact = [n for n in agreeing if n not in coarse]
-    if exact:
-        text += f" (it agrees with {_listing(exact)})"
+    # Engines whose descent was shortened agree over their first iterations only: say so, or
+    # the one engine that descended all the way would look like the odd one out.
+    short = [
+        n for n in exact
+        if check is Check.DESCENT and report.engines[n].capped_iterations is not None
+    ]  # fmt: skip
+    whole = [n for n in exact if n not in short]
+    if whole:
+        text += f" (it agrees with {_listing(whole)})"
+    if short:
+        steps = sorted({report.engines[n].capped_iterations or 0 for n in short})
+        span = f"{steps[0]:,}" if len(steps) == 1 else f"{steps[0]:,} to {steps[-1]:,}"
+        text += f" ({_listing(short)} descended the first {span} iterations only, where it agrees)"
     if coarse:
         text += (
             f" ({_listing(coarse)}'s central differences are too coarse to tell, and do not decide)"
