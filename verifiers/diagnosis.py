@@ -86,19 +86,28 @@ def diagnose(
     explains and that only some points show is also located: the kind of point, the sign of a
     parameter or of a product of two, or a parameter's size that sets those points apart.
     """
-    found = _diagnose(got, want, scales, slips, model, tolerance, result_dtypes)
+    got = np.asarray(got, dtype=np.float64)
+    want = np.asarray(want, dtype=np.float64)
+    with np.errstate(invalid="ignore"):  # each value within the check's own tolerance
+        exact = np.abs(got - want) <= _allowed(want, scales, 1.0, tolerance)
+    found = _diagnose(got, want, scales, slips, model, tolerance, result_dtypes, exact)
     if where is None or found.pattern not in (None, "small"):
         return found
-    with np.errstate(invalid="ignore"):
-        right = np.all(
-            np.abs(np.asarray(got, dtype=np.float64) - want)
-            <= tolerance.atol * scales + tolerance.rtol * np.abs(want),
-            axis=1,
-        )
-    region = _region(~right, np.asarray(where[0], dtype=np.float64), list(where[1]), model)
+    wrong_points = ~exact.all(axis=1)
+    region = _region(wrong_points, np.asarray(where[0], dtype=np.float64), list(where[1]), model)
     if region is not None:
         found.summary = f"{found.summary}; it is wrong {region}"
     return found
+
+
+def _allowed(
+    candidate: np.ndarray, scale: np.ndarray, slack: float, tolerance: Tolerance
+) -> np.ndarray:
+    """The tolerance `slack` times looser (never looser than _LOOSEST per unit) around
+    `candidate`, whose terms have sizes `scale`."""
+    atol = min(slack * tolerance.atol, max(tolerance.atol, _LOOSEST))
+    rtol = min(slack * tolerance.rtol, max(tolerance.rtol, _LOOSEST))
+    return atol * scale + rtol * np.abs(candidate)
 
 
 def _diagnose(
@@ -109,22 +118,17 @@ def _diagnose(
     model: Model,
     tolerance: Tolerance,
     result_dtypes: set[str] | None,
+    exact: np.ndarray,
 ) -> Diagnosis:
+    """:func:`diagnose` without locating the error; `exact` says which values are within the
+    check's tolerance."""
     names = model.labels()
-    got = np.asarray(got, dtype=np.float64)
-    want = np.asarray(want, dtype=np.float64)
-
-    def allowed(candidate: np.ndarray, scale: np.ndarray, slack: float) -> np.ndarray:
-        atol = min(slack * tolerance.atol, max(tolerance.atol, _LOOSEST))
-        rtol = min(slack * tolerance.rtol, max(tolerance.rtol, _LOOSEST))
-        return atol * scale + rtol * np.abs(candidate)
 
     def matches(values: np.ndarray, candidate: np.ndarray, scale: np.ndarray) -> bool:
         with np.errstate(invalid="ignore"):
-            return bool(np.all(np.abs(values - candidate) <= allowed(candidate, scale, _SLACK)))
+            allowed = _allowed(candidate, scale, _SLACK, tolerance)
+            return bool(np.all(np.abs(values - candidate) <= allowed))
 
-    with np.errstate(invalid="ignore"):
-        exact = np.abs(got - want) <= allowed(want, scales, 1.0)
     wrong = [j for j in range(len(names)) if not exact[:, j].all()]
     if not wrong:  # the verdict saw a difference these points do not show
         return Diagnosis(
@@ -248,19 +252,19 @@ def _region(
     names = model.labels()
     signs = np.sign(thetas)
     for j, name in enumerate(names):
-        for sign, text in ((-1.0, "< 0"), (1.0, "> 0")):
+        for sign, text in _SIGN.items():
             if np.all(signs[wrong, j] == sign) and not np.any(signs[right, j] == sign):
                 return f"only where {name} {text} {share}"
     if len(names) <= _PAIRS_UP_TO:
         for i in range(len(names)):
             for j in range(i + 1, len(names)):
                 product = signs[:, i] * signs[:, j]
-                for sign, text in ((-1.0, "< 0"), (1.0, "> 0")):
+                for sign, text in _SIGN.items():
                     if np.all(product[wrong] == sign) and not np.any(product[right] == sign):
                         return f"only where {names[i]}·{names[j]} {text} {share}"
         for i in range(len(names)):
             for j in range(i + 1, len(names)):
-                for si, sj in itertools.product((-1.0, 1.0), repeat=2):
+                for si, sj in itertools.product(_SIGN, repeat=2):
                     here = (signs[:, i] == si) & (signs[:, j] == sj)
                     if np.all(here[wrong]) and not np.any(here[right]):
                         return (
@@ -378,7 +382,7 @@ def _small(
         returned32 = bool(dtypes and "float32" in dtypes)
         # float32 arithmetic misses at nearly every value; a formula wrong in one region (near
         # the optimum, where b·w < 0) matches to float64's rounding everywhere else.
-        allowed64 = tolerance.atol * scales + tolerance.rtol * np.abs(want)
+        allowed64 = _allowed(want, scales, 1.0, tolerance)
         widespread = float(np.mean(np.abs(got - want) > allowed64)) >= 0.5
         if bool(within.all()) and (returned32 or (relative > 1e-9 and widespread)):
             where = (
