@@ -36,6 +36,7 @@ from verifiers.models import MODELS, Model, Optimum
 from verifiers.models.user import UserLossError
 from verifiers.results import Check, CheckPoint, Coverage, PointKind, Trust
 from verifiers.settings import LIMITS, Settings, UsageError, check_settings
+from verifiers.words import listing
 
 __all__ = [
     "DECADES",
@@ -541,10 +542,11 @@ def _share_descents(plan: Plan) -> None:
     for name in shortened:
         plan.budgets[name] = dataclasses.replace(plan.budgets[name], iterations=steps)
     plan.notes.append(
-        f"{_and(shortened)} descend the first {steps:,} of {iterations:,} iterations and "
-        f"{'is' if len(shortened) == 1 else 'are'} compared over those; {_and([*hand, referee])} "
-        f"descend all {iterations:,} (the others' whole descents would take up to about "
-        f"{max(cost[n] for n in shortened) * iterations:.2g} s each; --full-descents runs them)"
+        f"{listing(shortened)} descend the first {steps:,} of {iterations:,} iterations and "
+        f"{'is' if len(shortened) == 1 else 'are'} compared over those; "
+        f"{listing([*hand, referee])} descend all {iterations:,} (the others' whole descents "
+        f"would take up to about {max(cost[n] for n in shortened) * iterations:.2g} s each; "
+        "--full-descents runs them)"
     )
 
 
@@ -552,10 +554,6 @@ def _round_down(steps: int) -> int:
     """`steps` down to 1, 2 or 5 times a power of ten (a prefix length that reads well)."""
     power: int = 10 ** (len(str(steps)) - 1)
     return max(m * power for m in (1, 2, 5) if m * power <= steps)
-
-
-def _and(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def planned_seconds(plan: Plan) -> float:

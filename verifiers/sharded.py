@@ -23,6 +23,7 @@ from verifiers.distributed import (
 )
 from verifiers.engines import Engine
 from verifiers.results import Report
+from verifiers.words import listing
 
 __all__ = ["check_sharded"]
 
@@ -36,11 +37,9 @@ def check_sharded(
         return
     model, data = report.model, report.data
     if not model.shardable:
-        names = shardable_models()
-        listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
         report.notes.append(
-            f"--shards: the data-parallel workers compute {listed} only, not {model.name}: "
-            "nothing was sharded"
+            f"--shards: the data-parallel workers compute {listing(shardable_models())} only, "
+            f"not {model.name}: nothing was sharded"
         )
         return
     if workers > data.rows:

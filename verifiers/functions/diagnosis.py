@@ -33,6 +33,7 @@ import numpy as np
 from verifiers.functions.judge import scales
 from verifiers.functions.problem import Derivative, Misshapen
 from verifiers.functions.results import DerivativeReport, FunctionDiagnosis, FunctionReport
+from verifiers.words import listing
 
 __all__ = ["OUTPUT_DERIVATIVES", "diagnose"]
 
@@ -115,7 +116,7 @@ def diagnose(
         later = [s.name for s in entry.steps if s.downstream and not s.ok]
         summary = f"the first wrong step is {_d(first)}: {text}"
         if later:
-            summary += f"; {_listing([_d(n) for n in later])} after it inherit its error"
+            summary += f"; {listing([_d(n) for n in later])} after it inherit its error"
         return FunctionDiagnosis(summary, key, sentences)
     if len(set(keys)) == 1 and len(names) > 1 and keys[0].startswith("factor"):
         first = names[0]
@@ -131,10 +132,6 @@ def diagnose(
 
 def _d(name: str) -> str:
     return "the output" if name == "output" else f"d{name}"
-
-
-def _listing(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" and {items[-1]}"
 
 
 def _explain(arrays: _Arrays, name: str, wrong: list[str]) -> dict[str, tuple[str, str]]:

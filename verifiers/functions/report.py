@@ -25,6 +25,7 @@ from verifiers.functions.results import (
 )
 from verifiers.report.layout import glue, table, wrap
 from verifiers.results import Outcome, Status, Trust
+from verifiers.words import listing
 
 __all__ = ["text_lines", "to_json", "verdict_lines"]
 
@@ -38,13 +39,6 @@ WHAT = {
 
 
 # ---- words and numbers --------------------------------------------------------------------------
-def _listing(names: Sequence[str]) -> str:
-    names = list(names)
-    if len(names) <= 1:
-        return "".join(names)
-    return ", ".join(names[:-1]) + " and " + names[-1]
-
-
 def _shape(shape: Sequence[int]) -> str:
     return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
@@ -208,14 +202,14 @@ def _engine_lines(entry: DerivativeReport, width: int) -> list[str]:
     disagree = sorted({n for v in verdicts for pair in v.disagreeing for n in pair})
     unconfirmed = sorted({n for v in verdicts for n in v.unconfirmed})
     if disagree:
-        text = f"engines: {_listing(parts)}; the exact engines {_listing(disagree)} disagree"
+        text = f"engines: {listing(parts)}; the exact engines {listing(disagree)} disagree"
     else:
-        text = f"engines: {_listing(parts)} agree with one another"
+        text = f"engines: {listing(parts)} agree with one another"
         if reference:
             text += f" (the differences are measured against {reference})"
     if unconfirmed:
         text += (
-            f"; {_listing(unconfirmed)} differs by more than its own error bound and confirms "
+            f"; {listing(unconfirmed)} differs by more than its own error bound and confirms "
             "nothing"
         )
     lines = wrap(text, width, INDENT, INDENT * 2)
@@ -265,7 +259,7 @@ def verdict_lines(report: FunctionReport, width: int) -> list[str]:
             text = f"first wrong step: d{first}"
             if before:
                 verb = "is" if len(before) == 1 else "are"
-                text += f" ({_listing(['d' + b for b in before])} {verb} right)"
+                text += f" ({listing(['d' + b for b in before])} {verb} right)"
             lines += wrap(text, width, rest=INDENT)
         lines += _mismatch_lines(report, entry, width)
     return lines
@@ -279,9 +273,9 @@ def _verdict(report: FunctionReport, entry: DerivativeReport) -> str:
     count = len(report.points)
     at = f"at {count} point{'s' if count != 1 else ''}"
     if entry.outcome is Outcome.AGREE:
-        text = f"OK: {yours} agrees with {_listing(exact)} {at}"
+        text = f"OK: {yours} agrees with {listing(exact)} {at}"
         if approximate:
-            text += f" ({_listing(approximate)} too, to its own accuracy)"
+            text += f" ({listing(approximate)} too, to its own accuracy)"
         return text
     if entry.outcome is Outcome.ENGINES_DISAGREE:
         pairs = sorted(
@@ -301,12 +295,12 @@ def _verdict(report: FunctionReport, entry: DerivativeReport) -> str:
         },
         key=exact.index,
     )
-    text = f"WRONG: {yours} disagrees with {_listing(against or exact)}"
+    text = f"WRONG: {yours} disagrees with {listing(against or exact)}"
     if len(against or exact) > 1:
         text += ", which agree with each other"
     order = [s.name for s in entry.steps] or list(entry.arrays)
     wrong.sort(key=lambda a: order.index(a.name) if a.name in order else len(order))
-    return text + f" (in {_listing([_d(a) for a in wrong])})"
+    return text + f" (in {listing([_d(a) for a in wrong])})"
 
 
 def _d(array: ArrayVerdict) -> str:

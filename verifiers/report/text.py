@@ -24,7 +24,6 @@ are the wall times, which are left out here so that the report is the same on ev
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import numpy as np
 from rich.console import Console
@@ -42,6 +41,7 @@ from verifiers.results import (
     Status,
     Trust,
 )
+from verifiers.words import listing
 
 __all__ = ["plural", "print_report", "verdict"]
 
@@ -94,14 +94,6 @@ def print_report(report: Report, console: Console, quiet: bool = False) -> None:
 def plural(count: int, word: str, many: str | None = None) -> str:
     """``1 engine``, ``2 engines``, ``1,000 iterations``."""
     return f"{count:,} {word if count == 1 else many or word + 's'}"
-
-
-def _listing(names: Sequence[str]) -> str:
-    """``a``, ``a and b``, ``a, b and c``."""
-    names = list(names)
-    if len(names) <= 1:
-        return "".join(names)
-    return ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _full(value: float) -> str:
@@ -403,7 +395,7 @@ def _where_checked(report: Report) -> str:
     moved = kinds.count(PointKind.MOVED)
     if moved:
         where.append(f"{plural(moved, 'point')} moved off a kink")
-    return f"checked at {plural(len(report.points), 'point')}: {_listing(where)}"
+    return f"checked at {plural(len(report.points), 'point')}: {listing(where)}"
 
 
 def _detection_lines(report: Report, width: int) -> list[str]:
@@ -576,12 +568,12 @@ def _eigen_text(report: Report, stability) -> str:
 
     if zeros == len(values):
         eigen = (
-            f"eigenvalues {_listing(['0'] * zeros)} (zero within rounding, {within})"
+            f"eigenvalues {listing(['0'] * zeros)} (zero within rounding, {within})"
             if zeros <= 4
             else f"{zeros} eigenvalues, all zero within rounding ({within})"
         )
     elif len(values) <= 4:
-        eigen = "eigenvalues " + _listing([shown(v) for v in values])
+        eigen = "eigenvalues " + listing([shown(v) for v in values])
         if zeros:
             eigen += f" (0: zero within rounding, {within})"
     else:
@@ -777,9 +769,9 @@ def _confirming(report: Report) -> str:
     parts = []
     if approximate:
         verb = "confirms" if len(approximate) == 1 else "confirm"
-        parts.append(f"{_listing(approximate)} (central differences) {verb} it")
+        parts.append(f"{listing(approximate)} (central differences) {verb} it")
     if verdict.unconfirmed:
-        parts.append(f"{_listing(verdict.unconfirmed)} (central differences) not counted")
+        parts.append(f"{listing(verdict.unconfirmed)} (central differences) not counted")
     return f"; {' and '.join(parts)}" if parts else ""
 
 
@@ -830,7 +822,7 @@ def verdict(report: Report) -> str:
         if under_test is not None:
             others = exact if confirming else [n for n in compared if n != under_test.name]
             return (
-                f"OK: your formula ({spec}) agrees with {_listing(others)}: "
+                f"OK: your formula ({spec}) agrees with {listing(others)}: "
                 + ", ".join(checks)
                 + confirming
             )
@@ -851,7 +843,7 @@ def verdict(report: Report) -> str:
     bad = [e for e in report.engines.values() if e.status in (Status.MISMATCH, Status.ERROR)]
     if not bad:  # only a --combine was wrong
         return "NOT OK: every engine agrees, but your combination of the shards is wrong"
-    failing = _listing([e.name for e in bad])
+    failing = listing([e.name for e in bad])
     verb = "disagrees" if len(bad) == 1 else "disagree"
     if all(e.status is Status.ERROR for e in bad):
         verb = "failed"
@@ -860,7 +852,7 @@ def verdict(report: Report) -> str:
             n for n in compared if n != under_test.name and report.engines[n].status is Status.OK
         ]
         return (
-            f"NOT OK: your formula ({spec}) agrees with {_listing(agreeing)}, but {failing} {verb}"
+            f"NOT OK: your formula ({spec}) agrees with {listing(agreeing)}, but {failing} {verb}"
         )
     return f"NOT OK: {failing} {verb}; the other engines agree"
 
@@ -875,7 +867,7 @@ def _formula_wrong(report: Report, name: str, spec: str) -> str:
     others = [n for n in verdict.compared if n != name]
     against = [n for n in others if not verdict.pairs[name, n].ok]
     agreeing = [n for n in others if n not in against]
-    text = f"WRONG: your formula ({spec}) disagrees with {_listing(against or others)}"
+    text = f"WRONG: your formula ({spec}) disagrees with {listing(against or others)}"
     if len(against) > 1 and all(verdict.pairs[a, b].ok for a in against for b in against if a != b):
         text += ", which agree with each other"
     coarse = [n for n in agreeing if verdict.trust[n] is Trust.APPROXIMATE]
@@ -888,14 +880,14 @@ def _formula_wrong(report: Report, name: str, spec: str) -> str:
     ]  # fmt: skip
     whole = [n for n in exact if n not in short]
     if whole:
-        text += f" (it agrees with {_listing(whole)})"
+        text += f" (it agrees with {listing(whole)})"
     if short:
         steps = sorted({report.engines[n].capped_iterations or 0 for n in short})
         span = f"{steps[0]:,}" if len(steps) == 1 else f"{steps[0]:,} to {steps[-1]:,}"
-        text += f" ({_listing(short)} descended the first {span} iterations only, where it agrees)"
+        text += f" ({listing(short)} descended the first {span} iterations only, where it agrees)"
     if coarse:
         text += (
-            f" ({_listing(coarse)}'s central differences are too coarse to tell, and do not decide)"
+            f" ({listing(coarse)}'s central differences are too coarse to tell, and do not decide)"
         )
     return text
 
@@ -908,8 +900,8 @@ def _engines_disagree(report: Report) -> str:
     if len(group) > 1:
         text = (
             f"NOT OK: the exact engines disagree in the {verdict.check.value}: "
-            f"{_listing(outside)} {'disagrees' if len(outside) == 1 else 'disagree'} with "
-            f"{_listing(group)}, which agree with each other"
+            f"{listing(outside)} {'disagrees' if len(outside) == 1 else 'disagree'} with "
+            f"{listing(group)}, which agree with each other"
         )
     else:
         a, b = verdict.disagreeing[0]
@@ -918,7 +910,7 @@ def _engines_disagree(report: Report) -> str:
     if under_test is not None and under_test.name in verdict.compared:
         mine = [n for n in group if verdict.pairs[under_test.name, n].ok]
         if mine:
-            text += f"; your formula agrees with {_listing(mine)}"
+            text += f"; your formula agrees with {listing(mine)}"
     return text
 
 
