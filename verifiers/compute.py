@@ -94,6 +94,12 @@ def build_engines(
         if n in plan.skipped or n in plan.engines
     ]  # fmt: skip
 
+    def close() -> None:
+        for engine in engines.values():
+            engine.close()
+        for closer in closers:
+            closer()
+
     def build(name: str, remote: dict[str, Any]) -> None:
         if name in plan.skipped:
             report.engines[name] = EngineReport(name, Status.SKIPPED, plan.skipped[name])
@@ -150,22 +156,12 @@ def build_engines(
     except BaseException:
         if pending is not None:
             pending.close()
-        for engine in engines.values():
-            engine.close()
-        for closer in closers:
-            closer()
+        close()
         raise
     # The report lists the engines in the registry's order, whatever order they were named in.
     order = [n for n in (settings.engines or plan.engines) if n in report.engines]
     order += [n for n in report.engines if n not in order]
     report.engines = {n: report.engines[n] for n in order}
-
-    def close() -> None:
-        for engine in engines.values():
-            engine.close()
-        for closer in closers:
-            closer()
-
     return engines, close
 
 
