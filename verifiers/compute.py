@@ -86,7 +86,7 @@ def build_engines(
     pending = None
     if there:
         try:  # the worker builds its engines while this process builds its own
-            pending = lanes.launch_worker(plan.model, there, settings.device)
+            pending = lanes.PendingWorker(plan.model, there, settings.device)
         except Exception:  # the worker could not start: every engine runs here instead
             pending = None
     names = [

@@ -41,7 +41,6 @@ __all__ = [
     "PendingWorker",
     "RemoteEngine",
     "assign",
-    "launch_worker",
     "start_worker",
     "worth_a_worker",
 ]
@@ -351,8 +350,9 @@ class RemoteEngine:
 
 
 class PendingWorker:
-    """A worker that is starting: its interpreter imports and builds its engines while this
-    process builds its own (so the two heavy imports overlap); :meth:`ready` waits for it."""
+    """Start the worker with engines `names` on the same model, without waiting for it: its
+    interpreter imports and builds its engines while this process builds its own (so the two
+    heavy imports overlap); :meth:`ready` waits for it."""
 
     def __init__(self, model: Any, names: list[str], device: str) -> None:
         spec = ModelSpec(
@@ -377,16 +377,11 @@ class PendingWorker:
         self.worker.close()
 
 
-def launch_worker(model: Any, names: list[str], device: str) -> PendingWorker:
-    """Start the worker with engines `names` on the same model, without waiting for it."""
-    return PendingWorker(model, names, device)
-
-
 def start_worker(
     model: Any, names: list[str], device: str
 ) -> tuple[dict[str, RemoteEngine], Callable[[], None]]:
     """Start the worker with engines `names` on the same model; their stand-ins and a closer."""
-    return launch_worker(model, names, device).ready()
+    return PendingWorker(model, names, device).ready()
 
 
 def cores() -> int:
