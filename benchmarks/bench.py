@@ -469,6 +469,7 @@ def render(results: dict) -> str:
         if isinstance(direct, str):
             lines += [direct, ""]
         else:
+            direct = {int(rows): row for rows, row in direct.items()}  # JSON keys are strings
             lines += ["| rows | engine | min / step | median / step |", "|---|---|---|---|"]
             for rows, row in direct.items():
                 for engine, t in row.items():
@@ -622,7 +623,8 @@ def _why_the_run_takes_longer(run: dict, results: dict) -> str:
         f"machine's {cores} cores that is {wall:.1f} s, {wall / run['baseline_seconds']:.1f}× "
         f"the baseline before any check point, Hessian, rounding probe or import. Alone, at "
         f"this size, the steps take (× the hand-written step): {ratios}."
-        + _descents_in_the_run(run)
+        # the descents in the run itself, unless the paragraph above already gave them
+        + ("" if descended else _descents_in_the_run(run))
     )
 
 
