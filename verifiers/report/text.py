@@ -799,8 +799,14 @@ def _descent_length(report: Report) -> str:
         return plural(iterations, "iteration")
     if len(whole) < 2:
         return f"{min(cut):,} of {plural(iterations, 'iteration')}"
-    firsts = f"{cut[0]:,}" if len(cut) == 1 else f"{cut[0]:,} to {cut[-1]:,}"
-    return f"{plural(iterations, 'iteration')} by {len(whole)} engines, the others' first {firsts}"
+    return (
+        f"{plural(iterations, 'iteration')} by {len(whole)} engines, the others' first {_span(cut)}"
+    )
+
+
+def _span(counts: list[int]) -> str:
+    """``50``, or ``8 to 50`` (`counts` sorted)."""
+    return f"{counts[0]:,}" if len(counts) == 1 else f"{counts[0]:,} to {counts[-1]:,}"
 
 
 def verdict(report: Report) -> str:
@@ -883,8 +889,10 @@ def _formula_wrong(report: Report, name: str, spec: str) -> str:
         text += f" (it agrees with {listing(whole)})"
     if short:
         steps = sorted({report.engines[n].capped_iterations or 0 for n in short})
-        span = f"{steps[0]:,}" if len(steps) == 1 else f"{steps[0]:,} to {steps[-1]:,}"
-        text += f" ({listing(short)} descended the first {span} iterations only, where it agrees)"
+        text += (
+            f" ({listing(short)} descended the first {_span(steps)} iterations only, where it "
+            "agrees)"
+        )
     if coarse:
         text += (
             f" ({listing(coarse)}'s central differences are too coarse to tell, and do not decide)"
